@@ -1,0 +1,66 @@
+"""The broker core: RabbitMQ's behaviour as pure Python, with no sockets, threads or wall clock.
+
+Everything else in rabbitsim stands on this: the wire server feeds it frames' meaning, the
+virtual-time simulator drives it directly, the pictures draw the events it emits.
+"""
+
+from ._broker import Broker, User
+from ._channel import Channel
+from ._connection import Connection
+from ._errors import METHOD_IDS, REPLY_NAMES, AMQPError, ChannelError, ConnectionError
+from ._events import EventKind, Node, NodeKind, TraceEvent
+from ._exchange import Binding, Exchange
+from ._message import (
+    ConsumerCancelled,
+    DeclareOk,
+    Deliver,
+    Entry,
+    GetOk,
+    Message,
+    Outbound,
+    Properties,
+    PropertiesLike,
+    PublisherAck,
+    PublisherNack,
+    Return,
+)
+from ._profile import PROFILES, VersionProfile
+from ._queue import Consumer, Queue
+from ._routing import topic_words
+from ._vhost import VHost
+
+__all__ = [
+    "METHOD_IDS",
+    "PROFILES",
+    "REPLY_NAMES",
+    "AMQPError",
+    "Binding",
+    "Broker",
+    "Channel",
+    "ChannelError",
+    "Connection",
+    "ConnectionError",
+    "Consumer",
+    "ConsumerCancelled",
+    "DeclareOk",
+    "Deliver",
+    "Entry",
+    "EventKind",
+    "Exchange",
+    "GetOk",
+    "Message",
+    "Node",
+    "NodeKind",
+    "Outbound",
+    "Properties",
+    "PropertiesLike",
+    "PublisherAck",
+    "PublisherNack",
+    "Queue",
+    "Return",
+    "TraceEvent",
+    "User",
+    "VHost",
+    "VersionProfile",
+    "topic_words",
+]

@@ -1,0 +1,146 @@
+"""The broker: vhosts, users, connections, and the things shared by all of them
+(message ids, generated names, the clock, the trace listeners, pending output)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._connection import Connection
+from ._errors import ACCESS_REFUSED, NOT_ALLOWED, ConnectionError
+from ._events import EventKind, Node, TraceEvent
+from ._message import Message, Outbound, PropertiesLike
+from ._profile import DEFAULT_PROFILE, PROFILES, VersionProfile
+from ._vhost import VHost
+
+Clock = Callable[[], float]
+Listener = Callable[[TraceEvent], None]
+
+
+@dataclass(slots=True)
+class User:
+    name: str
+    password: str
+    tags: tuple[str, ...] = ()
+    loopback_only: bool = False
+
+
+def _no_time() -> float:
+    return 0.0
+
+
+class Broker:
+    """The sans-IO core. Pass a clock (seconds as float) when time matters; the default
+    stands still, which keeps tests deterministic."""
+
+    def __init__(self, *, clock: Clock = _no_time, profile: str | VersionProfile = DEFAULT_PROFILE) -> None:
+        self.clock = clock
+        self.profile = PROFILES[profile] if isinstance(profile, str) else profile
+        self.vhosts: dict[str, VHost] = {}
+        self.users: dict[str, User] = {}
+        self.connections: dict[str, Connection] = {}
+        self.pending_output: dict[Connection, None] = {}  # connections with something to send
+        self.tracing = False
+        self._listeners: list[Listener] = []
+        self._message_ids = 0
+        self._connection_ids = 0
+        self._names = 0
+        self._event_seq = 0
+        self.add_vhost("/")
+        self.add_user("guest", "guest", tags=("administrator",), loopback_only=True)
+
+    # --- administration ------------------------------------------------------------------------
+
+    def add_vhost(self, name: str) -> VHost:
+        vhost = self.vhosts.get(name)
+        if vhost is None:
+            vhost = self.vhosts[name] = VHost(name, self)
+        return vhost
+
+    def add_user(
+        self, name: str, password: str, *, tags: tuple[str, ...] = (), loopback_only: bool = False
+    ) -> User:
+        user = self.users[name] = User(name, password, tags, loopback_only)
+        return user
+
+    def authenticate(self, username: str, password: str, *, from_loopback: bool = True) -> User:
+        """Check a login as RabbitMQ does; `guest` is refused from anywhere but loopback."""
+        user = self.users.get(username)
+        if user is None or user.password != password:
+            raise ConnectionError(
+                ACCESS_REFUSED,
+                "Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
+            )
+        if user.loopback_only and not from_loopback:
+            raise ConnectionError(ACCESS_REFUSED, f"user '{username}' can only connect via localhost")
+        return user
+
+    # --- connections ---------------------------------------------------------------------------
+
+    def connect(self, vhost: str = "/", user: str = "guest", *, name: str | None = None) -> Connection:
+        """An opened connection (after connection.open). Authentication is `authenticate`'s job."""
+        found = self.vhosts.get(vhost)
+        if found is None:
+            raise ConnectionError(NOT_ALLOWED, f"vhost {vhost} not found", "connection.open")
+        self._connection_ids += 1
+        connection = Connection(self, found, user, name or f"connection-{self._connection_ids}")
+        self.connections[connection.name] = connection
+        if self.tracing:
+            self.emit(EventKind.CONNECTION_OPENED, vhost, connection.node, user=user)
+        return connection
+
+    def take_outbound(self) -> list[tuple[Connection, list[tuple[int, Outbound]]]]:
+        """Everything the core wants sent, per connection, in the order it was produced."""
+        pending = list(self.pending_output)
+        self.pending_output.clear()
+        return [(connection, connection.take_outbox()) for connection in pending]
+
+    # --- shared counters -------------------------------------------------------------------------
+
+    def new_message(
+        self, exchange: str, routing_key: str, properties: PropertiesLike, body: bytes
+    ) -> Message:
+        self._message_ids += 1
+        return Message(self._message_ids, exchange, routing_key, properties, body)
+
+    def generate_name(self, prefix: str) -> str:
+        """`amq.gen-` / `amq.ctag-` + 22 url-safe characters, as RabbitMQ makes them; derived
+        from a counter so that runs repeat."""
+        self._names += 1
+        digest = hashlib.blake2b(self._names.to_bytes(8, "big"), digest_size=16).digest()
+        return f"{prefix}-{base64.urlsafe_b64encode(digest).decode()[:22]}"
+
+    # --- tracing -------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every event from now on; returns the function that stops it.
+        Events cost nothing while nobody listens."""
+        self._listeners.append(listener)
+        self.tracing = True
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+            self.tracing = bool(self._listeners)
+
+        return unsubscribe
+
+    def emit(
+        self,
+        kind: EventKind,
+        vhost: str,
+        source: Node | None = None,
+        target: Node | None = None,
+        message: int | None = None,
+        routing_key: str | None = None,
+        **detail: Any,
+    ) -> None:
+        self._event_seq += 1
+        event = TraceEvent(
+            self._event_seq, self.clock(), kind, vhost, source, target, message, routing_key, detail
+        )
+        for listener in self._listeners:
+            listener(event)

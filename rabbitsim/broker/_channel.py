@@ -1,0 +1,789 @@
+"""A channel as the broker sees it: declares, publishes, consumers, delivery tags, acks,
+prefetch, publisher confirms and transactions.
+
+Each public method is one AMQP method. It returns what the reply carries, or raises an
+`AMQPError`; before it raises, the channel (soft error) or the connection (hard error) is
+already closed here, with its unacked messages requeued, so the adapter only has to tell
+the peer. Messages for other parties (deliveries, returns, confirms, cancels) go to the
+connections' outboxes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+from ._arguments import (
+    EXCHANGE_COMPARED_ARGUMENTS,
+    QUEUE_ARGUMENT_DEFAULTS,
+    QUEUE_COMPARED_ARGUMENTS,
+    assert_same_arguments,
+    assert_same_fields,
+    check_queue_arguments,
+    resource,
+)
+from ._errors import (
+    ACCESS_REFUSED,
+    CHANNEL_ERROR,
+    NO_ROUTE,
+    NOT_ALLOWED,
+    NOT_FOUND,
+    NOT_IMPLEMENTED,
+    PRECONDITION_FAILED,
+    AMQPError,
+    ChannelError,
+    ConnectionError,
+)
+from ._events import EventKind, Node, NodeKind
+from ._exchange import Exchange, binding_key
+from ._message import (
+    NO_PROPERTIES,
+    ConsumerCancelled,
+    DeclareOk,
+    Deliver,
+    Entry,
+    GetOk,
+    Message,
+    PropertiesLike,
+    PublisherAck,
+    Return,
+)
+from ._queue import Consumer, Queue
+from ._routing import ROUTERS, parse_x_match
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: One delivery awaiting ack: its tag, the copy, its queue, and the consumer (None for basic.get).
+Unacked = tuple[int, Entry, Queue, Consumer | None]
+
+
+def amqp_method(
+    name: str,
+) -> Callable[[Callable[Concatenate[Channel, P], R]], Callable[Concatenate[Channel, P], R]]:
+    """Mark a method as the AMQP method `name`: errors raised anywhere below it name that
+    method, and close what they must before they reach the caller."""
+
+    def wrap(method: Callable[Concatenate[Channel, P], R]) -> Callable[Concatenate[Channel, P], R]:
+        @functools.wraps(method)
+        def guarded(self: Channel, *args: P.args, **kwargs: P.kwargs) -> R:
+            if not self.is_open:
+                raise ConnectionError(
+                    CHANNEL_ERROR, f"expected 'channel.open' on channel {self.number}", name
+                )
+            try:
+                return method(self, *args, **kwargs)
+            except AMQPError as error:
+                self.fail(error, name)
+                raise
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Channel:
+    def __init__(self, connection: Connection, number: int) -> None:
+        self.connection = connection
+        self.number = number
+        self.broker = connection.broker
+        self.vhost = connection.vhost
+        self.is_open = True
+        self.next_delivery_tag = 0
+        self.unacked: dict[int, Unacked] = {}  # by delivery tag, oldest first
+        self.consumers: dict[str, Consumer] = {}
+        self.consumer_prefetch = 0  # basic.qos global=false: applies to consumers made later
+        self.global_prefetch = 0  # basic.qos global=true: all consumers of the channel together
+        self.consumer_unacked = 0  # unacked deliveries to consumers that ack
+        self.confirming = False
+        self.published = 0  # publish sequence number in confirm mode
+        self.transaction: (
+            tuple[list[tuple[Exchange, Message, bool]], list[tuple[str, list[Unacked]]]] | None
+        ) = None
+        self.last_queue = ""  # for the empty-name shortcut in bind / consume / get ...
+        self.node = Node(NodeKind.CHANNEL, f"{connection.name}#{number}", connection.name, number)
+        self.publisher = Node(NodeKind.PUBLISHER, f"{connection.name}#{number}", connection.name, number)
+
+    def __repr__(self) -> str:
+        return f"Channel({self.connection.name}#{self.number})"
+
+    # --- failure -------------------------------------------------------------------------------
+
+    def fail(self, error: AMQPError, method: str) -> None:
+        """Close what `error` closes: this channel, or (hard errors) the whole connection."""
+        error.blame(method)
+        if isinstance(error, ConnectionError):
+            self.connection.shut_down(error)
+        else:
+            self.shut_down(error)
+
+    # --- exchanges -----------------------------------------------------------------------------
+
+    @amqp_method("exchange.declare")
+    def exchange_declare(
+        self,
+        exchange: str,
+        exchange_type: str = "direct",
+        *,
+        passive: bool = False,
+        durable: bool = False,
+        auto_delete: bool = False,
+        internal: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        vhost = self.vhost
+        if passive:
+            self._refuse_default_exchange(exchange)
+            vhost.exchange(exchange)
+            return
+        if exchange_type not in ROUTERS:
+            error_class, code = self.broker.profile.unknown_exchange_type
+            raise error_class(code, f"unknown exchange type '{exchange_type}'")
+        self._refuse_default_exchange(exchange)
+        arguments = dict(arguments or {})
+        existing = vhost.exchanges.get(exchange)
+        if existing is None:
+            self._refuse_reserved_name("exchange", exchange)
+            existing = vhost.exchanges[exchange] = Exchange(
+                exchange,
+                exchange_type,
+                vhost.name,
+                durable=durable,
+                auto_delete=auto_delete,
+                internal=internal,
+                arguments=arguments,
+            )
+            self._emit(EventKind.DECLARE, existing.node, type=exchange_type, durable=durable)
+            return
+        what = existing.described
+        assert_same_fields(
+            what,
+            [
+                ("type", existing.type, exchange_type),
+                ("durable", existing.durable, durable),
+                ("auto_delete", existing.auto_delete, auto_delete),
+                ("internal", existing.internal, internal),
+            ],
+        )
+        assert_same_arguments(what, existing.arguments, arguments, EXCHANGE_COMPARED_ARGUMENTS)
+
+    @amqp_method("exchange.delete")
+    def exchange_delete(self, exchange: str, *, if_unused: bool = False) -> None:
+        self._refuse_default_exchange(exchange)
+        if exchange.startswith("amq."):
+            raise ChannelError(
+                ACCESS_REFUSED,
+                f"deletion of system {resource('exchange', exchange, self.vhost.name)} not allowed",
+            )
+        existing = self.vhost.exchanges.get(exchange)
+        if existing is None:
+            return
+        if if_unused and existing.outgoing:
+            raise ChannelError(PRECONDITION_FAILED, f"{existing.described} in use")
+        self.vhost.delete_exchange(existing)
+
+    @amqp_method("exchange.bind")
+    def exchange_bind(
+        self, destination: str, source: str, routing_key: str = "", arguments: Mapping[str, Any] | None = None
+    ) -> None:
+        self._bind(source, self._refuse_default_exchange(destination), routing_key, arguments, is_queue=False)
+
+    @amqp_method("exchange.unbind")
+    def exchange_unbind(
+        self, destination: str, source: str, routing_key: str = "", arguments: Mapping[str, Any] | None = None
+    ) -> None:
+        self._unbind(
+            source, self._refuse_default_exchange(destination), routing_key, arguments, is_queue=False
+        )
+
+    # --- queues --------------------------------------------------------------------------------
+
+    @amqp_method("queue.declare")
+    def queue_declare(
+        self,
+        queue: str = "",
+        *,
+        passive: bool = False,
+        durable: bool = False,
+        exclusive: bool = False,
+        auto_delete: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> DeclareOk:
+        vhost = self.vhost
+        if passive:
+            found = vhost.queue(queue)
+            found.check_access(self.connection)
+            return self._declared(found)
+        owner = self.connection if exclusive else None
+        durable = durable and not exclusive  # RabbitMQ never keeps an exclusive queue on disk
+        if queue:
+            self._refuse_reserved_name("queue", queue)
+        else:
+            queue = self.broker.generate_name("amq.gen")
+        arguments = dict(arguments or {})
+        existing = vhost.queues.get(queue)
+        if existing is not None:
+            existing.check_access(self.connection, strict=True)
+            what = existing.described
+            assert_same_fields(
+                what,
+                [("durable", existing.durable, durable), ("auto_delete", existing.auto_delete, auto_delete)],
+            )
+            assert_same_arguments(
+                what, existing.arguments, arguments, QUEUE_COMPARED_ARGUMENTS, QUEUE_ARGUMENT_DEFAULTS
+            )
+            return self._declared(existing)
+        check_queue_arguments(resource("queue", queue, vhost.name), arguments)
+        created = vhost.queues[queue] = Queue(
+            queue, vhost.name, durable=durable, owner=owner, auto_delete=auto_delete, arguments=arguments
+        )
+        if owner is not None:
+            owner.exclusive_queues[queue] = created
+        self._emit(
+            EventKind.DECLARE, created.node, durable=durable, exclusive=exclusive, auto_delete=auto_delete
+        )
+        return self._declared(created)
+
+    def _declared(self, queue: Queue) -> DeclareOk:
+        self.last_queue = queue.name
+        return DeclareOk(queue.name, len(queue.ready), len(queue.consumers))
+
+    @amqp_method("queue.bind")
+    def queue_bind(
+        self, queue: str, exchange: str, routing_key: str = "", arguments: Mapping[str, Any] | None = None
+    ) -> None:
+        queue, routing_key = self._queue_shortcut(queue, routing_key)
+        self._bind(exchange, queue, routing_key, arguments, is_queue=True)
+
+    @amqp_method("queue.unbind")
+    def queue_unbind(
+        self, queue: str, exchange: str, routing_key: str = "", arguments: Mapping[str, Any] | None = None
+    ) -> None:
+        queue, routing_key = self._queue_shortcut(queue, routing_key)
+        self._unbind(exchange, queue, routing_key, arguments, is_queue=True)
+
+    @amqp_method("queue.purge")
+    def queue_purge(self, queue: str) -> int:
+        found = self._usable_queue(queue)
+        count = len(found.ready)
+        if self.broker.tracing:
+            for entry in found.ready:
+                self._emit(EventKind.DROP, found.node, message=entry.message.id, reason="purged")
+            self._emit(EventKind.PURGE, found.node, messages=count)
+        found.ready.clear()
+        return count
+
+    @amqp_method("queue.delete")
+    def queue_delete(self, queue: str, *, if_unused: bool = False, if_empty: bool = False) -> int:
+        name, _ = self._queue_shortcut(queue, "")
+        found = self.vhost.queues.get(name)
+        if found is None:
+            return 0
+        found.check_access(self.connection)
+        if if_unused and found.consumers:
+            raise ChannelError(PRECONDITION_FAILED, f"{found.described} in use")
+        if if_empty and found.ready:
+            raise ChannelError(PRECONDITION_FAILED, f"{found.described} not empty")
+        return self.vhost.delete_queue(found)
+
+    # --- consuming -----------------------------------------------------------------------------
+
+    @amqp_method("basic.qos")
+    def basic_qos(self, prefetch_count: int = 0, *, global_qos: bool = False, prefetch_size: int = 0) -> None:
+        if prefetch_size:
+            raise ConnectionError(NOT_IMPLEMENTED, f"prefetch_size!=0 ({prefetch_size})")
+        if global_qos:
+            self.global_prefetch = prefetch_count
+            for queue in {consumer.queue: None for consumer in self.consumers.values()}:
+                queue.dispatch()  # a raised limit may free consumers at once
+        else:
+            self.consumer_prefetch = prefetch_count
+
+    @amqp_method("basic.consume")
+    def basic_consume(
+        self,
+        queue: str = "",
+        consumer_tag: str = "",
+        *,
+        no_ack: bool = False,
+        exclusive: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> str:
+        if consumer_tag in self.consumers:
+            raise ConnectionError(NOT_ALLOWED, f"attempt to reuse consumer tag '{consumer_tag}'")
+        found = self._usable_queue(queue)
+        if found.exclusive_consumer or (exclusive and found.consumers):
+            raise ChannelError(ACCESS_REFUSED, f"{found.described} in exclusive use")
+        tag = consumer_tag or self.broker.generate_name("amq.ctag")
+        consumer = Consumer(
+            tag,
+            self,
+            found,
+            no_ack=no_ack,
+            exclusive=exclusive,
+            prefetch=self.consumer_prefetch,
+            arguments=arguments or {},
+        )
+        self.consumers[tag] = consumer
+        found.consumers.append(consumer)
+        found.exclusive_consumer = exclusive
+        self._emit(
+            EventKind.CONSUMER_ADDED, found.node, consumer.node, no_ack=no_ack, prefetch=consumer.prefetch
+        )
+        found.dispatch()
+        return tag
+
+    @amqp_method("basic.cancel")
+    def basic_cancel(self, consumer_tag: str) -> str:
+        consumer = self.consumers.get(consumer_tag)
+        if consumer is not None:
+            self.forget_consumer(consumer)
+        return consumer_tag
+
+    def forget_consumer(self, consumer: Consumer, *, notify: ConsumerCancelled | None = None) -> None:
+        """Detach a consumer. Its unacked messages stay unacked on the channel; an auto-delete
+        queue goes when its last consumer does. `notify` is sent when the broker cancels."""
+        del self.consumers[consumer.tag]
+        queue = consumer.queue
+        queue.consumers.remove(consumer)
+        if consumer.exclusive:
+            queue.exclusive_consumer = False
+        self._emit(EventKind.CONSUMER_CANCELLED, queue.node, consumer.node, by_broker=notify is not None)
+        if notify is not None:
+            self.connection.send(self.number, notify)
+        elif queue.auto_delete and not queue.consumers and not queue.deleted:
+            self.vhost.delete_queue(queue, reason="auto-delete")
+
+    @amqp_method("basic.get")
+    def basic_get(self, queue: str = "", *, no_ack: bool = False) -> GetOk | None:
+        found = self._usable_queue(queue)
+        if not found.ready:
+            return None
+        entry = found.ready.popleft()
+        tag = self.next_delivery_tag = self.next_delivery_tag + 1
+        if not no_ack:
+            self.unacked[tag] = (tag, entry, found, None)
+            found.unacked += 1
+        message = entry.message
+        if self.broker.tracing:
+            self._emit(
+                EventKind.DELIVER,
+                found.node,
+                self.node,
+                message=message.id,
+                routing_key=message.routing_key,
+                delivery_tag=tag,
+                redelivered=entry.redelivered,
+                no_ack=no_ack,
+                get=True,
+            )
+        return GetOk(tag, entry.redelivered, message.exchange, message.routing_key, len(found.ready), message)
+
+    def deliver(self, consumer: Consumer, queue: Queue, entry: Entry) -> None:
+        """Called by a queue's dispatch: give `entry` to `consumer` with the next delivery tag."""
+        tag = self.next_delivery_tag = self.next_delivery_tag + 1
+        if not consumer.no_ack:
+            self.unacked[tag] = (tag, entry, queue, consumer)
+            consumer.unacked += 1
+            self.consumer_unacked += 1
+            queue.unacked += 1
+        message = entry.message
+        if self.broker.tracing:
+            self._emit(
+                EventKind.DELIVER,
+                queue.node,
+                consumer.node,
+                message=message.id,
+                routing_key=message.routing_key,
+                delivery_tag=tag,
+                redelivered=entry.redelivered,
+                no_ack=consumer.no_ack,
+            )
+        self.connection.send(
+            self.number,
+            Deliver(consumer.tag, tag, entry.redelivered, message.exchange, message.routing_key, message),
+        )
+
+    # --- acknowledgements ------------------------------------------------------------------------
+
+    def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
+        if not multiple and self.transaction is None and self.is_open:
+            record = self.unacked.pop(delivery_tag, None)  # the hot path: one tag, no transaction
+            if record is not None:
+                self._settle_one(record, "ack")
+                return
+        self._ack(delivery_tag, multiple)
+
+    @amqp_method("basic.ack")
+    def _ack(self, delivery_tag: int, multiple: bool) -> None:
+        self._settle("ack", self._take_unacked(delivery_tag, multiple), requeue=False)
+
+    @amqp_method("basic.nack")
+    def basic_nack(self, delivery_tag: int, multiple: bool = False, requeue: bool = True) -> None:
+        self._settle("nack", self._take_unacked(delivery_tag, multiple), requeue=requeue)
+
+    @amqp_method("basic.reject")
+    def basic_reject(self, delivery_tag: int, requeue: bool = True) -> None:
+        self._settle("reject", self._take_unacked(delivery_tag, False), requeue=requeue)
+
+    @amqp_method("basic.recover")
+    def basic_recover(self, requeue: bool = True) -> None:
+        if not requeue:
+            raise ConnectionError(NOT_IMPLEMENTED, "requeue=false")
+        records = list(self.unacked.values())
+        self.unacked.clear()
+        self._requeue(records)
+
+    def _take_unacked(self, delivery_tag: int, multiple: bool) -> list[Unacked]:
+        """Remove and return the deliveries an ack names: one tag, every tag up to it
+        (`multiple`), or all (`multiple` with tag 0). The named tag must be unacked."""
+        unacked = self.unacked
+        if multiple and delivery_tag == 0:
+            taken = list(unacked.values())
+            unacked.clear()
+            return taken
+        if delivery_tag not in unacked:
+            raise ChannelError(PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}")
+        if not multiple:
+            return [unacked.pop(delivery_tag)]
+        tags = [tag for tag in unacked if tag <= delivery_tag]
+        return [unacked.pop(tag) for tag in tags]
+
+    def _settle(self, action: str, records: list[Unacked], *, requeue: bool) -> None:
+        if self.transaction is not None:
+            self.transaction[1].append((f"{action}:{'requeue' if requeue else 'drop'}", records))
+            return
+        if requeue:
+            self._requeue(records, action)
+            return
+        for record in records:
+            self._settle_one(record, action)
+
+    def _settle_one(self, record: Unacked, action: str) -> None:
+        """An ack, or a nack / reject without requeue: the copy leaves the broker."""
+        _tag, entry, queue, consumer = record
+        queue.unacked -= 1
+        if self.broker.tracing:
+            self._emit(
+                EventKind(action),
+                queue.node,
+                consumer.node if consumer else self.node,
+                message=entry.message.id,
+                requeue=False,
+            )
+            if action != "ack":
+                self._emit(EventKind.DROP, queue.node, message=entry.message.id, reason="rejected")
+        if consumer is not None:
+            consumer.unacked -= 1
+            self.consumer_unacked -= 1
+            if queue.ready:
+                queue.dispatch()
+            if self.global_prefetch:
+                self._dispatch_all()
+
+    def _requeue(self, records: list[Unacked], action: str | None = None) -> None:
+        """Return deliveries to their queues, in their original places, marked redelivered."""
+        by_queue: dict[Queue, list[Entry]] = {}
+        tracing = self.broker.tracing
+        for _tag, entry, queue, consumer in records:
+            queue.unacked -= 1
+            if consumer is not None:
+                consumer.unacked -= 1
+                self.consumer_unacked -= 1
+            if tracing:
+                if action:
+                    self._emit(
+                        EventKind(action),
+                        queue.node,
+                        consumer.node if consumer else self.node,
+                        message=entry.message.id,
+                        requeue=True,
+                    )
+                reason = "deleted-queue" if queue.deleted else action or "recover"
+                self._emit(
+                    EventKind.DROP if queue.deleted else EventKind.REQUEUE,
+                    queue.node,
+                    message=entry.message.id,
+                    reason=reason,
+                )
+            if not queue.deleted:
+                by_queue.setdefault(queue, []).append(entry)
+        for queue, entries in by_queue.items():
+            queue.requeue(entries)
+        self._dispatch_all()
+
+    def _dispatch_all(self) -> None:
+        for queue in {consumer.queue: None for consumer in self.consumers.values()}:
+            if queue.ready:
+                queue.dispatch()
+
+    # --- publishing ----------------------------------------------------------------------------
+
+    def basic_publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: PropertiesLike = NO_PROPERTIES,
+        *,
+        mandatory: bool = False,
+        immediate: bool = False,
+    ) -> None:
+        target = self.vhost.exchanges.get(exchange)
+        if (
+            target is None
+            or target.internal
+            or immediate
+            or properties.user_id is not None
+            or not self.is_open
+        ):
+            target = self._publish_checks(exchange, properties, immediate)
+        message = self.broker.new_message(exchange, routing_key, properties, body)
+        if self.transaction is not None:
+            self.transaction[0].append((target, message, mandatory))
+        else:
+            self._publish(target, message, mandatory)
+
+    @amqp_method("basic.publish")
+    def _publish_checks(self, exchange: str, properties: PropertiesLike, immediate: bool) -> Exchange:
+        """The slow path of basic.publish: everything that can refuse a message."""
+        if immediate:
+            raise ConnectionError(NOT_IMPLEMENTED, "immediate=true")
+        target = self.vhost.exchange(exchange)
+        if target.internal:
+            raise ChannelError(ACCESS_REFUSED, f"cannot publish to internal {target.described}")
+        user_id = properties.user_id
+        if user_id is not None and _text(user_id) != self.connection.user:
+            claimed, actual = _text(user_id), self.connection.user
+            raise ChannelError(
+                PRECONDITION_FAILED,
+                f"user_id property set to '{claimed}' but authenticated user was '{actual}'",
+            )
+        return target
+
+    def _publish(self, exchange: Exchange, message: Message, mandatory: bool) -> None:
+        broker = self.broker
+        tracing = broker.tracing
+        if tracing:
+            self._emit(
+                EventKind.PUBLISH,
+                self.publisher,
+                exchange.node,
+                message=message.id,
+                routing_key=message.routing_key,
+                mandatory=mandatory,
+            )
+        queues = self.vhost.route(exchange, message)
+        for queue in queues:
+            if tracing:  # before enqueue, which may deliver at once: the picture needs this order
+                self._emit(
+                    EventKind.ENQUEUE,
+                    queue.node,
+                    message=message.id,
+                    routing_key=message.routing_key,
+                    position=len(queue.ready) + 1,
+                )
+            queue.enqueue(message)
+        if not queues:
+            if mandatory:
+                if tracing:
+                    self._emit(
+                        EventKind.RETURN,
+                        exchange.node,
+                        self.publisher,
+                        message=message.id,
+                        routing_key=message.routing_key,
+                        reply_code=NO_ROUTE,
+                    )
+                self.connection.send(
+                    self.number, Return(NO_ROUTE, "NO_ROUTE", message.exchange, message.routing_key, message)
+                )
+            elif tracing:
+                self._emit(EventKind.DROP, exchange.node, message=message.id, reason="unroutable")
+        if self.confirming:
+            self.published += 1
+            if tracing:
+                self._emit(
+                    EventKind.CONFIRM,
+                    exchange.node,
+                    self.publisher,
+                    message=message.id,
+                    ack=True,
+                    sequence=self.published,
+                )
+            self.connection.send(self.number, PublisherAck(self.published))
+
+    # --- confirms and transactions ---------------------------------------------------------------
+
+    @amqp_method("confirm.select")
+    def confirm_select(self) -> None:
+        if self.transaction is not None:
+            raise ChannelError(PRECONDITION_FAILED, "cannot switch from tx to confirm mode")
+        self.confirming = True
+
+    @amqp_method("tx.select")
+    def tx_select(self) -> None:
+        if self.confirming:
+            raise ChannelError(PRECONDITION_FAILED, "cannot switch from confirm to tx mode")
+        if self.transaction is None:
+            self.transaction = ([], [])
+
+    @amqp_method("tx.commit")
+    def tx_commit(self) -> None:
+        publishes, settles = self._transaction()
+        self.transaction = ([], [])
+        for exchange, message, mandatory in publishes:
+            self._publish(exchange, message, mandatory)
+        self.transaction = None  # settle for real, then reopen the transaction
+        try:
+            for action, records in settles:
+                name, mode = action.split(":")
+                self._settle(name, records, requeue=mode == "requeue")
+        finally:
+            self.transaction = ([], [])
+
+    @amqp_method("tx.rollback")
+    def tx_rollback(self) -> None:
+        _publishes, settles = self._transaction()
+        self._restore_unacked(settles)  # rolled-back acks leave their messages unacked
+        self.transaction = ([], [])
+
+    def _transaction(self) -> tuple[list[tuple[Exchange, Message, bool]], list[tuple[str, list[Unacked]]]]:
+        if self.transaction is None:
+            raise ChannelError(PRECONDITION_FAILED, "channel is not transactional")
+        return self.transaction
+
+    def _restore_unacked(self, settles: list[tuple[str, list[Unacked]]]) -> None:
+        for _action, records in settles:
+            for record in records:
+                self.unacked[record[0]] = record
+        self.unacked = dict(sorted(self.unacked.items()))
+
+    # --- flow and close ------------------------------------------------------------------------
+
+    @amqp_method("channel.flow")
+    def channel_flow(self, active: bool) -> bool:
+        if not active:
+            raise ConnectionError(NOT_IMPLEMENTED, "active=false")
+        return True
+
+    def close(self) -> None:
+        """channel.close from the client."""
+        if self.is_open:
+            self.shut_down(None)
+
+    def shut_down(self, error: AMQPError | None) -> None:
+        """Requeue everything unacked, drop consumers (auto-delete queues may go), forget the channel."""
+        if not self.is_open:
+            return
+        self.is_open = False
+        if self.transaction is not None:  # uncommitted acks are void: those messages go back too
+            self._restore_unacked(self.transaction[1])
+            self.transaction = None
+        records = list(self.unacked.values())
+        self.unacked.clear()
+        for consumer in list(self.consumers.values()):
+            self.forget_consumer(consumer)  # first, so the requeue below cannot deliver to them
+        self._requeue(records, None)
+        self.connection.channels.pop(self.number, None)
+        self._emit(
+            EventKind.CHANNEL_CLOSED,
+            self.node,
+            reply_code=error.reply_code if error else 200,
+            reply_text=error.reply_text if error else "",
+        )
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        kind: EventKind,
+        source: Node | None = None,
+        target: Node | None = None,
+        *,
+        message: int | None = None,
+        routing_key: str | None = None,
+        **detail: Any,
+    ) -> None:
+        if self.broker.tracing:
+            self.broker.emit(kind, self.vhost.name, source, target, message, routing_key, **detail)
+
+    def _queue_shortcut(self, queue: str, routing_key: str) -> tuple[str, str]:
+        """An empty queue name means the channel's last declared queue (and so does an empty key)."""
+        if queue:
+            return queue, routing_key
+        if not self.last_queue:
+            raise ChannelError(NOT_FOUND, "no previously declared queue")
+        return self.last_queue, routing_key or self.last_queue
+
+    def _usable_queue(self, queue: str) -> Queue:
+        name, _ = self._queue_shortcut(queue, "")
+        found = self.vhost.queue(name)
+        found.check_access(self.connection)
+        return found
+
+    def _refuse_default_exchange(self, name: str) -> str:
+        if name == "":
+            raise ChannelError(ACCESS_REFUSED, "operation not permitted on the default exchange")
+        return name
+
+    @staticmethod
+    def _refuse_reserved_name(kind: str, name: str) -> None:
+        if name.startswith("amq."):
+            raise ChannelError(ACCESS_REFUSED, f"{kind} name '{name}' contains reserved prefix 'amq.*'")
+
+    def _bind_ends(self, source: str, destination: str, is_queue: bool) -> tuple[Exchange, Queue | Exchange]:
+        self._refuse_default_exchange(source)
+        vhost = self.vhost
+        found_source = vhost.exchange(source)
+        if is_queue:
+            found_queue = vhost.queue(destination)
+            found_queue.check_access(self.connection)
+            return found_source, found_queue
+        return found_source, vhost.exchange(destination)
+
+    def _bind(
+        self,
+        source: str,
+        destination: str,
+        routing_key: str,
+        arguments: Mapping[str, Any] | None,
+        *,
+        is_queue: bool,
+    ) -> None:
+        found_source, found_destination = self._bind_ends(source, destination, is_queue)
+        arguments = dict(arguments or {})
+        if found_source.type == "headers":
+            parse_x_match(arguments)
+        self.vhost.add_binding(found_source, found_destination, routing_key, arguments)
+
+    def _unbind(
+        self,
+        source: str,
+        destination: str,
+        routing_key: str,
+        arguments: Mapping[str, Any] | None,
+        *,
+        is_queue: bool,
+    ) -> None:
+        self._refuse_default_exchange(source)
+        vhost = self.vhost
+        found_source = vhost.exchanges.get(source)
+        found_destination = (vhost.queues if is_queue else vhost.exchanges).get(destination)
+        if found_source is None or found_destination is None:
+            return  # unbinding what is not there is not an error (RabbitMQ 3.10 and later)
+        if isinstance(found_destination, Queue):
+            found_destination.check_access(self.connection)
+        binding = found_source.outgoing.get(
+            binding_key(found_source, found_destination, routing_key, dict(arguments or {}))
+        )
+        if binding is not None:
+            vhost.remove_binding(binding)

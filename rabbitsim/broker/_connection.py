@@ -1,0 +1,91 @@
+"""A client connection as the broker sees it: its channels, its exclusive queues, its outbox."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._channel import Channel
+from ._errors import CHANNEL_ERROR, AMQPError, ConnectionError
+from ._events import EventKind, Node, NodeKind
+from ._message import Outbound
+from ._queue import Queue
+
+if TYPE_CHECKING:
+    from ._broker import Broker
+    from ._vhost import VHost
+
+
+class Connection:
+    def __init__(self, broker: Broker, vhost: VHost, user: str, name: str) -> None:
+        self.broker = broker
+        self.vhost = vhost
+        self.user = user
+        self.name = name
+        self.is_open = True
+        self.channels: dict[int, Channel] = {}
+        self.exclusive_queues: dict[str, Queue] = {}
+        self.outbox: list[tuple[int, Outbound]] = []  # (channel number, what to send)
+        self.close_reason: AMQPError | None = None
+        self.node = Node(NodeKind.CONNECTION, name, name)
+
+    def __repr__(self) -> str:
+        return f"Connection({self.name!r}, vhost={self.vhost.name!r}, user={self.user!r})"
+
+    def open_channel(self, number: int) -> Channel:
+        if not self.is_open:
+            raise ConnectionError(CHANNEL_ERROR, "connection is closed", "channel.open")
+        if number in self.channels:
+            error = ConnectionError(CHANNEL_ERROR, "second 'channel.open' seen", "channel.open")
+            self.shut_down(error)
+            raise error
+        channel = self.channels[number] = Channel(self, number)
+        if self.broker.tracing:
+            self.broker.emit(EventKind.CHANNEL_OPENED, self.vhost.name, channel.node)
+        return channel
+
+    def channel(self, number: int) -> Channel:
+        """The open channel `number`; using one never opened is a hard error (504)."""
+        channel = self.channels.get(number)
+        if channel is None:
+            error = ConnectionError(CHANNEL_ERROR, f"expected 'channel.open' on channel {number}")
+            self.shut_down(error)
+            raise error
+        return channel
+
+    def send(self, channel: int, item: Outbound) -> None:
+        if not self.outbox:
+            self.broker.pending_output[self] = None
+        self.outbox.append((channel, item))
+
+    def take_outbox(self) -> list[tuple[int, Outbound]]:
+        items, self.outbox = self.outbox, []
+        return items
+
+    def close(self) -> None:
+        """connection.close from the client, or the socket gone: same cleanup."""
+        self.shut_down(None)
+
+    def shut_down(self, error: AMQPError | None) -> None:
+        """Close every channel (requeueing their unacked messages), then delete this
+        connection's exclusive queues."""
+        if not self.is_open:
+            return
+        self.is_open = False
+        self.close_reason = error
+        for channel in list(self.channels.values()):
+            channel.shut_down(None)
+        for queue in list(self.exclusive_queues.values()):
+            if not queue.deleted:
+                self.vhost.delete_queue(queue, reason="exclusive-owner-closed")
+        self.exclusive_queues.clear()
+        self.broker.connections.pop(self.name, None)
+        self.broker.pending_output.pop(self, None)
+        self.outbox.clear()
+        if self.broker.tracing:
+            self.broker.emit(
+                EventKind.CONNECTION_CLOSED,
+                self.vhost.name,
+                self.node,
+                reply_code=error.reply_code if error else 200,
+                reply_text=error.reply_text if error else "",
+            )

@@ -1,0 +1,74 @@
+"""AMQP errors as the core raises them.
+
+Reply codes and method ids are derived from pamqp's protocol tables (never retyped), so the
+wire adapter and the core agree on every number. Soft errors close a channel, hard errors
+close the connection; the class of the exception says which.
+"""
+
+from __future__ import annotations
+
+from pamqp import commands, exceptions
+
+#: reply code -> RabbitMQ's name for it ("NOT_FOUND"), derived from pamqp's table.
+REPLY_NAMES: dict[int, str] = {
+    code: str(cls.name).replace("-", "_")  # type: ignore[attr-defined]
+    for code, cls in exceptions.CLASS_MAPPING.items()
+}
+
+#: "queue.declare" -> (class id, method id), derived from pamqp's index of methods.
+METHOD_IDS: dict[str, tuple[int, int]] = {
+    str(cls.name).lower(): divmod(index, 0x10000)  # type: ignore[attr-defined]
+    for index, cls in commands.INDEX_MAPPING.items()
+}
+
+NO_ROUTE = 312
+ACCESS_REFUSED = 403
+NOT_FOUND = 404
+RESOURCE_LOCKED = 405
+PRECONDITION_FAILED = 406
+FRAME_ERROR = 501
+SYNTAX_ERROR = 502
+COMMAND_INVALID = 503
+CHANNEL_ERROR = 504
+UNEXPECTED_FRAME = 505
+NOT_ALLOWED = 530
+NOT_IMPLEMENTED = 540
+INTERNAL_ERROR = 541
+
+_MAX_REPLY_TEXT = 255
+
+
+class AMQPError(Exception):
+    """An AMQP failure with everything the peer must be told: code, text, failing method."""
+
+    closes = "channel"
+
+    def __init__(self, reply_code: int, explanation: str, method: str | None = None) -> None:
+        text = f"{REPLY_NAMES[reply_code]} - {explanation}"
+        self.reply_code = reply_code
+        self.reply_text = text.encode()[:_MAX_REPLY_TEXT].decode(errors="ignore")
+        self.method = method
+        super().__init__(self.reply_text)
+
+    @property
+    def class_id(self) -> int:
+        return METHOD_IDS[self.method][0] if self.method else 0
+
+    @property
+    def method_id(self) -> int:
+        return METHOD_IDS[self.method][1] if self.method else 0
+
+    def blame(self, method: str) -> None:
+        """Name the method that failed, unless a deeper layer already did."""
+        if self.method is None:
+            self.method = method
+
+
+class ChannelError(AMQPError):
+    """A soft error: RabbitMQ closes the channel and the connection goes on."""
+
+
+class ConnectionError(AMQPError):
+    """A hard error: RabbitMQ closes the whole connection."""
+
+    closes = "connection"

@@ -1,0 +1,80 @@
+"""The one event vocabulary: every observable step in the broker, as a value.
+
+The core emits these; `rabbitsim.trace` records them and turns a real broker's firehose
+into the same kinds, and `rabbitsim.viz` draws them. An event names the nodes a message
+moves between, so a picture can put a token on the right edge without knowing the broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class EventKind(StrEnum):
+    # message flow
+    PUBLISH = "publish"  # a producer handed a message to an exchange
+    ROUTE = "route"  # an exchange passed a message on to a queue or exchange
+    DROP = "drop"  # a message or copy left the broker unconsumed (detail: reason)
+    ENQUEUE = "enqueue"  # a copy became ready in a queue
+    DELIVER = "deliver"  # a queue handed a copy to a consumer or to basic.get
+    ACK = "ack"
+    NACK = "nack"
+    REJECT = "reject"
+    REQUEUE = "requeue"  # a delivered copy went back to its queue, redelivered=true
+    RETURN = "return"  # basic.return to the publisher (mandatory, no route)
+    CONFIRM = "confirm"  # publisher confirm ack / nack (detail: ack, sequence)
+    DEAD_LETTER = "dead-letter"
+    EXPIRE = "expire"
+    # topology
+    DECLARE = "declare"
+    DELETE = "delete"
+    BIND = "bind"
+    UNBIND = "unbind"
+    PURGE = "purge"
+    CONSUMER_ADDED = "consumer-added"
+    CONSUMER_CANCELLED = "consumer-cancelled"
+    CONNECTION_OPENED = "connection-opened"
+    CONNECTION_CLOSED = "connection-closed"
+    CHANNEL_OPENED = "channel-opened"
+    CHANNEL_CLOSED = "channel-closed"
+
+
+class NodeKind(StrEnum):
+    PUBLISHER = "publisher"  # a channel that publishes
+    EXCHANGE = "exchange"
+    QUEUE = "queue"
+    CONSUMER = "consumer"
+    CHANNEL = "channel"  # a channel as a receiver of basic.get, returns and confirms
+    CONNECTION = "connection"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A place a message can be. Consumers and channels are named by their connection too,
+    because consumer tags and channel numbers are only unique inside one connection."""
+
+    kind: NodeKind
+    name: str
+    connection: str = ""
+    channel: int = 0
+
+    def __str__(self) -> str:
+        where = f"{self.connection}#{self.channel}:" if self.connection else ""
+        return f"{self.kind}:{where}{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One step. `message` is the broker-wide message id (one per publish, shared by its copies)."""
+
+    seq: int
+    time: float
+    kind: EventKind
+    vhost: str
+    source: Node | None = None
+    target: Node | None = None
+    message: int | None = None
+    routing_key: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)

@@ -1,0 +1,163 @@
+"""Queues and the consumers attached to them: ready messages, round-robin dispatch, requeue."""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._arguments import resource
+from ._errors import RESOURCE_LOCKED, ChannelError
+from ._events import Node, NodeKind
+from ._message import Entry, Message
+
+if TYPE_CHECKING:
+    from ._channel import Channel
+    from ._connection import Connection
+    from ._exchange import Binding
+
+
+class Consumer:
+    """A basic.consume subscription: one channel reading one queue."""
+
+    __slots__ = ("arguments", "channel", "exclusive", "no_ack", "node", "prefetch", "queue", "tag", "unacked")
+
+    def __init__(
+        self,
+        tag: str,
+        channel: Channel,
+        queue: Queue,
+        *,
+        no_ack: bool,
+        exclusive: bool,
+        prefetch: int,
+        arguments: Mapping[str, Any],
+    ) -> None:
+        self.tag = tag
+        self.channel = channel
+        self.queue = queue
+        self.no_ack = no_ack
+        self.exclusive = exclusive
+        self.prefetch = prefetch
+        self.arguments = dict(arguments)
+        self.unacked = 0
+        self.node = Node(NodeKind.CONSUMER, tag, channel.connection.name, channel.number)
+
+    def has_room(self) -> bool:
+        """Can this consumer take one more message, under its own and its channel's prefetch?"""
+        if self.no_ack:
+            return True
+        if self.prefetch and self.unacked >= self.prefetch:
+            return False
+        channel = self.channel
+        return not channel.global_prefetch or channel.consumer_unacked < channel.global_prefetch
+
+
+class Queue:
+    __slots__ = (
+        "arguments",
+        "auto_delete",
+        "consumers",
+        "deleted",
+        "durable",
+        "exclusive_consumer",
+        "incoming",
+        "name",
+        "next_seq",
+        "node",
+        "owner",
+        "ready",
+        "unacked",
+        "vhost_name",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        vhost_name: str,
+        *,
+        durable: bool,
+        owner: Connection | None,
+        auto_delete: bool,
+        arguments: Mapping[str, Any],
+    ) -> None:
+        self.name = name
+        self.vhost_name = vhost_name
+        self.durable = durable
+        self.owner = owner  # the connection of an exclusive queue
+        self.auto_delete = auto_delete
+        self.arguments = dict(arguments)
+        self.ready: deque[Entry] = deque()
+        self.consumers: deque[Consumer] = deque()  # a ring: the head is next in turn
+        self.exclusive_consumer = False
+        self.unacked = 0
+        self.next_seq = 0
+        self.deleted = False
+        self.incoming: dict[tuple[Any, ...], Binding] = {}  # bindings that lead here
+        self.node = Node(NodeKind.QUEUE, name)
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r}, ready={len(self.ready)}, unacked={self.unacked})"
+
+    @property
+    def exclusive(self) -> bool:
+        return self.owner is not None
+
+    @property
+    def described(self) -> str:
+        return resource("queue", self.name, self.vhost_name)
+
+    def check_access(self, connection: Connection, *, strict: bool = False) -> None:
+        """Exclusive queues belong to one connection. `strict` (redeclare) also refuses
+        a non-exclusive declare of an exclusive queue, and the reverse."""
+        owner = self.owner
+        if owner is connection or (owner is None and not strict):
+            return
+        raise ChannelError(
+            RESOURCE_LOCKED,
+            f"cannot obtain exclusive access to locked {self.described}. It could be originally "
+            "declared on another connection or the exclusive property value does not match "
+            "that of the original declaration.",
+        )
+
+    def enqueue(self, message: Message) -> Entry:
+        self.next_seq += 1
+        entry = Entry(message, self.next_seq)
+        self.ready.append(entry)
+        if self.consumers:
+            self.dispatch()
+        return entry
+
+    def requeue(self, entries: list[Entry]) -> None:
+        """Put delivered copies back where they were (by their sequence), redelivered."""
+        entries.sort(key=_by_seq)
+        for entry in entries:
+            entry.redelivered = True
+        ready = self.ready
+        if not ready or entries[-1].seq < ready[0].seq:
+            ready.extendleft(reversed(entries))
+        else:
+            merged = list(heapq.merge(ready, entries, key=_by_seq))
+            ready.clear()
+            ready.extend(merged)
+        if self.consumers:
+            self.dispatch()
+
+    def dispatch(self) -> None:
+        """Hand ready messages to consumers in turn, skipping those at their prefetch limit."""
+        ready = self.ready
+        consumers = self.consumers
+        while ready and consumers:
+            for _ in range(len(consumers)):
+                consumer = consumers[0]
+                consumers.rotate(-1)
+                if consumer.has_room():
+                    break
+            else:
+                return
+            consumer.channel.deliver(consumer, self, ready.popleft())
+
+
+def _by_seq(entry: Entry) -> int:
+    return entry.seq

@@ -1,0 +1,168 @@
+"""A virtual host: the exchanges, queues and bindings of one namespace, and the cascades
+that tie them (a queue's bindings go with it, auto-delete exchanges go with their last binding)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from ._arguments import resource
+from ._errors import NOT_FOUND, ChannelError
+from ._events import EventKind
+from ._exchange import Binding, DefaultRouter, Exchange
+from ._message import ConsumerCancelled, Message
+from ._queue import Queue
+
+if TYPE_CHECKING:
+    from ._broker import Broker
+
+#: The exchanges every vhost is born with (name, type).
+STANDARD_EXCHANGES = (
+    ("amq.direct", "direct"),
+    ("amq.fanout", "fanout"),
+    ("amq.topic", "topic"),
+    ("amq.headers", "headers"),
+    ("amq.match", "headers"),
+)
+
+
+class VHost:
+    def __init__(self, name: str, broker: Broker) -> None:
+        self.name = name
+        self.broker = broker
+        self.queues: dict[str, Queue] = {}
+        self.exchanges: dict[str, Exchange] = {
+            "": Exchange("", "direct", name, router=DefaultRouter(self.queues))
+        }
+        for exchange_name, kind in STANDARD_EXCHANGES:
+            self.exchanges[exchange_name] = Exchange(exchange_name, kind, name)
+
+    def __repr__(self) -> str:
+        return f"VHost({self.name!r})"
+
+    # --- lookups that fail as RabbitMQ fails ------------------------------------------------
+
+    def queue(self, name: str) -> Queue:
+        queue = self.queues.get(name)
+        if queue is None:
+            raise ChannelError(NOT_FOUND, f"no {resource('queue', name, self.name)}")
+        return queue
+
+    def exchange(self, name: str) -> Exchange:
+        exchange = self.exchanges.get(name)
+        if exchange is None:
+            raise ChannelError(NOT_FOUND, f"no {resource('exchange', name, self.name)}")
+        return exchange
+
+    # --- routing ------------------------------------------------------------------------------
+
+    def route(self, exchange: Exchange, message: Message) -> list[Queue]:
+        """The queues a message reaches, each once, following exchange-to-exchange bindings
+        and alternate exchanges (used by an exchange whose own bindings matched nothing)."""
+        key = message.routing_key
+        headers = message.properties.headers
+        tracing = self.broker.tracing
+        found: dict[Queue, None] = {}
+        seen = {exchange}
+        pending = deque((exchange,))
+        while pending:
+            source = pending.popleft()
+            matched = False
+            for destination in cast("Iterable[Queue | Exchange]", source.router.route(key, headers)):
+                matched = True
+                if tracing:
+                    self.broker.emit(
+                        EventKind.ROUTE, self.name, source.node, destination.node, message.id, key
+                    )
+                if isinstance(destination, Queue):
+                    found[destination] = None
+                elif destination not in seen:
+                    seen.add(destination)
+                    pending.append(destination)
+            if not matched and source.arguments:
+                alternate = self.exchanges.get(source.alternate or "")
+                if alternate is not None and alternate is not source and alternate not in seen:
+                    if tracing:
+                        self.broker.emit(
+                            EventKind.ROUTE,
+                            self.name,
+                            source.node,
+                            alternate.node,
+                            message.id,
+                            key,
+                            alternate=True,
+                        )
+                    seen.add(alternate)
+                    pending.append(alternate)
+        return list(found)
+
+    # --- bindings -----------------------------------------------------------------------------
+
+    def add_binding(
+        self, source: Exchange, destination: Queue | Exchange, routing_key: str, arguments: Mapping[str, Any]
+    ) -> None:
+        binding = Binding(source, destination, routing_key, arguments)
+        if binding.key in source.outgoing:
+            return  # binding twice is a no-op
+        source.router.add(routing_key, binding.arguments, destination)
+        source.outgoing[binding.key] = binding
+        destination.incoming[binding.key] = binding
+        if self.broker.tracing:
+            self.broker.emit(
+                EventKind.BIND,
+                self.name,
+                source.node,
+                destination.node,
+                routing_key=routing_key,
+                arguments=binding.arguments,
+            )
+
+    def remove_binding(self, binding: Binding) -> None:
+        source = binding.source
+        del source.outgoing[binding.key]
+        del binding.destination.incoming[binding.key]
+        source.router.remove(binding.routing_key, binding.arguments, binding.destination)
+        if self.broker.tracing:
+            self.broker.emit(
+                EventKind.UNBIND,
+                self.name,
+                source.node,
+                binding.destination.node,
+                routing_key=binding.routing_key,
+                arguments=binding.arguments,
+            )
+        if source.auto_delete and not source.outgoing and self.exchanges.get(source.name) is source:
+            self.delete_exchange(source, reason="auto-delete")
+
+    # --- deletion cascades ----------------------------------------------------------------------
+
+    def delete_exchange(self, exchange: Exchange, *, reason: str = "deleted") -> None:
+        del self.exchanges[exchange.name]
+        for binding in list(exchange.outgoing.values()) + list(exchange.incoming.values()):
+            if binding.key in binding.source.outgoing:
+                self.remove_binding(binding)
+        if self.broker.tracing:
+            self.broker.emit(EventKind.DELETE, self.name, exchange.node, reason=reason)
+
+    def delete_queue(self, queue: Queue, *, reason: str = "deleted") -> int:
+        """Remove a queue; its ready messages are dropped, its consumers told (basic.cancel).
+        Returns how many ready messages it held."""
+        del self.queues[queue.name]
+        queue.deleted = True
+        for binding in list(queue.incoming.values()):
+            self.remove_binding(binding)
+        for consumer in list(queue.consumers):
+            consumer.channel.forget_consumer(consumer, notify=ConsumerCancelled(consumer.tag))
+        if queue.owner is not None:
+            queue.owner.exclusive_queues.pop(queue.name, None)
+        count = len(queue.ready)
+        broker = self.broker
+        if broker.tracing:
+            for entry in queue.ready:
+                broker.emit(
+                    EventKind.DROP, self.name, queue.node, message=entry.message.id, reason="queue-deleted"
+                )
+            broker.emit(EventKind.DELETE, self.name, queue.node, reason=reason, messages=count)
+        queue.ready.clear()
+        return count
