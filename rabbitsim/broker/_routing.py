@@ -135,10 +135,8 @@ class TopicRouter:
         return child
 
     def route(self, key: str, headers: Mapping[str, Any] | None) -> Iterable[Destination]:
-        words = topic_words(key)
-        found: dict[Destination, None] = {}
-        seen: set[tuple[int, int]] = set()
-        self._match(self._root, words, 0, found, seen)
+        found: dict[Destination, int] = {}
+        self._match(self._root, topic_words(key), 0, found, set())
         return found
 
     def _match(
@@ -146,26 +144,35 @@ class TopicRouter:
         node: _TrieNode,
         words: list[str],
         at: int,
-        found: dict[Destination, None],
+        found: dict[Destination, int],
         seen: set[tuple[int, int]],
     ) -> None:
-        # (node, position) pairs already explored: keeps keys like "#.#.#" linear, not exponential.
-        mark = (id(node), at)
-        if mark in seen:
-            return
-        seen.add(mark)
-        if node.hash is not None:
-            for start in range(at, len(words) + 1):  # '#' swallows zero or more words
-                self._match(node.hash, words, start, found, seen)
-        if at == len(words):
-            for destination in node.destinations:
-                found[destination] = None
-            return
-        child = node.children.get(words[at])
-        if child is not None:
-            self._match(child, words, at + 1, found, seen)
-        if node.star is not None:
-            self._match(node.star, words, at + 1, found, seen)
+        """Collect destinations of bindings matching `words[at:]` below `node`. Literal and
+        `*` steps loop; only `#` (zero or more words) branches, and each (`#` node, start)
+        pair is explored once, which keeps keys like `#.#.#` linear, not exponential."""
+        end = len(words)
+        while True:
+            hash_node = node.hash
+            if hash_node is not None:
+                for start in range(at, end + 1):
+                    mark = (id(hash_node), start)
+                    if mark not in seen:
+                        seen.add(mark)
+                        self._match(hash_node, words, start, found, seen)
+            if at == end:
+                found.update(node.destinations)
+                return
+            child = node.children.get(words[at])
+            star = node.star
+            at += 1
+            if child is None:
+                if star is None:
+                    return
+                node = star
+            else:
+                if star is not None:
+                    self._match(star, words, at, found, seen)
+                node = child
 
 
 # --- headers -------------------------------------------------------------------------------
