@@ -21,6 +21,7 @@ from ._arguments import (
     assert_same_arguments,
     assert_same_fields,
     check_queue_arguments,
+    check_quorum_declare,
     resource,
 )
 from ._errors import (
@@ -146,7 +147,7 @@ class Channel:
             return
         if exchange_type not in ROUTERS:
             error_class, code = self.broker.profile.unknown_exchange_type
-            raise error_class(code, f"unknown exchange type '{exchange_type}'")
+            raise error_class(code, f"invalid exchange type '{exchange_type}'")
         self._refuse_default_exchange(exchange)
         arguments = dict(arguments or {})
         existing = vhost.exchanges.get(exchange)
@@ -223,7 +224,7 @@ class Channel:
             found.check_access(self.connection)
             return self._declared(found)
         owner = self.connection if exclusive else None
-        durable = durable and not exclusive  # RabbitMQ never keeps an exclusive queue on disk
+        requested_durable, durable = durable, durable and not exclusive  # exclusive queues never persist
         if queue:
             self._refuse_reserved_name("queue", queue)
         else:
@@ -241,7 +242,16 @@ class Channel:
                 what, existing.arguments, arguments, QUEUE_COMPARED_ARGUMENTS, QUEUE_ARGUMENT_DEFAULTS
             )
             return self._declared(existing)
-        check_queue_arguments(resource("queue", queue, vhost.name), arguments)
+        what = resource("queue", queue, vhost.name)
+        check_queue_arguments(what, arguments)
+        if arguments.get("x-queue-type") in ("quorum", b"quorum"):
+            check_quorum_declare(
+                what,
+                exclusive=exclusive,
+                durable=requested_durable,
+                auto_delete=auto_delete,
+                arguments=arguments,
+            )
         created = vhost.queues[queue] = Queue(
             queue, vhost.name, durable=durable, owner=owner, auto_delete=auto_delete, arguments=arguments
         )
@@ -320,6 +330,8 @@ class Channel:
         if consumer_tag in self.consumers:
             raise ConnectionError(NOT_ALLOWED, f"attempt to reuse consumer tag '{consumer_tag}'")
         found = self._usable_queue(queue)
+        if self.global_prefetch and found.type == "quorum":
+            raise ConnectionError(NOT_IMPLEMENTED, f"{found.described} does not support global qos")
         if found.exclusive_consumer or (exclusive and found.consumers):
             raise ChannelError(ACCESS_REFUSED, f"{found.described} in exclusive use")
         tag = consumer_tag or self.broker.generate_name("amq.ctag")

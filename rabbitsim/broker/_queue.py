@@ -101,6 +101,11 @@ class Queue:
         return f"Queue({self.name!r}, ready={len(self.ready)}, unacked={self.unacked})"
 
     @property
+    def type(self) -> str:
+        kind = self.arguments.get("x-queue-type", "classic")
+        return kind.decode() if isinstance(kind, bytes) else str(kind)
+
+    @property
     def exclusive(self) -> bool:
         return self.owner is not None
 

@@ -202,6 +202,14 @@ def value_class(value: Any) -> str:
     return type(value).__name__
 
 
+def wire_type(value: Any) -> str:
+    """The AMQP field type name a client library sends `value` as (pika's choices)."""
+    kind = value_class(value)
+    if kind == "int":
+        return "signedint" if -(2**31) <= value < 2**31 else "long"
+    return {"float": "double"}.get(kind, kind)
+
+
 def _as_text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes | bytearray) else value
 
@@ -221,7 +229,7 @@ def parse_x_match(arguments: Mapping[str, Any]) -> tuple[bool, bool]:
     if not isinstance(mode, str | bytes):
         raise ChannelError(
             PRECONDITION_FAILED,
-            f"Invalid x-match field type {value_class(mode)} (value {mode!r}); expected longstr",
+            f"Invalid x-match field type {wire_type(mode)} (value {mode!r}); expected longstr",
         )
     mode = _as_text(mode)
     if mode not in _X_MATCH_MODES:
