@@ -145,13 +145,11 @@ def main() -> None:
         count = max(1, options.messages // divisor)
         times = sorted(run(count) for _ in range(options.repeat))
         best, median = times[0], times[len(times) // 2]
-        print(
-            f"{name:<10}{count:>10}{count / best:>14,.0f}{best / count * 1e6:>9.2f}{median / count * 1e6:>15.2f}"
-        )
+        per_message = best / count * 1e6
+        print(f"{name:<10}{count:>10}{count / best:>14,.0f}{per_message:>9.2f}{median / count * 1e6:>15.2f}")
     if {"topic", "topic+q"} & set(options.workloads):
-        print(
-            f"(topic: 10,000 bindings over 1,000 queues; {copies_per_topic_message():.1f} queues matched per message)"
-        )
+        matched = copies_per_topic_message()
+        print(f"(topic: 10,000 bindings over 1,000 queues; {matched:.1f} queues matched per message)")
 
 
 if __name__ == "__main__":

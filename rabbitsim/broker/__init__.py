@@ -7,7 +7,22 @@ virtual-time simulator drives it directly, the pictures draw the events it emits
 from ._broker import Broker, User
 from ._channel import Channel
 from ._connection import Connection
-from ._errors import METHOD_IDS, REPLY_NAMES, AMQPError, ChannelError, ConnectionError
+from ._errors import (
+    ACCESS_REFUSED,
+    CHANNEL_ERROR,
+    COMMAND_INVALID,
+    FRAME_ERROR,
+    INTERNAL_ERROR,
+    METHOD_IDS,
+    NOT_ALLOWED,
+    NOT_IMPLEMENTED,
+    REPLY_NAMES,
+    SYNTAX_ERROR,
+    UNEXPECTED_FRAME,
+    AMQPError,
+    ChannelError,
+    ConnectionError,
+)
 from ._events import EventKind, Node, NodeKind, TraceEvent
 from ._exchange import Binding, Exchange
 from ._message import (
@@ -30,9 +45,18 @@ from ._routing import topic_words
 from ._vhost import VHost
 
 __all__ = [
+    "ACCESS_REFUSED",
+    "CHANNEL_ERROR",
+    "COMMAND_INVALID",
+    "FRAME_ERROR",
+    "INTERNAL_ERROR",
     "METHOD_IDS",
+    "NOT_ALLOWED",
+    "NOT_IMPLEMENTED",
     "PROFILES",
     "REPLY_NAMES",
+    "SYNTAX_ERROR",
+    "UNEXPECTED_FRAME",
     "AMQPError",
     "Binding",
     "Broker",

@@ -120,6 +120,10 @@ def _queue_type(value: Any, _arguments: Mapping[str, Any]) -> str | None:
     return None if text in QUEUE_TYPES else f"\"unsupported queue type '{text}'\""
 
 
+def _boolean(value: Any, _arguments: Mapping[str, Any]) -> str | None:
+    return None if isinstance(value, bool) else f"{{unacceptable_type,{wire_type(value)}}}"
+
+
 def _dead_letter_key(_value: Any, arguments: Mapping[str, Any]) -> str | None:
     return None if "x-dead-letter-exchange" in arguments else "routing_key_but_no_dlx_defined"
 
@@ -135,6 +139,7 @@ QUEUE_ARGUMENT_CHECKS: dict[str, Check] = {
     "x-overflow": _overflow,
     "x-queue-type": _queue_type,
     "x-dead-letter-routing-key": _dead_letter_key,
+    "x-single-active-consumer": _boolean,
 }
 
 #: quorum queues refuse these declare properties, in the order RabbitMQ checks them.

@@ -73,9 +73,7 @@ def amqp_method(
         @functools.wraps(method)
         def guarded(self: Channel, *args: P.args, **kwargs: P.kwargs) -> R:
             if not self.is_open:
-                raise ConnectionError(
-                    CHANNEL_ERROR, f"expected 'channel.open' on channel {self.number}", name
-                )
+                raise ConnectionError(CHANNEL_ERROR, "expected 'channel.open'", name)
             try:
                 return method(self, *args, **kwargs)
             except AMQPError as error:
@@ -147,7 +145,8 @@ class Channel:
             return
         if exchange_type not in ROUTERS:
             error_class, code = self.broker.profile.unknown_exchange_type
-            raise error_class(code, f"invalid exchange type '{exchange_type}'")
+            # RabbitMQ says "invalid" only for names that happen to be Erlang atoms; typos are "unknown"
+            raise error_class(code, f"unknown exchange type '{exchange_type}'")
         self._refuse_default_exchange(exchange)
         arguments = dict(arguments or {})
         existing = vhost.exchanges.get(exchange)
@@ -232,7 +231,7 @@ class Channel:
         arguments = dict(arguments or {})
         existing = vhost.queues.get(queue)
         if existing is not None:
-            existing.check_access(self.connection, strict=True)
+            existing.check_redeclare(owner)
             what = existing.described
             assert_same_fields(
                 what,
@@ -298,10 +297,10 @@ class Channel:
         if found is None:
             return 0
         found.check_access(self.connection)
+        if if_empty and found.ready:  # RabbitMQ checks emptiness first
+            raise ChannelError(PRECONDITION_FAILED, f"{found.described} not empty")
         if if_unused and found.consumers:
             raise ChannelError(PRECONDITION_FAILED, f"{found.described} in use")
-        if if_empty and found.ready:
-            raise ChannelError(PRECONDITION_FAILED, f"{found.described} not empty")
         return self.vhost.delete_queue(found)
 
     # --- consuming -----------------------------------------------------------------------------

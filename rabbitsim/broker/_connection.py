@@ -43,11 +43,12 @@ class Connection:
             self.broker.emit(EventKind.CHANNEL_OPENED, self.vhost.name, channel.node)
         return channel
 
-    def channel(self, number: int) -> Channel:
-        """The open channel `number`; using one never opened is a hard error (504)."""
+    def channel(self, number: int, method: str | None = None) -> Channel:
+        """The open channel `number`; using one never opened is a hard error (504) that names
+        the `method` the client sent on it."""
         channel = self.channels.get(number)
         if channel is None:
-            error = ConnectionError(CHANNEL_ERROR, f"expected 'channel.open' on channel {number}")
+            error = ConnectionError(CHANNEL_ERROR, "expected 'channel.open'", method)
             self.shut_down(error)
             raise error
         return channel

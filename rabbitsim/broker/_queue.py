@@ -113,13 +113,19 @@ class Queue:
     def described(self) -> str:
         return resource("queue", self.name, self.vhost_name)
 
-    def check_access(self, connection: Connection, *, strict: bool = False) -> None:
-        """Exclusive queues belong to one connection. `strict` (redeclare) also refuses
-        a non-exclusive declare of an exclusive queue, and the reverse."""
-        owner = self.owner
-        if owner is connection or (owner is None and not strict):
-            return
-        raise ChannelError(
+    def check_access(self, connection: Connection) -> None:
+        """Exclusive queues belong to one connection; others may only publish to them."""
+        if self.owner is not None and self.owner is not connection:
+            raise self._locked()
+
+    def check_redeclare(self, owner: Connection | None) -> None:
+        """A redeclare must name the same owner: the same connection for an exclusive queue,
+        none for a shared one (so a different `exclusive` flag is 405, not 406)."""
+        if self.owner is not owner:
+            raise self._locked()
+
+    def _locked(self) -> ChannelError:
+        return ChannelError(
             RESOURCE_LOCKED,
             f"cannot obtain exclusive access to locked {self.described}. It could be originally "
             "declared on another connection or the exclusive property value does not match "

@@ -214,6 +214,26 @@ def _as_text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes | bytearray) else value
 
 
+def header_value_key(value: Any, *, nested: bool = False) -> Any:
+    """What RabbitMQ compares when it matches a header against a binding argument (measured):
+    top-level numbers by value (1 matches 1.0), booleans apart from numbers, decimals by
+    their digits and exponent (1 and 1.0 differ), nested tables and arrays with every
+    value's wire type kept (so nested 1 and True, or 1 and 1.0, differ)."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return (wire_type(value), value) if nested else ("number", value)
+    if isinstance(value, Decimal):
+        return ("decimal", value.as_tuple())
+    if isinstance(value, str | bytes | bytearray):
+        return ("longstr", _as_text(value))
+    if isinstance(value, dict):
+        return ("table", tuple((name, header_value_key(item, nested=True)) for name, item in value.items()))
+    if isinstance(value, list | tuple):
+        return ("array", tuple(header_value_key(item, nested=True) for item in value))
+    return (value_class(value), value)
+
+
 _X_MATCH_MODES = {
     # mode: (match all?, compare x- headers too?)
     "all": (True, False),
@@ -247,7 +267,7 @@ class _HeadersBinding:
         self.match_all, with_x = parse_x_match(arguments)
         self.destination = destination
         self.pattern = [
-            (name, value_class(value), _as_text(value))
+            (name, None if value is None else header_value_key(value))
             for name, value in arguments.items()
             if name != "x-match" and (with_x or not name.startswith("x-"))
         ]
@@ -257,14 +277,12 @@ class _HeadersBinding:
         return check(self._field_matches(headers, field) for field in self.pattern)
 
     @staticmethod
-    def _field_matches(headers: Mapping[str, Any], field: tuple[str, str, Any]) -> bool:
-        name, kind, value = field
+    def _field_matches(headers: Mapping[str, Any], field: tuple[str, Any]) -> bool:
+        name, expected = field
         if name not in headers:
             return False
-        if kind == "void":  # a void pattern value asks only that the header be present
-            return True
-        actual = headers[name]
-        return value_class(actual) == kind and _as_text(actual) == value
+        # a void binding value asks only that the header be present
+        return expected is None or header_value_key(headers[name]) == expected
 
 
 class HeadersRouter:
