@@ -1,0 +1,3 @@
+from rabbitsim.cli import main
+
+raise SystemExit(main())

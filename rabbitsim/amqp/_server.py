@@ -1,0 +1,164 @@
+"""The asyncio server: one event loop in a daemon thread owns the broker core, so the core
+stays single-threaded. Each socket gets an `AMQPConnection`; after a burst of input, one
+flush renders everything the core produced and writes each socket once."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rabbitsim.broker import Broker, Connection
+
+from ._connection import AMQPConnection
+
+T = TypeVar("T")
+TICK_SECONDS = 1.0
+
+
+class _Wire(asyncio.Protocol):
+    def __init__(self, server: AMQPServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.amqp: AMQPConnection | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.amqp = AMQPConnection(self.server.broker, from_loopback=_is_loopback(peer))
+        self.server.wires.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.amqp is not None
+        core_before = self.amqp.core
+        self.amqp.receive(data)
+        if self.amqp.core is not None and core_before is None:
+            self.server.by_core[self.amqp.core] = self
+        self.server.schedule_flush(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.wires.discard(self)
+        if self.amqp is not None:
+            if self.amqp.core is not None:
+                self.server.by_core.pop(self.amqp.core, None)
+            self.amqp.lost()
+            self.server.schedule_flush(None)
+
+    def write_pending(self) -> None:
+        if self.amqp is None or self.transport is None or self.transport.is_closing():
+            return
+        data = self.amqp.data_to_send()
+        if data:
+            self.transport.write(data)
+        if self.amqp.closed:
+            self.transport.close()
+
+
+def _is_loopback(peer: Any) -> bool:
+    try:
+        return ipaddress.ip_address(peer[0]).is_loopback
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
+class AMQPServer:
+    """Serves a `Broker` over AMQP 0-9-1 on a TCP port, from a background thread."""
+
+    def __init__(self, broker: Broker | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.broker = broker or Broker(clock=time.monotonic)
+        self.host = host
+        self.wires: set[_Wire] = set()
+        self.by_core: dict[Connection, _Wire] = {}
+        self._dirty: dict[_Wire, None] = {}
+        self._flush_scheduled = False
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(port,), name="rabbitsim-broker", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise self._failure
+        assert self._server is not None
+        self.port: int = self._server.sockets[0].getsockname()[1]
+
+    def _run(self, port: int) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._server = self._loop.run_until_complete(
+                self._loop.create_server(lambda: _Wire(self), self.host, port, reuse_address=True)
+            )
+        except BaseException as error:
+            self._failure = error
+            self._ready.set()
+            return
+        self._loop.call_later(TICK_SECONDS, self._tick)
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.close()
+
+    # --- flushing ------------------------------------------------------------------------------
+
+    def schedule_flush(self, wire: _Wire | None) -> None:
+        if wire is not None:
+            self._dirty[wire] = None
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Render what the core produced for every connection, then write each socket once."""
+        self._flush_scheduled = False
+        dirty = self._dirty
+        for core, items in self.broker.take_outbound():
+            wire = self.by_core.get(core)
+            if wire is not None and wire.amqp is not None:
+                wire.amqp.render(items)
+                dirty[wire] = None
+        self._dirty = {}
+        for wire in dirty:
+            wire.write_pending()
+
+    def _tick(self) -> None:
+        for wire in list(self.wires):
+            if wire.amqp is not None:
+                wire.amqp.tick()
+                if wire.amqp.closed and wire.transport is not None:
+                    self._dirty[wire] = None
+        self._flush()
+        self._loop.call_later(TICK_SECONDS, self._tick)
+
+    # --- control from other threads ------------------------------------------------------------
+
+    def call(self, function: Callable[[], T], timeout: float = 10.0) -> T:
+        """Run `function` on the broker's thread (the core is not thread-safe) and return its result."""
+        if threading.current_thread() is self._thread:
+            return function()
+        return asyncio.run_coroutine_threadsafe(self._call(function), self._loop).result(timeout)
+
+    async def _call(self, function: Callable[[], T]) -> T:
+        result = function()
+        self.schedule_flush(None)
+        return result
+
+    def close(self) -> None:
+        if not self._loop.is_running():
+            return
+
+        async def stop() -> None:
+            assert self._server is not None
+            self._server.close()
+            for wire in list(self.wires):
+                if wire.transport is not None:
+                    wire.transport.abort()
+            await self._server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

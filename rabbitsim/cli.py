@@ -1,0 +1,63 @@
+"""Command line: `rabbitsim course` opens the course in JupyterLab; `rabbitsim server` runs a
+simulated RabbitMQ in the foreground, on localhost:5672 by default, so unmodified tutorial
+scripts can connect to it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from rabbitsim import start
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+FIRST_CHAPTER = "00_start_here.ipynb"
+
+
+def serve(options: argparse.Namespace) -> int:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with start(options.host, options.port, profile=options.profile) as broker:
+        print(f"rabbitsim {options.profile} broker listening on {broker.url} (Ctrl-C to stop)", flush=True)
+        stop.wait()
+    return 0
+
+
+def course(options: argparse.Namespace, jupyter_arguments: list[str]) -> int:
+    """Replace this process with JupyterLab, opened on chapter 0 of the course."""
+    if not (NOTEBOOKS / FIRST_CHAPTER).is_file():
+        print(
+            f"the course notebooks are not next to this install ({NOTEBOOKS}); "
+            "run this from a clone of the rabbitsim repository",
+            file=sys.stderr,
+        )
+        return 1
+    argv = [sys.executable, "-m", "jupyterlab", str(NOTEBOOKS / FIRST_CHAPTER), *jupyter_arguments]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")  # containers and CI machines often run as root
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rabbitsim", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("course", help="open the course in JupyterLab (other options go to JupyterLab)")
+    server = commands.add_parser("server", help="run a simulated RabbitMQ until interrupted")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=5672)
+    server.add_argument("--profile", default="4.0", choices=["4.0", "3.10"], help="the RabbitMQ to imitate")
+    options, rest = parser.parse_known_args(argv)
+    if options.command == "course":
+        return course(options, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return serve(options)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
