@@ -66,6 +66,10 @@ CAPABILITIES = {
 }
 
 
+#: What pamqp raises on bytes it cannot decode.
+DECODE_ERRORS = (UnmarshalingException, ValueError, KeyError, IndexError, UnicodeDecodeError, TypeError)
+
+
 class State(Enum):
     AWAIT_HEADER = "await protocol header"
     AWAIT_START_OK = "await connection.start-ok"
@@ -262,10 +266,9 @@ class AMQPConnection:
     def _decode(encoded: bytes) -> Any:
         try:
             return frame.unmarshal(encoded)[2]
-        except UnmarshalingException as error:
-            raise ConnectionError(SYNTAX_ERROR, f"cannot decode frame: {error}") from error
-        except (ValueError, KeyError, IndexError, UnicodeDecodeError, TypeError) as error:
-            raise ConnectionError(SYNTAX_ERROR, f"cannot decode frame: {type(error).__name__}") from error
+        except DECODE_ERRORS as error:
+            # pamqp's messages carry object reprs; the peer gets a stable text instead
+            raise ConnectionError(SYNTAX_ERROR, "cannot decode frame") from error
 
     def _while_closing(self, frame_type: int, encoded: bytes) -> None:
         """After connection.close we only listen for close-ok (or the client's own close)."""
@@ -417,12 +420,12 @@ class AMQPConnection:
 
     def _fail_connection(self, error: ConnectionError) -> None:
         """Send connection.close with the error and wait for close-ok; the core is cleaned now."""
+        if self.state in (State.CLOSED, State.CLOSING):
+            self.state = State.CLOSED  # already closing: keep the first reason, stop listening
+            return
         self.close_reason = error
         if self.core is not None:
             self.core.shut_down(error)
-        if self.state in (State.CLOSED, State.CLOSING):
-            self.state = State.CLOSED
-            return
         self._send(
             commands.Connection.Close(error.reply_code, error.reply_text, error.class_id, error.method_id)
         )

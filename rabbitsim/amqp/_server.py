@@ -128,9 +128,8 @@ class AMQPServer:
     def _tick(self) -> None:
         for wire in list(self.wires):
             if wire.amqp is not None:
-                wire.amqp.tick()
-                if wire.amqp.closed and wire.transport is not None:
-                    self._dirty[wire] = None
+                wire.amqp.tick()  # may queue a heartbeat, or give up on a silent peer
+                self._dirty[wire] = None
         self._flush()
         self._loop.call_later(TICK_SECONDS, self._tick)
 
