@@ -82,7 +82,7 @@ def _free_port() -> int:
 @pytest.mark.parametrize(
     "tool",
     [
-        ["ruff", "check", "rabbitsim", "tests", "benchmarks"],
+        ["ruff", "check", "rabbitsim", "tests", "benchmarks", "notebooks"],
         ["ruff", "format", "--check", "rabbitsim", "tests", "benchmarks"],
         ["mypy", "rabbitsim"],
     ],

@@ -21,7 +21,6 @@ from rabbitsim.broker import (
     CHANNEL_ERROR,
     COMMAND_INVALID,
     NOT_ALLOWED,
-    REPLY_NAMES,
     SYNTAX_ERROR,
     UNEXPECTED_FRAME,
     AMQPError,
@@ -449,9 +448,7 @@ class AMQPConnection:
             return
         channel = core.channel(number, name)
         if isinstance(method, commands.Basic.Publish):
-            channel_ok = channel.is_open
-            if channel_ok:
-                self.pending[number] = _Content(method)
+            self.pending[number] = _Content(method)
             return
         handler = HANDLERS.get(type(method))
         try:
@@ -526,10 +523,6 @@ class AMQPConnection:
             self._close_channel(number, error)
             return
         self._flush_own_outbox()
-
-
-def _reply_name(code: int) -> str:
-    return REPLY_NAMES[code]
 
 
 # --- channel method handlers: one AMQP method each, returning the reply -----------------------
