@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._connection import Connection
+from ._direct_reply import ReplyRegistry
 from ._errors import ACCESS_REFUSED, NOT_ALLOWED, ConnectionError
 from ._events import EventKind, Node, TraceEvent
 from ._message import Message, Outbound, PropertiesLike
@@ -48,6 +49,7 @@ class Broker:
         self._message_ids = 0
         self._connection_ids = 0
         self._names = 0
+        self.reply_keys = ReplyRegistry()
         self._event_seq = 0
         self.add_vhost("/")
         self.add_user("guest", "guest", tags=("administrator",), loopback_only=True)

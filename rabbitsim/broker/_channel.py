@@ -14,6 +14,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from . import _direct_reply as direct_reply
 from ._arguments import (
     EXCHANGE_COMPARED_ARGUMENTS,
     QUEUE_ARGUMENT_DEFAULTS,
@@ -24,6 +25,7 @@ from ._arguments import (
     check_quorum_declare,
     resource,
 )
+from ._direct_reply import REPLY_KEY_PREFIX, REPLY_QUEUE
 from ._errors import (
     ACCESS_REFUSED,
     CHANNEL_ERROR,
@@ -108,6 +110,8 @@ class Channel:
             tuple[list[tuple[Exchange, Message, bool]], list[tuple[str, list[Unacked]]]] | None
         ) = None
         self.last_queue = ""  # for the empty-name shortcut in bind / consume / get ...
+        self.reply_consumer: str | None = None  # the consumer tag of a direct reply-to consumer
+        self.reply_key: str | None = None  # what `reply_to="amq.rabbitmq.reply-to"` becomes
         self.node = Node(NodeKind.CHANNEL, f"{connection.name}#{number}", connection.name, number)
         self.publisher = Node(NodeKind.PUBLISHER, f"{connection.name}#{number}", connection.name, number)
 
@@ -218,6 +222,8 @@ class Channel:
         arguments: Mapping[str, Any] | None = None,
     ) -> DeclareOk:
         vhost = self.vhost
+        if queue == REPLY_QUEUE or (passive and queue in self.broker.reply_keys.channels):
+            return DeclareOk(queue, 0, 1)  # what RabbitMQ answers for the pseudo-queue
         if passive:
             found = vhost.queue(queue)
             found.check_access(self.connection)
@@ -328,6 +334,8 @@ class Channel:
     ) -> str:
         if consumer_tag in self.consumers:
             raise ConnectionError(NOT_ALLOWED, f"attempt to reuse consumer tag '{consumer_tag}'")
+        if queue == REPLY_QUEUE:
+            return self._consume_replies(consumer_tag, no_ack)
         found = self._usable_queue(queue)
         if self.global_prefetch and found.type == "quorum":
             raise ConnectionError(NOT_IMPLEMENTED, f"{found.described} does not support global qos")
@@ -352,11 +360,53 @@ class Channel:
         found.dispatch()
         return tag
 
+    def _consume_replies(self, consumer_tag: str, no_ack: bool) -> str:
+        """basic.consume on `amq.rabbitmq.reply-to`: no queue, just a key naming this channel."""
+        if not no_ack:
+            raise ChannelError(PRECONDITION_FAILED, direct_reply.NEEDS_ACK)
+        if self.reply_consumer is not None:
+            raise ChannelError(PRECONDITION_FAILED, direct_reply.ALREADY_SET)
+        tag = self.reply_consumer = consumer_tag or self.broker.generate_name("amq.ctag")
+        self.reply_key = self.broker.reply_keys.register(self)
+        reply_node = Node(NodeKind.QUEUE, self.reply_key)
+        consumer_node = Node(NodeKind.CONSUMER, tag, self.connection.name, self.number)
+        self._emit(EventKind.CONSUMER_ADDED, reply_node, consumer_node, no_ack=True, prefetch=0)
+        return tag
+
+    def _stop_replies(self) -> None:
+        if self.reply_key is not None:
+            self.broker.reply_keys.forget(self.reply_key)
+        self.reply_consumer = self.reply_key = None
+
+    def deliver_reply(self, message: Message) -> None:
+        """A reply published to this channel's reply key. RabbitMQ stamps it with the next
+        delivery tag without using the tag up: nothing is acked."""
+        assert self.reply_consumer is not None
+        tag = self.next_delivery_tag + 1
+        if self.broker.tracing:
+            reply_node = Node(NodeKind.QUEUE, message.routing_key)
+            consumer_node = Node(NodeKind.CONSUMER, self.reply_consumer, self.connection.name, self.number)
+            self._emit(
+                EventKind.DELIVER,
+                reply_node,
+                consumer_node,
+                message=message.id,
+                routing_key=message.routing_key,
+                delivery_tag=tag,
+                redelivered=False,
+                no_ack=True,
+            )
+        self.connection.send(
+            self.number, Deliver(self.reply_consumer, tag, False, "", message.routing_key, message)
+        )
+
     @amqp_method("basic.cancel")
     def basic_cancel(self, consumer_tag: str) -> str:
         consumer = self.consumers.get(consumer_tag)
         if consumer is not None:
             self.forget_consumer(consumer)
+        elif consumer_tag == self.reply_consumer:
+            self._stop_replies()
         return consumer_tag
 
     def forget_consumer(self, consumer: Consumer, *, notify: ConsumerCancelled | None = None) -> None:
@@ -554,9 +604,10 @@ class Channel:
             or target.internal
             or immediate
             or properties.user_id is not None
+            or properties.reply_to is not None
             or not self.is_open
         ):
-            target = self._publish_checks(exchange, properties, immediate)
+            target, properties = self._publish_checks(exchange, properties, immediate)
         message = self.broker.new_message(exchange, routing_key, properties, body)
         if self.transaction is not None:
             self.transaction[0].append((target, message, mandatory))
@@ -564,8 +615,10 @@ class Channel:
             self._publish(target, message, mandatory)
 
     @amqp_method("basic.publish")
-    def _publish_checks(self, exchange: str, properties: PropertiesLike, immediate: bool) -> Exchange:
-        """The slow path of basic.publish: everything that can refuse a message."""
+    def _publish_checks(
+        self, exchange: str, properties: PropertiesLike, immediate: bool
+    ) -> tuple[Exchange, PropertiesLike]:
+        """The slow path of basic.publish: everything that can refuse or rewrite a message."""
         if immediate:
             raise ConnectionError(NOT_IMPLEMENTED, "immediate=true")
         target = self.vhost.exchange(exchange)
@@ -578,7 +631,11 @@ class Channel:
                 PRECONDITION_FAILED,
                 f"user_id property set to '{claimed}' but authenticated user was '{actual}'",
             )
-        return target
+        if properties.reply_to == REPLY_QUEUE:
+            if self.reply_key is None:
+                raise ChannelError(PRECONDITION_FAILED, direct_reply.NO_CONSUMER)
+            properties = direct_reply.with_reply_to(properties, self.reply_key)
+        return target, properties
 
     def _publish(self, exchange: Exchange, message: Message, mandatory: bool) -> None:
         broker = self.broker
@@ -593,6 +650,10 @@ class Channel:
                 mandatory=mandatory,
             )
         queues = self.vhost.route(exchange, message)
+        if not queues and not exchange.name and message.routing_key.startswith(REPLY_KEY_PREFIX):
+            replier = broker.reply_keys.channels.get(message.routing_key)
+            if replier is not None:  # still "unrouted": a mandatory reply is returned as well
+                replier.deliver_reply(message)
         for queue in queues:
             if tracing:  # before enqueue, which may deliver at once: the picture needs this order
                 self._emit(
@@ -703,6 +764,7 @@ class Channel:
         self.unacked.clear()
         for consumer in list(self.consumers.values()):
             self.forget_consumer(consumer)  # first, so the requeue below cannot deliver to them
+        self._stop_replies()
         self._requeue(records, None)
         self.connection.channels.pop(self.number, None)
         self._emit(

@@ -559,11 +559,17 @@ class RpcServer(threading.Thread):
 
 
 class FibonacciRpcClient:
-    def __init__(self, handle: EmbeddedBroker, queue_name: str) -> None:
+    """The tutorial's client. With `direct_reply_to`, replies come through the pseudo-queue
+    `amq.rabbitmq.reply-to` instead of an exclusive callback queue."""
+
+    def __init__(self, handle: EmbeddedBroker, queue_name: str, *, direct_reply_to: bool = False) -> None:
         self.connection = connect(handle)
         self.channel = self.connection.channel()
         self.queue_name = queue_name
-        self.callback_queue = self.channel.queue_declare("", exclusive=True).method.queue
+        if direct_reply_to:
+            self.callback_queue = "amq.rabbitmq.reply-to"
+        else:
+            self.callback_queue = self.channel.queue_declare("", exclusive=True).method.queue
         self.channel.basic_consume(self.callback_queue, self.on_response, auto_ack=True)
         self.response: bytes | None = None
         self.corr_id = ""
@@ -613,6 +619,44 @@ def test_rpc_with_reply_to_and_correlation_id(broker: EmbeddedBroker) -> None:
         server.join(5)
         client.connection.close()
     assert server.error is None
+
+
+def test_rpc_with_direct_reply_to(broker: EmbeddedBroker) -> None:
+    """The same server, unchanged: it replies to whatever reply_to says, here a key the broker
+    made up for the client's channel. No callback queue exists anywhere."""
+    rpc_queue = unique("rpc_queue")
+    server = RpcServer(broker, rpc_queue)
+    server.start()
+    assert server.ready.wait(5)
+    assert server.error is None
+    client = FibonacciRpcClient(broker, rpc_queue, direct_reply_to=True)
+    try:
+        assert client.call(10) == 55
+        assert client.call(30) == 832040
+        assert server.served == 2
+        assert client.ignored == []
+        queues = broker.server.call(lambda: sorted(broker.broker.vhosts["/"].queues))
+        assert queues == [rpc_queue]
+    finally:
+        server.stop.set()
+        server.join(5)
+        client.connection.close()
+    assert server.error is None
+
+
+def test_direct_reply_to_without_a_reply_consumer_is_406(broker: EmbeddedBroker) -> None:
+    connection = connect(broker)
+    try:
+        channel = connection.channel()
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as caught:
+            channel.basic_publish("", "nowhere", b"x", BasicProperties(reply_to="amq.rabbitmq.reply-to"))
+            channel.queue_declare("", exclusive=True)  # a round trip, so the close arrives
+        assert (caught.value.reply_code, caught.value.reply_text) == (
+            406,
+            "PRECONDITION_FAILED - fast reply consumer does not exist",
+        )
+    finally:
+        connection.close()
 
 
 # --- 7. Publisher confirms ---------------------------------------------------------------------------

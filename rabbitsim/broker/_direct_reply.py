@@ -1,0 +1,60 @@
+"""Direct reply-to (`amq.rabbitmq.reply-to`): RPC replies that skip queues altogether.
+
+A client consumes from the pseudo-queue `amq.rabbitmq.reply-to` (no_ack only) and publishes
+requests with `reply_to="amq.rabbitmq.reply-to"`; the broker rewrites that to a key naming
+the consuming channel, and a reply published to the default exchange with that key goes
+straight to the channel's reply consumer. Behaviour measured on RabbitMQ 3.10.8 and 4.0.5:
+
+- the reply is delivered with the channel's next delivery tag, which is not used up, and is
+  never acked (it is not in any queue);
+- a mandatory reply is returned (312 NO_ROUTE) even when delivered: the key is not a queue;
+- only the default exchange reaches a reply consumer; a key whose channel is gone drops the reply.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import dataclasses
+import hashlib
+from typing import TYPE_CHECKING
+
+from ._message import Properties, PropertiesLike
+
+if TYPE_CHECKING:
+    from ._channel import Channel
+
+REPLY_QUEUE = "amq.rabbitmq.reply-to"
+REPLY_KEY_PREFIX = REPLY_QUEUE + "."
+
+NEEDS_ACK = "reply consumer cannot acknowledge"
+ALREADY_SET = "reply consumer already set"
+NO_CONSUMER = "fast reply consumer does not exist"
+
+
+class ReplyRegistry:
+    """The broker's live reply keys, each naming the channel whose reply consumer receives."""
+
+    def __init__(self) -> None:
+        self.channels: dict[str, Channel] = {}
+        self._issued = 0
+
+    def register(self, channel: Channel) -> str:
+        """A new key for `channel`; deterministic (a counter), opaque like RabbitMQ's."""
+        self._issued += 1
+        digest = hashlib.blake2b(b"reply-to" + self._issued.to_bytes(8, "big"), digest_size=16).digest()
+        key = REPLY_KEY_PREFIX + base64.b64encode(digest).decode()
+        self.channels[key] = channel
+        return key
+
+    def forget(self, key: str) -> None:
+        self.channels.pop(key, None)
+
+
+def with_reply_to(properties: PropertiesLike, reply_to: str) -> PropertiesLike:
+    """A copy of `properties` with `reply_to` replaced: the core's own or pamqp's."""
+    if isinstance(properties, Properties):
+        return dataclasses.replace(properties, reply_to=reply_to)
+    rewritten = copy.copy(properties)
+    rewritten.reply_to = reply_to  # type: ignore[misc]
+    return rewritten
