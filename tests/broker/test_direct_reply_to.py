@@ -80,7 +80,9 @@ def test_replies_take_the_next_delivery_tag_without_using_it_up(
     assert channel.unacked.keys() == {1, 2}  # replies are never waiting for an ack
 
 
-def test_a_mandatory_reply_is_delivered_and_returned(broker: Broker, channel: Channel, server: Channel) -> None:
+def test_a_mandatory_reply_is_delivered_and_returned(
+    broker: Broker, channel: Channel, server: Channel
+) -> None:
     channel.basic_consume(REPLY_QUEUE, "replies", no_ack=True)
     reply_to = request_reply_to(channel, server)
     deliveries(broker)
@@ -158,7 +160,9 @@ def test_misuse_closes_the_channel_with_rabbitmqs_406(channel: Channel, setup: s
     assert not channel.is_open
 
 
-def test_the_pseudo_queue_declares_with_one_consumer_but_is_no_queue(channel: Channel, server: Channel) -> None:
+def test_the_pseudo_queue_declares_with_one_consumer_but_is_no_queue(
+    channel: Channel, server: Channel
+) -> None:
     """RabbitMQ answers declare-ok (0 messages, 1 consumer), yet get and bind find no queue."""
     assert tuple(channel.queue_declare(REPLY_QUEUE, passive=True)) == (REPLY_QUEUE, 0, 1)
     assert tuple(channel.queue_declare(REPLY_QUEUE)) == (REPLY_QUEUE, 0, 1)
