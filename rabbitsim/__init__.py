@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "start"]
 
 if TYPE_CHECKING:
-    from rabbitsim._embedded import EmbeddedBroker
+    from rabbitsim.backends import BrokerHandle
 
 
-def start(host: str = "127.0.0.1", port: int = 0, *, profile: str = "4.0") -> EmbeddedBroker:
-    """Start the embedded simulator on a free port of 127.0.0.1 and return its handle.
+def start(backend: str | None = None, **options: Any) -> BrokerHandle:
+    """Start a broker and return its handle (`.url`, `.parameters`, `.topology()`, `.close()`).
 
-    Imported lazily so that `rabbitsim.broker` (the pure core) loads without sockets or pika.
-    Real RabbitMQ backends (a container, or any AMQP URL) come with the backends layer."""
-    from rabbitsim._embedded import EmbeddedBroker
+    `backend` is "sim" (the embedded simulator, the default), "container" (a real RabbitMQ
+    through testcontainers) or "url" (an existing broker); RABBITSIM_BACKEND chooses when
+    the argument is left out, so a notebook's first cell never changes. Imported lazily so
+    that `rabbitsim.broker` (the pure core) loads without sockets or pika."""
+    from rabbitsim.backends import start as start_backend
 
-    return EmbeddedBroker(host, port, profile=profile)
+    return start_backend(backend, **options)

@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from rabbitsim import start
+from rabbitsim.backends import EmbeddedBroker
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 FIRST_CHAPTER = "00_start_here.ipynb"
@@ -21,7 +21,7 @@ def serve(options: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with start(options.host, options.port, profile=options.profile) as broker:
+    with EmbeddedBroker(options.host, options.port, profile=options.profile) as broker:
         print(f"rabbitsim {options.profile} broker listening on {broker.url} (Ctrl-C to stop)", flush=True)
         stop.wait()
     return 0

@@ -17,6 +17,7 @@ PLUGINS=/usr/sbin/rabbitmq-plugins
 SERVER=/usr/sbin/rabbitmq-server
 NODE_HOST="$(hostname -s)"
 PIDFILE="/var/lib/rabbitmq/mnesia/rabbit@${NODE_HOST}.pid"
+STATS_INTERVAL_MS=500
 export DEBIAN_FRONTEND=noninteractive
 
 node_running() { [ -x "$CTL" ] && "$CTL" -q status >/dev/null 2>&1; }
@@ -75,6 +76,13 @@ else
     fi
 fi
 
+# ---- statistics every 500 ms (default 5 s), so management API snapshots are fresh -------
+STATS_LINE="collect_statistics_interval = $STATS_INTERVAL_MS"
+if ! grep -qsx "$STATS_LINE" /etc/rabbitmq/rabbitmq.conf; then
+    sed -i '/^collect_statistics_interval/d' /etc/rabbitmq/rabbitmq.conf 2>/dev/null || true
+    echo "$STATS_LINE" >> /etc/rabbitmq/rabbitmq.conf
+fi
+
 # ---- start -------------------------------------------------------------------
 if node_running; then
     log "node rabbit@${NODE_HOST} already running"
@@ -98,4 +106,7 @@ done
 (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null || die "management port 15672 not listening"
 
 "$CTL" -q trace_on >/dev/null || die "rabbitmqctl trace_on failed"
+# a node started before the config line existed takes the interval at run time too
+"$CTL" -q eval "application:set_env(rabbit, collect_statistics_interval, $STATS_INTERVAL_MS)." >/dev/null \
+    || die "setting collect_statistics_interval failed"
 log "ready: amqp://guest:guest@127.0.0.1:5672/  http://127.0.0.1:15672/  ($("$CTL" -q version 2>/dev/null || echo '?'))"

@@ -110,12 +110,21 @@ def _integer(*, zero: bool = True, most: int | None = None) -> Check:
     return check
 
 
+def _text_type(value: Any) -> str | None:
+    """Text arguments must be AMQP long strings: a byte array or a number is refused."""
+    return None if isinstance(value, str | bytes) else f"{{unacceptable_type,{wire_type(value)}}}"
+
+
 def _overflow(value: Any, _arguments: Mapping[str, Any]) -> str | None:
+    if (refused := _text_type(value)) is not None:
+        return refused
     text = value.decode() if isinstance(value, bytes) else value
     return None if text in ("drop-head", "reject-publish", "reject-publish-dlx") else "invalid_overflow"
 
 
 def _queue_type(value: Any, _arguments: Mapping[str, Any]) -> str | None:
+    if (refused := _text_type(value)) is not None:
+        return refused
     text = value.decode() if isinstance(value, bytes) else value
     return None if text in QUEUE_TYPES else f"\"unsupported queue type '{text}'\""
 
@@ -124,7 +133,9 @@ def _boolean(value: Any, _arguments: Mapping[str, Any]) -> str | None:
     return None if isinstance(value, bool) else f"{{unacceptable_type,{wire_type(value)}}}"
 
 
-def _dead_letter_key(_value: Any, arguments: Mapping[str, Any]) -> str | None:
+def _dead_letter_key(value: Any, arguments: Mapping[str, Any]) -> str | None:
+    if (refused := _text_type(value)) is not None:
+        return refused
     return None if "x-dead-letter-exchange" in arguments else "routing_key_but_no_dlx_defined"
 
 
@@ -140,6 +151,7 @@ QUEUE_ARGUMENT_CHECKS: dict[str, Check] = {
     "x-queue-type": _queue_type,
     "x-dead-letter-routing-key": _dead_letter_key,
     "x-single-active-consumer": _boolean,
+    "x-queue-mode": lambda value, _arguments: _text_type(value),
 }
 
 #: quorum queues refuse these declare properties, in the order RabbitMQ checks them.
@@ -151,7 +163,24 @@ QUORUM_REFUSED_PROPERTIES = (
 QUORUM_REFUSED_ARGUMENTS = ("x-max-priority",)
 
 
+#: exchange names in arguments: RabbitMQ type-checks them first, and words the complaint differently.
+QUEUE_EXCHANGE_ARGUMENTS = ("x-dead-letter-exchange",)
+EXCHANGE_EXCHANGE_ARGUMENTS = ("alternate-exchange",)
+
+
+def _check_exchange_names(what: str, arguments: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if key in arguments and not isinstance(value := arguments[key], str | bytes):
+            refused = f"invalid type '{wire_type(value)}' for arg '{key}' in {what}"
+            raise ChannelError(PRECONDITION_FAILED, refused)
+
+
+def check_exchange_arguments(what: str, arguments: Mapping[str, Any]) -> None:
+    _check_exchange_names(what, arguments, EXCHANGE_EXCHANGE_ARGUMENTS)
+
+
 def check_queue_arguments(what: str, arguments: Mapping[str, Any]) -> None:
+    _check_exchange_names(what, arguments, QUEUE_EXCHANGE_ARGUMENTS)
     for key, check in QUEUE_ARGUMENT_CHECKS.items():
         if key in arguments and (reason := check(arguments[key], arguments)) is not None:
             raise ChannelError(PRECONDITION_FAILED, f"invalid arg '{key}' for {what}: {reason}")

@@ -21,6 +21,7 @@ from ._arguments import (
     QUEUE_COMPARED_ARGUMENTS,
     assert_same_arguments,
     assert_same_fields,
+    check_exchange_arguments,
     check_queue_arguments,
     check_quorum_declare,
     resource,
@@ -156,6 +157,7 @@ class Channel:
         existing = vhost.exchanges.get(exchange)
         if existing is None:
             self._refuse_reserved_name("exchange", exchange)
+            check_exchange_arguments(resource("exchange", exchange, vhost.name), arguments)
             existing = vhost.exchanges[exchange] = Exchange(
                 exchange,
                 exchange_type,

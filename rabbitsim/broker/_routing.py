@@ -203,7 +203,10 @@ def value_class(value: Any) -> str:
 
 
 def wire_type(value: Any) -> str:
-    """The AMQP field type name a client library sends `value` as (pika's choices)."""
+    """The AMQP field type name a client library sends `value` as (pika's choices). pamqp
+    decodes a byte array ('x', what pika sends for `bytes`) as `bytearray`."""
+    if isinstance(value, bytearray):
+        return "binary"
     kind = value_class(value)
     if kind == "int":
         return "signedint" if -(2**31) <= value < 2**31 else "long"

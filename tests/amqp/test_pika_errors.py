@@ -11,7 +11,7 @@ import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic
 
-from rabbitsim._embedded import EmbeddedBroker
+from rabbitsim.backends import EmbeddedBroker
 
 from .conftest import assert_broker_alive, connect, parameters, wait_until
 

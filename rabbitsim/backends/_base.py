@@ -1,0 +1,67 @@
+"""What every backend hands back: one handle, whether the broker is simulated or real."""
+
+from __future__ import annotations
+
+import urllib.parse
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import ClassVar, Self
+
+import pika
+
+from ._topology import Topology
+
+
+class BackendUnavailable(RuntimeError):
+    """The chosen backend cannot run here (no Docker, no broker at the URL); the message says
+    what to use instead."""
+
+
+class BrokerHandle(ABC):
+    """A running broker. Connect with `.parameters` (pika) or `.url` (any AMQP client); look
+    inside with `.topology()`; stop with `.close()` or a `with` block."""
+
+    backend: ClassVar[str]
+    url: str
+    management_url: str | None = None
+
+    @property
+    def parameters(self) -> pika.URLParameters:
+        return pika.URLParameters(self.url)
+
+    @property
+    def host(self) -> str:
+        return urllib.parse.urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return urllib.parse.urlsplit(self.url).port or 5672
+
+    @abstractmethod
+    def topology(self) -> Topology: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+
+def with_credentials(url: str, username: str, password: str) -> str:
+    """`url` with `username:password@` put in (or replaced), for URLs derived from another."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{urllib.parse.quote(username, safe='')}:{urllib.parse.quote(password, safe='')}@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

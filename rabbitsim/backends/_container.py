@@ -1,0 +1,82 @@
+"""A real RabbitMQ in a throwaway container, started through testcontainers.
+
+The image must have the management plugin (the `-management` tags do): topology comes from
+its HTTP API. The firehose is switched on inside the container, as `rabbitmqctl trace_on`
+would, so traces can show the messages' paths."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ._base import BackendUnavailable, BrokerHandle
+from ._management import ManagementClient
+from ._topology import Topology
+
+DEFAULT_IMAGE = "rabbitmq:4-management"
+AMQP_PORT = 5672
+MANAGEMENT_PORT = 15672
+
+
+def _docker_problem() -> str | None:
+    """Why Docker cannot be used here, or None when it can."""
+    try:
+        import docker
+        import docker.errors
+    except ImportError as error:  # pragma: no cover - testcontainers depends on it
+        return f"the docker package is missing ({error})"
+    try:
+        client = docker.from_env()
+        client.ping()
+        client.close()
+    except docker.errors.DockerException as error:
+        return str(error)
+    return None
+
+
+class ContainerBroker(BrokerHandle):
+    """A RabbitMQ container owned by this handle: `close()` stops and removes it."""
+
+    backend = "container"
+
+    def __init__(self, image: str | None = None, **container_options: Any) -> None:
+        self.image = image or os.environ.get("RABBITSIM_IMAGE") or DEFAULT_IMAGE
+        problem = _docker_problem()
+        if problem is not None:
+            raise BackendUnavailable(
+                f"the container backend needs a running Docker engine, and none answers ({problem}). "
+                "Use the simulator (rabbitsim.start('sim'), the default) or an existing broker "
+                "(rabbitsim.start('url', url='amqp://...') or RABBITSIM_URL)."
+            )
+        from testcontainers.community.rabbitmq import RabbitMqContainer
+
+        self.container = RabbitMqContainer(self.image, **container_options).with_exposed_ports(
+            MANAGEMENT_PORT
+        )
+        self.container.start()
+        try:
+            host = self.container.get_container_host_ip()
+            amqp_port = self.container.get_exposed_port(AMQP_PORT)
+            management_port = self.container.get_exposed_port(MANAGEMENT_PORT)
+            user, password = self.container.username, self.container.password
+            self.url = f"amqp://{user}:{password}@{host}:{amqp_port}/%2F"
+            self.management_url = f"http://{user}:{password}@{host}:{management_port}/"
+            self.management = ManagementClient(self.management_url)
+            self.rabbitmqctl("trace_on")
+        except BaseException:
+            self.container.stop()
+            raise
+
+    def rabbitmqctl(self, *arguments: str) -> str:
+        """Run `rabbitmqctl` inside the container; its output, or an error with it."""
+        code, output = self.container.exec(["rabbitmqctl", *arguments])
+        text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+        if code != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(arguments)} failed ({code}): {text}")
+        return text
+
+    def topology(self) -> Topology:
+        return self.management.topology()
+
+    def close(self) -> None:
+        self.container.stop()

@@ -1,0 +1,60 @@
+"""An existing RabbitMQ, reached by URL: a local install, a broker CI started, a cloud one."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+
+import pika
+import pika.exceptions
+
+from ._base import BackendUnavailable, BrokerHandle, with_credentials
+from ._management import ManagementClient
+from ._topology import Topology
+
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+MANAGEMENT_PORT_OFFSET = 10000  # RabbitMQ's defaults: AMQP 5672, management 15672
+
+
+def management_url_for(url: str) -> str:
+    """The management API of the broker at `url`: same host and credentials, and the AMQP port
+    plus 10000 (15672 for the default 5672). Give `management_url` when a broker differs."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    root = f"http://{host}:{(parts.port or 5672) + MANAGEMENT_PORT_OFFSET}/"
+    return with_credentials(
+        root, urllib.parse.unquote(parts.username or "guest"), urllib.parse.unquote(parts.password or "guest")
+    )
+
+
+class UrlBroker(BrokerHandle):
+    """A broker someone else runs. `close()` forgets it; the broker keeps running."""
+
+    backend = "url"
+
+    def __init__(self, url: str | None = None, *, management_url: str | None = None) -> None:
+        self.url = url or os.environ.get("RABBITSIM_URL") or DEFAULT_URL
+        self.management_url = (
+            management_url or os.environ.get("RABBITSIM_MANAGEMENT_URL") or management_url_for(self.url)
+        )
+        self.management = ManagementClient(self.management_url)
+        self._check_reachable()
+
+    def _check_reachable(self) -> None:
+        parameters = pika.URLParameters(self.url)
+        parameters.connection_attempts = 1
+        parameters.socket_timeout = 5
+        try:
+            pika.BlockingConnection(parameters).close()
+        except pika.exceptions.AMQPError as error:
+            raise BackendUnavailable(
+                f"no RabbitMQ answers at {self.url} ({error!r}). Start one, give another URL "
+                "(rabbitsim.start('url', url=...) or RABBITSIM_URL), or use the simulator: "
+                "rabbitsim.start('sim')."
+            ) from error
+
+    def topology(self) -> Topology:
+        return self.management.topology()
+
+    def close(self) -> None:
+        """Nothing to stop: the broker is not ours."""

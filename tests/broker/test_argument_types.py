@@ -1,0 +1,72 @@
+"""Argument types, as RabbitMQ 3.10.8 and 4.0.5 refuse them (measured with pika, which sends
+`bytes` as an AMQP byte array; pamqp decodes those as `bytearray`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rabbitsim.broker import Channel, ChannelError
+
+Q = "queue 'argt' in vhost '/'"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "reply_text"),
+    [
+        (
+            {"x-dead-letter-exchange": bytearray(b"dlx")},
+            f"invalid type 'binary' for arg 'x-dead-letter-exchange' in {Q}",
+        ),
+        ({"x-dead-letter-exchange": 5}, f"invalid type 'signedint' for arg 'x-dead-letter-exchange' in {Q}"),
+        (
+            {"x-dead-letter-exchange": "d", "x-dead-letter-routing-key": bytearray(b"k")},
+            f"invalid arg 'x-dead-letter-routing-key' for {Q}: {{unacceptable_type,binary}}",
+        ),
+        (
+            {"x-overflow": bytearray(b"drop-head")},
+            f"invalid arg 'x-overflow' for {Q}: {{unacceptable_type,binary}}",
+        ),
+        (
+            {"x-queue-type": bytearray(b"classic")},
+            f"invalid arg 'x-queue-type' for {Q}: {{unacceptable_type,binary}}",
+        ),
+        (
+            {"x-queue-mode": bytearray(b"lazy")},
+            f"invalid arg 'x-queue-mode' for {Q}: {{unacceptable_type,binary}}",
+        ),
+        (
+            {"x-message-ttl": bytearray(b"5")},
+            f"invalid arg 'x-message-ttl' for {Q}: \"expected integer, got binary\"",
+        ),
+        ({"x-message-ttl": "5"}, f"invalid arg 'x-message-ttl' for {Q}: \"expected integer, got longstr\""),
+        ({"x-expires": True}, f"invalid arg 'x-expires' for {Q}: \"expected integer, got bool\""),
+        (
+            {"x-single-active-consumer": bytearray(b"x")},
+            f"invalid arg 'x-single-active-consumer' for {Q}: {{unacceptable_type,binary}}",
+        ),
+    ],
+)
+def test_queue_arguments_of_the_wrong_type_are_406(
+    channel: Channel, arguments: dict[str, Any], reply_text: str
+) -> None:
+    with pytest.raises(ChannelError) as caught:
+        channel.queue_declare("argt", auto_delete=True, arguments=arguments)
+    assert (caught.value.reply_code, caught.value.reply_text) == (406, f"PRECONDITION_FAILED - {reply_text}")
+
+
+def test_an_alternate_exchange_given_as_a_byte_array_is_406(channel: Channel) -> None:
+    with pytest.raises(ChannelError) as caught:
+        channel.exchange_declare("argt-x", "direct", arguments={"alternate-exchange": bytearray(b"alt")})
+    assert caught.value.reply_text == (
+        "PRECONDITION_FAILED - invalid type 'binary' for arg 'alternate-exchange' "
+        "in exchange 'argt-x' in vhost '/'"
+    )
+
+
+@pytest.mark.parametrize("text", ["dlx", b"dlx"])
+def test_long_strings_are_accepted_as_text(channel: Channel, text: str | bytes) -> None:
+    """pamqp gives a long string as `str`, or as `bytes` when it is not UTF-8."""
+    channel.queue_declare("argt", arguments={"x-dead-letter-exchange": text, "x-queue-mode": text})
+    assert "argt" in channel.vhost.queues

@@ -1,0 +1,76 @@
+"""The real RabbitMQ brokers the tests compare the simulator with, and how to get them.
+
+RABBITSIM_REAL_BROKERS lists them as `version=url` pairs; by default the two that
+`.ci/brokers/` starts on this kind of machine: Debian 12's 3.10 on 5672 and Debian 13's 4.0 on
+5673. A broker that does not answer is started by its script when the tests run as root (so
+the README's one test command sets everything up), and otherwise fails the test loudly: a run
+that quietly skipped the real side would prove nothing."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BROKERS = "3.10=amqp://guest:guest@127.0.0.1:5672/%2F,4.0=amqp://guest:guest@127.0.0.1:5673/%2F"
+
+#: version -> the script that starts that broker on this kind of machine (Debian, root)
+START_SCRIPTS = {
+    "3.10": ROOT / ".ci/brokers/host-rabbitmq.sh",
+    "4.0": ROOT / ".ci/brokers/trixie-rabbitmq.sh",
+}
+
+_lock = threading.Lock()
+_started: dict[str, str | None] = {}  # version -> None when ready, else why not
+
+
+def real_brokers() -> dict[str, str]:
+    """version -> AMQP URL of each real broker to compare with."""
+    spec = os.environ.get("RABBITSIM_REAL_BROKERS", DEFAULT_BROKERS)
+    pairs = (item.split("=", 1) for item in spec.split(",") if item.strip())
+    return {version.strip(): url.strip() for version, url in pairs}
+
+
+def _answers(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _start(version: str, url: str) -> str | None:
+    """Start the broker for `version` if its script can; None once it answers, else why not."""
+    script = START_SCRIPTS.get(version)
+    if script is None:
+        return f"no script starts a RabbitMQ {version} here; start one at {url} yourself"
+    if os.geteuid() != 0:
+        return f"run `sudo bash {script.relative_to(ROOT)}` to start it (it needs root)"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0 or not _answers(url):
+        return f"`bash {script.relative_to(ROOT)}` failed ({done.returncode}): {done.stderr[-2000:]}"
+    return None
+
+
+def require_real_broker(version: str) -> str:
+    """The URL of the real broker for `version`, started if need be; fails the test otherwise."""
+    brokers = real_brokers()
+    if version not in brokers:
+        pytest.fail(f"RABBITSIM_REAL_BROKERS names no RabbitMQ {version} ({brokers})")
+    url = brokers[version]
+    if _answers(url):
+        return url
+    with _lock:
+        if version not in _started:
+            _started[version] = _start(version, url)
+    problem = _started[version]
+    if problem is not None:
+        pytest.fail(f"the real RabbitMQ {version} at {url} does not answer: {problem}")
+    return url
