@@ -13,7 +13,7 @@ import pika
 import pytest
 
 import rabbitsim
-from rabbitsim._embedded import EmbeddedBroker
+from rabbitsim.backends import EmbeddedBroker
 
 WATCHDOG_SECONDS = 20.0
 

@@ -27,7 +27,7 @@ from pamqp import body, commands, frame, header
 from pamqp.header import ProtocolHeader
 
 import rabbitsim
-from rabbitsim._embedded import EmbeddedBroker
+from rabbitsim.backends import EmbeddedBroker
 from rabbitsim.amqp import AMQPConnection, State
 from rabbitsim.broker import REPLY_NAMES, Broker
 

@@ -22,7 +22,7 @@ from pamqp.header import ProtocolHeader
 from pamqp.heartbeat import Heartbeat
 
 import rabbitsim
-from rabbitsim._embedded import EmbeddedBroker
+from rabbitsim.backends import EmbeddedBroker
 from rabbitsim.amqp import AMQPConnection, State
 from rabbitsim.broker import Broker
 
