@@ -74,3 +74,43 @@ def require_real_broker(version: str) -> str:
     if problem is not None:
         pytest.fail(f"the real RabbitMQ {version} at {url} does not answer: {problem}")
     return url
+
+
+# --- the container backend's engine and image ------------------------------------------------
+
+LOCAL_IMAGE = "rabbitsim/rabbitmq:4.0-management"
+IMAGE_SCRIPTS = (ROOT / ".ci/brokers/docker-engine.sh", ROOT / ".ci/brokers/container-image.sh")
+
+
+def _image_ready(image: str) -> bool:
+    done = subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=30, check=False)
+    return done.returncode == 0
+
+
+def require_container_image() -> str:
+    """The local RabbitMQ image for the container backend (RABBITSIM_IMAGE, or the one
+    `.ci/brokers/container-image.sh` builds, since no registry is reachable here), with a
+    Docker engine running; both are set up by their scripts when the tests run as root."""
+    image = os.environ.get("RABBITSIM_IMAGE", LOCAL_IMAGE)
+    with _lock:
+        try:
+            ready = _image_ready(image)
+        except (OSError, subprocess.TimeoutExpired):
+            ready = False
+        if not ready and image == LOCAL_IMAGE and os.geteuid() == 0:
+            for script in IMAGE_SCRIPTS:
+                done = subprocess.run(
+                    ["bash", str(script)], capture_output=True, text=True, timeout=900, check=False
+                )
+                if done.returncode != 0:
+                    pytest.fail(
+                        f"`bash {script.relative_to(ROOT)}` failed ({done.returncode}): {done.stderr[-2000:]}"
+                    )
+            ready = _image_ready(image)
+    if not ready:
+        pytest.fail(
+            f"no Docker image {image}: run `sudo bash .ci/brokers/docker-engine.sh && "
+            "sudo bash .ci/brokers/container-image.sh` "
+            "(or set RABBITSIM_IMAGE to a RabbitMQ management image)"
+        )
+    return image
