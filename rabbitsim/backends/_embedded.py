@@ -48,6 +48,7 @@ class EmbeddedBroker(BrokerHandle):
 def snapshot(broker: Broker) -> Topology:
     """The core's state as a `Topology`, with the names and implicit bindings RabbitMQ shows."""
     exchanges, queues, bindings, consumers, channels, connections = [], [], [], [], [], []
+    records_queue_type = broker.profile.records_queue_type
     for vhost in broker.vhosts.values():
         for exchange in vhost.exchanges.values():
             exchanges.append(
@@ -85,7 +86,11 @@ def snapshot(broker: Broker) -> Topology:
                     len(queue.ready),
                     queue.unacked,
                     len(queue.consumers),
-                    plain(queue.arguments),
+                    plain(
+                        {"x-queue-type": queue.type, **queue.arguments}
+                        if records_queue_type
+                        else queue.arguments
+                    ),
                 )
             )
             bindings.append(BindingInfo(vhost.name, "", queue.name, "queue", queue.name, {}))

@@ -74,9 +74,10 @@ def test_the_container_backend_without_docker_says_what_to_use_instead(
 
 
 @pytest.fixture(params=VERSIONS)
-def real(request: pytest.FixtureRequest) -> Iterator[BrokerHandle]:
+def real(request: pytest.FixtureRequest) -> Iterator[tuple[str, BrokerHandle]]:
+    """(version, a real broker of that version)."""
     with rabbitsim.start("url", url=require_real_broker(request.param)) as broker:
-        yield broker
+        yield request.param, broker
 
 
 def build_topology(broker: BrokerHandle, prefix: str) -> pika.BlockingConnection:
@@ -124,20 +125,21 @@ def settled(
         time.sleep(0.2)
 
 
-def test_topology_is_the_same_on_the_simulator_and_real_rabbitmq(real: BrokerHandle) -> None:
+def test_topology_is_the_same_on_the_simulator_and_real_rabbitmq(real: tuple[str, BrokerHandle]) -> None:
+    version, real_broker = real
     prefix = f"topo-{time.monotonic_ns()}"
-    with rabbitsim.start("sim") as sim:
+    with rabbitsim.start("sim", profile=version) as sim:
         sim_connection = build_topology(sim, prefix)
         expected = seen(sim.topology(), prefix)
         sim_connection.close()
     assert expected["queues"][0].messages_ready == 1
     assert expected["queues"][0].messages_unacknowledged == 2
-    real_connection = build_topology(real, prefix)
+    real_connection = build_topology(real_broker, prefix)
     try:
-        assert settled(real, prefix, expected) == expected
+        assert settled(real_broker, prefix, expected) == expected
     finally:
         real_connection.close()
-        cleanup = pika.BlockingConnection(real.parameters)
+        cleanup = pika.BlockingConnection(real_broker.parameters)
         cleanup.channel().queue_delete(f"{prefix}-q")
         cleanup.close()
 
