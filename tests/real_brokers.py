@@ -59,18 +59,24 @@ def _start(version: str, url: str) -> str | None:
     return None
 
 
+def start_if_needed(version: str, url: str) -> str | None:
+    """Make the broker at `url` answer, starting it by its script (once per run) if it does
+    not; None when it answers, else why it cannot."""
+    if _answers(url):
+        return None
+    with _lock:
+        if version not in _started:
+            _started[version] = _start(version, url)
+    return _started[version]
+
+
 def require_real_broker(version: str) -> str:
     """The URL of the real broker for `version`, started if need be; fails the test otherwise."""
     brokers = real_brokers()
     if version not in brokers:
         pytest.fail(f"RABBITSIM_REAL_BROKERS names no RabbitMQ {version} ({brokers})")
     url = brokers[version]
-    if _answers(url):
-        return url
-    with _lock:
-        if version not in _started:
-            _started[version] = _start(version, url)
-    problem = _started[version]
+    problem = start_if_needed(version, url)
     if problem is not None:
         pytest.fail(f"the real RabbitMQ {version} at {url} does not answer: {problem}")
     return url

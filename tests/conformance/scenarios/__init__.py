@@ -1,0 +1,20 @@
+"""The scenarios, one module per topic. Importing this package registers them all."""
+
+from tests.conformance.harness import REGISTRY, Scenario
+from tests.conformance.scenarios import (  # noqa: F401  (imported to register)
+    acks,
+    confirms,
+    declare,
+    delivery,
+    errors,
+    headers,
+    lifecycle,
+    messages,
+    reliability,
+    routing,
+    tx,
+)
+
+SCENARIOS: list[Scenario] = list(REGISTRY.values())
+
+__all__ = ["SCENARIOS"]
