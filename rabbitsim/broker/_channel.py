@@ -24,6 +24,7 @@ from ._arguments import (
     check_exchange_arguments,
     check_queue_arguments,
     check_quorum_declare,
+    expiration_problem,
     resource,
 )
 from ._direct_reply import REPLY_KEY_PREFIX, REPLY_QUEUE
@@ -607,6 +608,7 @@ class Channel:
             or immediate
             or properties.user_id is not None
             or properties.reply_to is not None
+            or properties.expiration is not None
             or not self.is_open
         ):
             target, properties = self._publish_checks(exchange, properties, immediate)
@@ -633,6 +635,10 @@ class Channel:
                 PRECONDITION_FAILED,
                 f"user_id property set to '{claimed}' but authenticated user was '{actual}'",
             )
+        expiration = properties.expiration
+        if expiration is not None and (problem := expiration_problem(expiration)) is not None:
+            shown = expiration.decode(errors="replace") if isinstance(expiration, bytes) else expiration
+            raise ChannelError(PRECONDITION_FAILED, f"invalid expiration '{shown}': {problem}")
         if properties.reply_to == REPLY_QUEUE:
             if self.reply_key is None:
                 raise ChannelError(PRECONDITION_FAILED, direct_reply.NO_CONSUMER)

@@ -35,7 +35,15 @@ NOT_ALLOWED = 530
 NOT_IMPLEMENTED = 540
 INTERNAL_ERROR = 541
 
-_MAX_REPLY_TEXT = 255
+_MAX_REPLY_TEXT = 255  # a short string; RabbitMQ cuts longer texts to 252 bytes and adds "..."
+_ELLIPSIS = b"..."
+
+
+def _short(text: str) -> str:
+    encoded = text.encode()
+    if len(encoded) <= _MAX_REPLY_TEXT:
+        return text
+    return (encoded[: _MAX_REPLY_TEXT - len(_ELLIPSIS)] + _ELLIPSIS).decode(errors="ignore")
 
 
 class AMQPError(Exception):
@@ -46,7 +54,7 @@ class AMQPError(Exception):
     def __init__(self, reply_code: int, explanation: str, method: str | None = None) -> None:
         text = f"{REPLY_NAMES[reply_code]} - {explanation}"
         self.reply_code = reply_code
-        self.reply_text = text.encode()[:_MAX_REPLY_TEXT].decode(errors="ignore")
+        self.reply_text = _short(text)
         self.method = method
         super().__init__(self.reply_text)
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rabbitsim.broker import Channel, ChannelError
+from rabbitsim.broker._message import Properties
 
 Q = "queue 'argt' in vhost '/'"
 
@@ -70,3 +71,46 @@ def test_long_strings_are_accepted_as_text(channel: Channel, text: str | bytes) 
     """pamqp gives a long string as `str`, or as `bytes` when it is not UTF-8."""
     channel.queue_declare("argt", arguments={"x-dead-letter-exchange": text, "x-queue-mode": text})
     assert "argt" in channel.vhost.queues
+
+
+@pytest.mark.parametrize(
+    ("expiration", "reason"),
+    [
+        ("abc", "no_integer"),
+        ("", "no_integer"),
+        (" 5", "no_integer"),
+        ("é", "no_integer"),
+        ("-1", "{value_negative,-1}"),
+        ("5abc", '{leftover_string,"abc"}'),
+        ("1.5", '{leftover_string,".5"}'),
+        ("+5", None),
+        ("007", None),
+        ("4294967296", None),
+    ],
+)
+def test_the_expiration_property_must_be_whole_milliseconds(
+    channel: Channel, expiration: str, reason: str | None
+) -> None:
+    """Measured with pika on 3.10.8 and 4.0.5: a bad expiration closes the channel with 406."""
+    channel.queue_declare("q")
+    publish = lambda: channel.basic_publish("", "q", b"x", Properties(expiration=expiration))  # noqa: E731
+    if reason is None:
+        publish()
+        assert len(channel.vhost.queues["q"].ready) == 1
+        return
+    with pytest.raises(ChannelError) as caught:
+        publish()
+    assert (caught.value.reply_code, caught.value.reply_text) == (
+        406,
+        f"PRECONDITION_FAILED - invalid expiration '{expiration}': {reason}",
+    )
+    assert not channel.is_open
+
+
+def test_a_reply_text_longer_than_a_short_string_ends_in_an_ellipsis(channel: Channel) -> None:
+    name = "x" * 255
+    with pytest.raises(ChannelError) as caught:
+        channel.queue_declare(name, passive=True)
+    text = caught.value.reply_text
+    assert len(text.encode()) == 255
+    assert text == f"NOT_FOUND - no queue '{name}"[:252] + "..."

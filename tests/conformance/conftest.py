@@ -32,9 +32,7 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         ),
         ("quorum_queue_declare_and_use", ("3.10",), '3.10 says "received none but current is the value…"'),
         ("consumer_priorities", ALL, "the x-priority consumer argument is ignored (plain round-robin)"),
-        ("long_reply_text_is_truncated", ALL, "long reply text cut at 255 bytes; RabbitMQ: 252 + '...'"),
         ("empty_and_absent_headers", ALL, "empty-string properties are dropped instead of delivered as ''"),
-        ("invalid_expiration_is_406", ALL, "the expiration property is not validated (RabbitMQ: 406)"),
         ("quorum_nack_requeue_position_and_delivery_count", ALL, "no x-delivery-count; 3.10: not moved back"),
         # features documented as not modelled yet (README)
         ("message_ttl_zero_expires_at_once", ALL, "message TTL not modelled"),
