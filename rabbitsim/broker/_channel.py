@@ -355,7 +355,7 @@ class Channel:
             arguments=arguments or {},
         )
         self.consumers[tag] = consumer
-        found.consumers.append(consumer)
+        found.add_consumer(consumer)
         found.exclusive_consumer = exclusive
         self._emit(
             EventKind.CONSUMER_ADDED, found.node, consumer.node, no_ack=no_ack, prefetch=consumer.prefetch
@@ -417,7 +417,7 @@ class Channel:
         queue goes when its last consumer does. `notify` is sent when the broker cancels."""
         del self.consumers[consumer.tag]
         queue = consumer.queue
-        queue.consumers.remove(consumer)
+        queue.remove_consumer(consumer)
         if consumer.exclusive:
             queue.exclusive_consumer = False
         self._emit(EventKind.CONSUMER_CANCELLED, queue.node, consumer.node, by_broker=notify is not None)

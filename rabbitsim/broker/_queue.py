@@ -21,7 +21,18 @@ if TYPE_CHECKING:
 class Consumer:
     """A basic.consume subscription: one channel reading one queue."""
 
-    __slots__ = ("arguments", "channel", "exclusive", "no_ack", "node", "prefetch", "queue", "tag", "unacked")
+    __slots__ = (
+        "arguments",
+        "channel",
+        "exclusive",
+        "no_ack",
+        "node",
+        "prefetch",
+        "priority",
+        "queue",
+        "tag",
+        "unacked",
+    )
 
     def __init__(
         self,
@@ -41,6 +52,8 @@ class Consumer:
         self.exclusive = exclusive
         self.prefetch = prefetch
         self.arguments = dict(arguments)
+        priority = arguments.get("x-priority", 0)
+        self.priority = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
         self.unacked = 0
         self.node = Node(NodeKind.CONSUMER, tag, channel.connection.name, channel.number)
 
@@ -67,6 +80,7 @@ class Queue:
         "next_seq",
         "node",
         "owner",
+        "prioritised",
         "ready",
         "unacked",
         "vhost_name",
@@ -90,6 +104,7 @@ class Queue:
         self.arguments = dict(arguments)
         self.ready: deque[Entry] = deque()
         self.consumers: deque[Consumer] = deque()  # a ring: the head is next in turn
+        self.prioritised = 0  # consumers with a non-zero x-priority
         self.exclusive_consumer = False
         self.unacked = 0
         self.next_seq = 0
@@ -155,8 +170,19 @@ class Queue:
         if self.consumers:
             self.dispatch()
 
+    def add_consumer(self, consumer: Consumer) -> None:
+        self.consumers.append(consumer)
+        self.prioritised += consumer.priority != 0
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        self.consumers.remove(consumer)
+        self.prioritised -= consumer.priority != 0
+
     def dispatch(self) -> None:
         """Hand ready messages to consumers in turn, skipping those at their prefetch limit."""
+        if self.prioritised:
+            self._dispatch_by_priority()
+            return
         ready = self.ready
         consumers = self.consumers
         while ready and consumers:
@@ -168,6 +194,22 @@ class Queue:
             else:
                 return
             consumer.channel.deliver(consumer, self, ready.popleft())
+
+    def _dispatch_by_priority(self) -> None:
+        """Consumer priorities (`x-priority`): the highest-priority consumers with room take
+        turns; lower ones get messages only while all higher ones are at their limit."""
+        ready = self.ready
+        consumers = self.consumers
+        while ready:
+            chosen: Consumer | None = None
+            for consumer in consumers:
+                if consumer.has_room() and (chosen is None or consumer.priority > chosen.priority):
+                    chosen = consumer
+            if chosen is None:
+                return
+            consumers.remove(chosen)
+            consumers.append(chosen)  # to the back of the ring: its equals go first next time
+            chosen.channel.deliver(chosen, self, ready.popleft())
 
 
 def _by_seq(entry: Entry) -> int:
