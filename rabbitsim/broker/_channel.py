@@ -26,6 +26,7 @@ from ._arguments import (
     check_quorum_declare,
     expiration_problem,
     resource,
+    without_default_queue_type,
 )
 from ._direct_reply import REPLY_KEY_PREFIX, REPLY_QUEUE
 from ._errors import (
@@ -246,9 +247,13 @@ class Channel:
                 what,
                 [("durable", existing.durable, durable), ("auto_delete", existing.auto_delete, auto_delete)],
             )
-            assert_same_arguments(
-                what, existing.arguments, arguments, QUEUE_COMPARED_ARGUMENTS, QUEUE_ARGUMENT_DEFAULTS
-            )
+            if self.broker.profile.records_queue_type:
+                assert_same_arguments(
+                    what, existing.arguments, arguments, QUEUE_COMPARED_ARGUMENTS, QUEUE_ARGUMENT_DEFAULTS
+                )
+            else:
+                current, received = without_default_queue_type(existing.arguments, arguments)
+                assert_same_arguments(what, current, received, QUEUE_COMPARED_ARGUMENTS)
             return self._declared(existing)
         what = resource("queue", queue, vhost.name)
         check_queue_arguments(what, arguments)

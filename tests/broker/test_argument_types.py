@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rabbitsim.broker import Channel, ChannelError
+from rabbitsim.broker import Broker, Channel, ChannelError
 from rabbitsim.broker._message import Properties
 
 Q = "queue 'argt' in vhost '/'"
@@ -114,3 +114,47 @@ def test_a_reply_text_longer_than_a_short_string_ends_in_an_ellipsis(channel: Ch
     text = caught.value.reply_text
     assert len(text.encode()) == 255
     assert text == f"NOT_FOUND - no queue '{name}"[:252] + "..."
+
+
+@pytest.mark.parametrize(
+    ("profile", "first", "second", "reply_text"),
+    [
+        ("3.10", {}, {"x-queue-type": "classic"}, None),
+        (
+            "3.10",
+            {"x-queue-type": "quorum"},
+            {},
+            "received none but current is the value 'quorum' of type 'longstr'",
+        ),
+        (
+            "3.10",
+            {"x-queue-type": "quorum"},
+            {"x-queue-type": "classic"},
+            "received 'classic' but current is 'quorum'",
+        ),
+        (
+            "3.10",
+            {},
+            {"x-queue-type": "quorum"},
+            "received the value 'quorum' of type 'longstr' but current is none",
+        ),
+        ("4.0", {}, {"x-queue-type": "classic"}, None),
+        ("4.0", {"x-queue-type": "quorum"}, {}, "received 'classic' but current is 'quorum'"),
+        ("4.0", {}, {"x-queue-type": "quorum"}, "received 'quorum' but current is 'classic'"),
+    ],
+)
+def test_the_queue_type_on_redeclare_follows_the_version_profile(
+    profile: str, first: dict[str, Any], second: dict[str, Any], reply_text: str | None
+) -> None:
+    """Measured on 3.10.8 and 4.0.5: 4.0 records the type it chose, 3.10 only equates an
+    explicit 'classic' with no type."""
+    channel = Broker(profile=profile).connect().open_channel(1)
+    channel.queue_declare("qt", durable=True, arguments=first)
+    if reply_text is None:
+        channel.queue_declare("qt", durable=True, arguments=second)
+        return
+    with pytest.raises(ChannelError) as caught:
+        channel.queue_declare("qt", durable=True, arguments=second)
+    assert caught.value.reply_text == (
+        f"PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'qt' in vhost '/': {reply_text}"
+    )

@@ -30,7 +30,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
             ALL,
             "text says 'unknown exchange type'; RabbitMQ: 'invalid exchange type'",
         ),
-        ("quorum_queue_declare_and_use", ("3.10",), '3.10 says "received none but current is the value…"'),
         ("empty_and_absent_headers", ALL, "empty-string properties are dropped instead of delivered as ''"),
         ("quorum_nack_requeue_position_and_delivery_count", ALL, "no x-delivery-count; 3.10: not moved back"),
         # features documented as not modelled yet (README)
