@@ -268,6 +268,8 @@ class Channel:
         created = vhost.queues[queue] = Queue(
             queue, vhost.name, durable=durable, owner=owner, auto_delete=auto_delete, arguments=arguments
         )
+        if created.type == "quorum":
+            created.follow_quorum_rules(self.broker.profile)
         if owner is not None:
             owner.exclusive_queues[queue] = created
         self._emit(
@@ -441,7 +443,7 @@ class Channel:
         if not no_ack:
             self.unacked[tag] = (tag, entry, found, None)
             found.unacked += 1
-        message = entry.message
+        message = found.as_delivered(entry) if found.counts_deliveries else entry.message
         if self.broker.tracing:
             self._emit(
                 EventKind.DELIVER,
@@ -464,7 +466,7 @@ class Channel:
             consumer.unacked += 1
             self.consumer_unacked += 1
             queue.unacked += 1
-        message = entry.message
+        message = queue.as_delivered(entry) if queue.counts_deliveries else entry.message
         if self.broker.tracing:
             self._emit(
                 EventKind.DELIVER,
@@ -586,7 +588,8 @@ class Channel:
             if not queue.deleted:
                 by_queue.setdefault(queue, []).append(entry)
         for queue, entries in by_queue.items():
-            queue.requeue(entries)
+            for entry in queue.requeue(entries):
+                self._emit(EventKind.DROP, queue.node, message=entry.message.id, reason="delivery-limit")
         self._dispatch_all()
 
     def _dispatch_all(self) -> None:

@@ -14,12 +14,10 @@ straight to the channel's reply consumer. Behaviour measured on RabbitMQ 3.10.8 
 from __future__ import annotations
 
 import base64
-import copy
-import dataclasses
 import hashlib
 from typing import TYPE_CHECKING
 
-from ._message import Properties, PropertiesLike
+from ._message import PropertiesLike, with_changes
 
 if TYPE_CHECKING:
     from ._channel import Channel
@@ -52,9 +50,4 @@ class ReplyRegistry:
 
 
 def with_reply_to(properties: PropertiesLike, reply_to: str) -> PropertiesLike:
-    """A copy of `properties` with `reply_to` replaced: the core's own or pamqp's."""
-    if isinstance(properties, Properties):
-        return dataclasses.replace(properties, reply_to=reply_to)
-    rewritten = copy.copy(properties)
-    rewritten.reply_to = reply_to  # type: ignore[misc]
-    return rewritten
+    return with_changes(properties, reply_to=reply_to)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -45,6 +47,16 @@ class Properties:
 NO_PROPERTIES = Properties()
 
 
+def with_changes(properties: PropertiesLike, **changes: Any) -> PropertiesLike:
+    """A copy of `properties` with some replaced: the core's own, or pamqp's as decoded."""
+    if isinstance(properties, Properties):
+        return dataclasses.replace(properties, **changes)
+    changed = copy.copy(properties)
+    for name, value in changes.items():
+        setattr(changed, name, value)
+    return changed
+
+
 class Message:
     """One published message. Every queue it reaches holds an `Entry` pointing at it, so a
     fanout to many queues shares one body. `wire` is free for an adapter to cache its
@@ -70,12 +82,13 @@ class Entry:
     """One copy of a message in one queue. `seq` is its place in that queue, so a requeued
     copy can go back where it was."""
 
-    __slots__ = ("message", "redelivered", "seq")
+    __slots__ = ("delivery_count", "message", "redelivered", "seq")
 
     def __init__(self, message: Message, seq: int) -> None:
         self.message = message
         self.seq = seq
         self.redelivered = False
+        self.delivery_count = 0  # returns so far (quorum queues count them)
 
 
 # What the core hands back for the adapter to send. Tuples: they are made per message.

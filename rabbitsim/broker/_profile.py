@@ -16,14 +16,30 @@ class VersionProfile:
     #: 4.x records the queue type it chose as an `x-queue-type` argument, which the management
     #: API then shows; 3.x keeps the arguments as declared.
     records_queue_type: bool
+    #: Quorum queues: the delivery limit when `x-delivery-limit` is not given (4.x: 20, 3.x: none),
+    #: whether a returned message goes to the back (3.x) or back to its place (4.x), and whether
+    #: `x-delivery-count` is sent from the first delivery (3.x: 0) or only once above 0 (4.x).
+    quorum_default_delivery_limit: int | None
+    quorum_requeue_to_back: bool
+    quorum_count_from_first_delivery: bool
 
 
 PROFILES = {
     "4.0": VersionProfile(
-        "4.0", unknown_exchange_type=(ChannelError, PRECONDITION_FAILED), records_queue_type=True
+        "4.0",
+        unknown_exchange_type=(ChannelError, PRECONDITION_FAILED),
+        records_queue_type=True,
+        quorum_default_delivery_limit=20,
+        quorum_requeue_to_back=False,
+        quorum_count_from_first_delivery=False,
     ),
     "3.10": VersionProfile(
-        "3.10", unknown_exchange_type=(ConnectionError, COMMAND_INVALID), records_queue_type=False
+        "3.10",
+        unknown_exchange_type=(ConnectionError, COMMAND_INVALID),
+        records_queue_type=False,
+        quorum_default_delivery_limit=None,
+        quorum_requeue_to_back=True,
+        quorum_count_from_first_delivery=True,
     ),
 }
 

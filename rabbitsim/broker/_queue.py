@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 from ._arguments import resource
 from ._errors import RESOURCE_LOCKED, ChannelError
 from ._events import Node, NodeKind
-from ._message import Entry, Message
+from ._message import Entry, Message, with_changes
 
 if TYPE_CHECKING:
     from ._channel import Channel
     from ._connection import Connection
     from ._exchange import Binding
+    from ._profile import VersionProfile
 
 
 class Consumer:
@@ -72,7 +73,10 @@ class Queue:
         "arguments",
         "auto_delete",
         "consumers",
+        "count_from_first_delivery",
+        "counts_deliveries",
         "deleted",
+        "delivery_limit",
         "durable",
         "exclusive_consumer",
         "incoming",
@@ -82,6 +86,7 @@ class Queue:
         "owner",
         "prioritised",
         "ready",
+        "requeue_to_back",
         "unacked",
         "vhost_name",
     )
@@ -105,6 +110,11 @@ class Queue:
         self.ready: deque[Entry] = deque()
         self.consumers: deque[Consumer] = deque()  # a ring: the head is next in turn
         self.prioritised = 0  # consumers with a non-zero x-priority
+        # quorum queues count deliveries (see `follow_quorum_rules`)
+        self.counts_deliveries = False
+        self.count_from_first_delivery = False
+        self.delivery_limit: int | None = None
+        self.requeue_to_back = False
         self.exclusive_consumer = False
         self.unacked = 0
         self.next_seq = 0
@@ -147,6 +157,25 @@ class Queue:
             "that of the original declaration.",
         )
 
+    def follow_quorum_rules(self, profile: VersionProfile) -> None:
+        """A quorum queue counts each message's returns (`x-delivery-count`) and drops a message
+        returned more often than its delivery limit, as the version `profile` does."""
+        self.counts_deliveries = True
+        self.count_from_first_delivery = profile.quorum_count_from_first_delivery
+        limit = self.arguments.get("x-delivery-limit", profile.quorum_default_delivery_limit)
+        self.delivery_limit = limit if isinstance(limit, int) else None
+        self.requeue_to_back = profile.quorum_requeue_to_back
+
+    def as_delivered(self, entry: Entry) -> Message:
+        """The message a consumer receives for `entry`: with `x-delivery-count` when counted."""
+        message = entry.message
+        count = entry.delivery_count
+        if not self.counts_deliveries or (count == 0 and not self.count_from_first_delivery):
+            return message
+        headers = {**(message.properties.headers or {}), "x-delivery-count": count}
+        properties = with_changes(message.properties, headers=headers)
+        return Message(message.id, message.exchange, message.routing_key, properties, message.body)
+
     def enqueue(self, message: Message) -> Entry:
         self.next_seq += 1
         entry = Entry(message, self.next_seq)
@@ -155,13 +184,21 @@ class Queue:
             self.dispatch()
         return entry
 
-    def requeue(self, entries: list[Entry]) -> None:
-        """Put delivered copies back where they were (by their sequence), redelivered."""
+    def requeue(self, entries: list[Entry]) -> list[Entry]:
+        """Put delivered copies back where they were (by their sequence), redelivered; a quorum
+        queue counts the return, and gives back the entries over its delivery limit, dropped."""
         entries.sort(key=_by_seq)
         for entry in entries:
             entry.redelivered = True
+        dropped: list[Entry] = []
+        if self.counts_deliveries:
+            entries, dropped = self._count_returns(entries)
+            if not entries:
+                return dropped
         ready = self.ready
-        if not ready or entries[-1].seq < ready[0].seq:
+        if self.requeue_to_back:
+            ready.extend(entries)
+        elif not ready or entries[-1].seq < ready[0].seq:
             ready.extendleft(reversed(entries))
         else:
             merged = list(heapq.merge(ready, entries, key=_by_seq))
@@ -169,6 +206,16 @@ class Queue:
             ready.extend(merged)
         if self.consumers:
             self.dispatch()
+        return dropped
+
+    def _count_returns(self, entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+        kept: list[Entry] = []
+        dropped: list[Entry] = []
+        limit = self.delivery_limit
+        for entry in entries:
+            entry.delivery_count += 1
+            (dropped if limit is not None and entry.delivery_count > limit else kept).append(entry)
+        return kept, dropped
 
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumers.append(consumer)

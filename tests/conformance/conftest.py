@@ -31,7 +31,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
             "text says 'unknown exchange type'; RabbitMQ: 'invalid exchange type'",
         ),
         ("empty_and_absent_headers", ALL, "empty-string properties are dropped instead of delivered as ''"),
-        ("quorum_nack_requeue_position_and_delivery_count", ALL, "no x-delivery-count; 3.10: not moved back"),
         # features documented as not modelled yet (README)
         ("message_ttl_zero_expires_at_once", ALL, "message TTL not modelled"),
         ("dead_letter_on_reject", ALL, "dead-letter exchanges not modelled"),
