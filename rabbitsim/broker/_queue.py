@@ -87,6 +87,7 @@ class Queue:
         "prioritised",
         "ready",
         "requeue_to_back",
+        "single_active",
         "unacked",
         "vhost_name",
     )
@@ -110,6 +111,8 @@ class Queue:
         self.ready: deque[Entry] = deque()
         self.consumers: deque[Consumer] = deque()  # a ring: the head is next in turn
         self.prioritised = 0  # consumers with a non-zero x-priority
+        # x-single-active-consumer: the oldest consumer gets everything until it goes
+        self.single_active = self.arguments.get("x-single-active-consumer") is True
         # quorum queues count deliveries (see `follow_quorum_rules`)
         self.counts_deliveries = False
         self.count_from_first_delivery = False
@@ -227,8 +230,8 @@ class Queue:
 
     def dispatch(self) -> None:
         """Hand ready messages to consumers in turn, skipping those at their prefetch limit."""
-        if self.prioritised:
-            self._dispatch_by_priority()
+        if self.prioritised or self.single_active:
+            self._dispatch_special()
             return
         ready = self.ready
         consumers = self.consumers
@@ -242,11 +245,17 @@ class Queue:
                 return
             consumer.channel.deliver(consumer, self, ready.popleft())
 
-    def _dispatch_by_priority(self) -> None:
-        """Consumer priorities (`x-priority`): the highest-priority consumers with room take
-        turns; lower ones get messages only while all higher ones are at their limit."""
+    def _dispatch_special(self) -> None:
+        """A single active consumer (the ring is never rotated, so the oldest is first), or
+        consumer priorities (`x-priority`): the highest-priority consumers with room take turns;
+        lower ones get messages only while all higher ones are at their limit."""
         ready = self.ready
         consumers = self.consumers
+        if self.single_active:
+            while ready and consumers and consumers[0].has_room():
+                active = consumers[0]
+                active.channel.deliver(active, self, ready.popleft())
+            return
         while ready:
             chosen: Consumer | None = None
             for consumer in consumers:

@@ -1,5 +1,6 @@
-"""Consumer priorities (`x-priority`), as RabbitMQ 3.10.8 and 4.0.5 dispatch them: the highest
-priority consumers with room take turns, lower ones only get what those cannot take."""
+"""Consumer priorities (`x-priority`) and single active consumers, as RabbitMQ 3.10.8 and 4.0.5
+dispatch them: the highest priority consumers with room take turns, lower ones only get what
+those cannot take; a single active consumer takes everything until it goes."""
 
 from __future__ import annotations
 
@@ -50,3 +51,16 @@ def test_without_priorities_consumers_keep_plain_round_robin(broker: Broker, cha
         channel.basic_publish("", "q", f"m{n}".encode())
     assert consumed(broker) == {"b": [b"m1", b"m3"], "c": [b"m2", b"m4"]}
     assert channel.vhost.queues["q"].prioritised == 0
+
+
+def test_a_single_active_consumer_gets_everything_until_it_goes(broker: Broker, channel: Channel) -> None:
+    """x-single-active-consumer: the first consumer takes all; the next takes over on cancel."""
+    channel.queue_declare("q", arguments={"x-single-active-consumer": True})
+    channel.basic_consume("q", "first", no_ack=True)
+    channel.basic_consume("q", "second", no_ack=True)
+    for n in range(1, 4):
+        channel.basic_publish("", "q", f"m{n}".encode())
+    assert consumed(broker) == {"first": [b"m1", b"m2", b"m3"]}
+    channel.basic_cancel("first")
+    channel.basic_publish("", "q", b"m4")
+    assert consumed(broker) == {"second": [b"m4"]}

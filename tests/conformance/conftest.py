@@ -39,7 +39,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         ("max_length_reject_publish_nacks", ALL, "x-max-length / reject-publish not modelled"),
         ("max_length_bytes_drops_head", ALL, "x-max-length-bytes not modelled"),
         ("priority_queue_order", ALL, "priority queues not modelled"),
-        ("single_active_consumer", ALL, "x-single-active-consumer not modelled (round-robin)"),
     ]
     for version in versions
 }
