@@ -19,6 +19,7 @@ from ._topology import (
     ExchangeInfo,
     QueueInfo,
     Topology,
+    plain,
 )
 from ._url import UrlBroker
 
@@ -38,6 +39,7 @@ __all__ = [
     "QueueInfo",
     "Topology",
     "UrlBroker",
+    "plain",
     "snapshot",
     "start",
 ]

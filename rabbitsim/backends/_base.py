@@ -5,11 +5,14 @@ from __future__ import annotations
 import urllib.parse
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import pika
 
 from ._topology import Topology
+
+if TYPE_CHECKING:
+    from rabbitsim.trace import Trace
 
 
 class BackendUnavailable(RuntimeError):
@@ -42,6 +45,15 @@ class BrokerHandle(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def trace(self, *, timeout: float = 5.0, settle: float = 0.0) -> Trace:
+        """Record what the broker does: `with broker.trace() as t: ...`, then `print(t)`.
+        `timeout` bounds each wait; `settle` (real brokers) is how long to let the management
+        statistics catch up at the end so acks can be derived (see docs/tracing.md)."""
+        # imported here: rabbitsim.trace stands on the backends, not the other way round
+        from rabbitsim.trace import record
+
+        return record(self, timeout=timeout, settle=settle)
 
     def __enter__(self) -> Self:
         return self

@@ -78,17 +78,17 @@ class ManagementClient:
         self.request("PUT", f"vhosts/{urllib.parse.quote(vhost, safe='')}", {"tracing": enabled})
 
     def topology(self) -> Topology:
-        channels = [_channel(item) for item in self.get("channels")]
-        channel_names = {channel.name for channel in channels}
+        # a channel or consumer whose connection is closing is listed with empty details: skip it
+        channels = [_channel(item) for item in self.get("channels") if item.get("connection_details")]
+        channel_names = {channel.name for channel in channels}  # consumers can be listed first
         return Topology.sorted(
             exchanges=[_exchange(item) for item in self.get("exchanges")],
             queues=[_queue(item) for item in self.get("queues")],
             bindings=[_binding(item) for item in self.get("bindings")],
-            # consumers can be listed a moment before their channel is: keep the two consistent
             consumers=[
-                consumer
-                for consumer in (_consumer(item) for item in self.get("consumers"))
-                if consumer.channel in channel_names
+                _consumer(item)
+                for item in self.get("consumers")
+                if item.get("channel_details") and item["channel_details"]["name"] in channel_names
             ],
             channels=channels,
             connections=[_connection(item) for item in self.get("connections")],

@@ -666,10 +666,12 @@ class Channel:
                 mandatory=mandatory,
             )
         queues = self.vhost.route(exchange, message)
+        replied = False
         if not queues and not exchange.name and message.routing_key.startswith(REPLY_KEY_PREFIX):
             replier = broker.reply_keys.channels.get(message.routing_key)
             if replier is not None:  # still "unrouted": a mandatory reply is returned as well
                 replier.deliver_reply(message)
+                replied = True
         for queue in queues:
             if tracing:  # before enqueue, which may deliver at once: the picture needs this order
                 self._emit(
@@ -694,7 +696,7 @@ class Channel:
                 self.connection.send(
                     self.number, Return(NO_ROUTE, "NO_ROUTE", message.exchange, message.routing_key, message)
                 )
-            elif tracing:
+            elif tracing and not replied:
                 self._emit(EventKind.DROP, exchange.node, message=message.id, reason="unroutable")
         if self.confirming:
             self.published += 1

@@ -190,3 +190,4 @@ def test_the_reply_is_traced_from_the_key_to_the_consumer(
     assert len(delivered) == 1
     assert delivered[0].source is not None and delivered[0].source.name == reply_to
     assert delivered[0].target is not None and delivered[0].target.name == "replies"
+    assert not [event for event in events if event.kind is EventKind.DROP]  # delivered, not dropped
