@@ -1,8 +1,10 @@
 """One client connection on the wire, as a sans-IO state machine.
 
 Bytes in (`receive`), bytes out (`data_to_send`); the asyncio server only moves them. Frames
-are decoded by pamqp and turned into calls on the broker core; the core's results and
-outbound work become frames again. Errors close what RabbitMQ closes, with its reply codes.
+become calls on the broker core; the core's results and outbound work become frames again.
+Bad input is answered as RabbitMQ's reader answers it (rabbit_reader, rabbit_command_assembler,
+rabbit_channel), measured on 3.10.8 and 4.0.5: which error, in which state, with which ids,
+or no word at all; and how many channels are open.
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn
 
-from pamqp import body, commands, decode, frame, header
-from pamqp.exceptions import UnmarshalingException
+from pamqp import commands, decode, frame
 
 from rabbitsim import __version__
 from rabbitsim.broker import (
     ACCESS_REFUSED,
     CHANNEL_ERROR,
     COMMAND_INVALID,
+    FRAME_ERROR,
+    INTERNAL_ERROR,
+    METHOD_IDS,
     NOT_ALLOWED,
     SYNTAX_ERROR,
     UNEXPECTED_FRAME,
@@ -38,18 +42,40 @@ from rabbitsim.broker import (
 )
 
 from ._framing import (
+    ACCEPTED_HEADERS,
+    CONTENT_HEADER,
+    CONTENT_METHODS,
+    FRAME_BODY,
     FRAME_CONTENT_HEADER,
     FRAME_HEARTBEAT,
     FRAME_METHOD,
+    FRAME_MIN_SIZE,
     HEARTBEAT_FRAME,
+    METHOD_NAMES,
+    MIN_PAYLOAD,
     PROTOCOL_HEADER,
+    BasicDeliver,
+    BasicGetOk,
+    BasicReturn,
+    CannotDecode,
+    QueueDeclareOk,
+    Unparseable,
     content_frames,
+    decode_method,
+    decode_properties,
+    frame_octets,
+    method_name,
     next_frame,
 )
 
 CHANNEL_MAX = 2047
 FRAME_MAX = 131072
 HEARTBEAT = 60
+#: How long RabbitMQ waits for close-ok after its connection.close (less if heartbeats are faster).
+CLOSE_TIMEOUT = 30.0
+#: After a frame it cannot delimit (too large, bad end octet) RabbitMQ stops reading, and hangs
+#: up this much later.
+SILENT_CLOSE_DELAY = 3.0
 
 #: What RabbitMQ advertises; clients switch features on by these.
 CAPABILITIES = {
@@ -64,9 +90,8 @@ CAPABILITIES = {
     "consumer_priorities": True,
 }
 
-
-#: What pamqp raises on bytes it cannot decode.
-DECODE_ERRORS = (UnmarshalingException, ValueError, KeyError, IndexError, UnicodeDecodeError, TypeError)
+EXPECTED_METHOD = "expected method frame, got non method frame instead"
+EXPECTED_BODY = "expected content body, got non content body frame instead"
 
 
 class State(Enum):
@@ -79,25 +104,97 @@ class State(Enum):
     CLOSED = "closed"
 
 
-def _method_name(method: Any) -> str:
-    return str(method.name).lower()
+#: RabbitMQ's names for the states, as in "unexpected method in connection state opening".
+STATE_NAMES = {
+    State.AWAIT_START_OK: "starting",
+    State.AWAIT_TUNE_OK: "tuning",
+    State.AWAIT_OPEN: "opening",
+    State.OPEN: "running",
+}
+#: Until tune-ok RabbitMQ does not trust the peer: any error just closes the socket.
+SILENT_STATES = frozenset((State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK))
+#: tune-ok values RabbitMQ refuses: (field, lowest, highest); 0 ("no limit") is too high.
+TUNE_LIMITS = (("frame_max", FRAME_MIN_SIZE, FRAME_MAX), ("channel_max", 1, CHANNEL_MAX))
+
+
+class Phase(Enum):
+    """A channel's life in RabbitMQ: it exists from its first frame, and counts towards
+    channel_max until the client's channel.close or its close-ok to ours."""
+
+    STARTING = "awaiting channel.open"
+    OPEN = "open"
+    CLOSING = "closing"  # we sent channel.close; only close / close-ok matter now
 
 
 def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+def _well_formed(frame_type: int, payload: bytes) -> bool:
+    """Whether RabbitMQ can analyse the frame at all; if not, it is an unknown frame (501)."""
+    if frame_type == FRAME_HEARTBEAT:
+        return not payload
+    minimum = MIN_PAYLOAD.get(frame_type)
+    return minimum is not None and len(payload) >= minimum
+
+
+def _unknown_frame(frame_type: int, payload: bytes) -> ConnectionError:
+    return ConnectionError(FRAME_ERROR, f"{frame_octets(frame_type, payload)}: unknown_frame")
+
+
+def _unexpected_frame(frame_type: int, payload: bytes) -> ConnectionError:
+    return ConnectionError(UNEXPECTED_FRAME, frame_octets(frame_type, payload))
+
+
+class InternalError(ConnectionError):
+    """What RabbitMQ says when a frame crashes its reader or channel after the handshake
+    (undecodable content properties, bad fields on channel 0): 541 and no explanation."""
+
+    def __init__(self) -> None:
+        super().__init__(INTERNAL_ERROR, "")
+        self.reply_text = "INTERNAL_ERROR"
+
+
+class _PropertiesCrash(Exception):
+    pass
+
+
+class _UndecodableProperties:
+    """Stands in for content properties that do not decode. RabbitMQ decodes them only after
+    its immediate, exchange and internal checks, and crashes at the first look; the core looks
+    at them right after the same checks, so each error keeps RabbitMQ's order."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise _PropertiesCrash(name)
+
+
+UNDECODABLE_PROPERTIES: Any = _UndecodableProperties()
+
+
 class _Content:
-    """A basic.publish waiting for its content header and body frames."""
+    """A method with content (basic.publish) waiting for its content header and body frames."""
 
     __slots__ = ("chunks", "expected", "method", "properties", "received")
 
-    def __init__(self, method: commands.Basic.Publish) -> None:
+    def __init__(self, method: Any) -> None:
         self.method = method
-        self.properties: commands.Basic.Properties | None = None
-        self.expected = -1
+        self.properties: Any = None
+        self.expected = -1  # the body size, once the content header is in
         self.received = 0
         self.chunks: list[bytes] = []
+
+
+class _Channel:
+    """A channel number in use, as RabbitMQ's reader and channel process see it."""
+
+    __slots__ = ("content", "core", "phase")
+
+    def __init__(self) -> None:
+        self.phase = Phase.STARTING
+        self.core: Channel | None = None
+        self.content: _Content | None = None
 
 
 Handler = Callable[["AMQPConnection", Channel, Any], Any]
@@ -120,12 +217,13 @@ class AMQPConnection:
         self.client_properties: dict[str, Any] = {}
         self.capabilities: dict[str, Any] = {}
         self.user = ""
-        self.frame_max = FRAME_MAX
+        self.frame_max = FRAME_MIN_SIZE  # until tune-ok, as in RabbitMQ
         self.channel_max = CHANNEL_MAX
         self.heartbeat = heartbeat  # what we offer; the client's tune-ok decides
-        self.closing_channels: set[int] = set()  # we sent channel.close, wait for close-ok
-        self.pending: dict[int, _Content] = {}
+        self.channels: dict[int, _Channel] = {}
         self.close_reason: AMQPError | None = None
+        self.close_deadline = 0.0  # while CLOSING: when we stop waiting for close-ok
+        self._reading = True
         self._in = bytearray()
         self._out: list[bytes] = []
         now = self.clock()
@@ -148,7 +246,9 @@ class AMQPConnection:
         return data
 
     def receive(self, data: bytes) -> None:
-        if self.state is State.CLOSED:
+        """Take bytes from the peer. Every complete frame is handled, errors included: how the
+        stream is cut into chunks never changes the answer."""
+        if self.state is State.CLOSED or not self._reading:
             return
         self.last_received = self.clock()
         buffer = self._in
@@ -158,30 +258,43 @@ class AMQPConnection:
             if self.state is State.AWAIT_HEADER:
                 if len(buffer) < len(PROTOCOL_HEADER):
                     return
-                if buffer[: len(PROTOCOL_HEADER)] != PROTOCOL_HEADER:
+                if bytes(buffer[: len(PROTOCOL_HEADER)]) not in ACCEPTED_HEADERS:
                     self._out.append(PROTOCOL_HEADER)  # tell the client what we speak, and hang up
                     self.state = State.CLOSED
                     return
                 at = len(PROTOCOL_HEADER)
                 self._send_start()
             while not self.closed:
-                found = next_frame(buffer, at, self.frame_max)
+                try:
+                    found = next_frame(buffer, at, self.frame_max)
+                except ConnectionError as error:  # the stream cannot be cut into frames any more
+                    self._fail(error)
+                    self._stop_reading()
+                    break
                 if found is None:
                     break
-                frame_type, channel, encoded, at = found
-                self._frame(frame_type, channel, encoded)
-        except ConnectionError as error:
-            self._fail_connection(error)
-        except Exception as error:  # never let a client crash the broker
-            self._fail_connection(ConnectionError(541, f"{type(error).__name__}: {error}"))
+                frame_type, channel, payload, at = found
+                try:
+                    self._frame(frame_type, channel, payload)
+                except ConnectionError as error:
+                    self._fail(error)
+                except Unparseable as error:
+                    self._hang_up(ConnectionError(FRAME_ERROR, str(error)))
+                except Exception as error:  # never let a client crash the broker
+                    self._fail(ConnectionError(INTERNAL_ERROR, f"{type(error).__name__}: {error}"))
         finally:
             del buffer[:at]
 
     def tick(self) -> None:
-        """Heartbeats: send one when we have been quiet, drop a peer that has gone silent."""
+        """Timers: stop waiting for a close-ok that does not come; send a heartbeat when we have
+        been quiet; drop a peer that has gone silent."""
+        now = self.clock()
+        if self.state is State.CLOSING:
+            if now >= self.close_deadline:
+                self.lost()
+            return
         if self.state is not State.OPEN or not self.heartbeat:
             return
-        now = self.clock()
         if now - self.last_received > 2 * self.heartbeat:
             self.lost()
             return
@@ -199,13 +312,15 @@ class AMQPConnection:
     def render(self, items: list[tuple[int, Outbound]]) -> None:
         out = self._out
         frame_max = self.frame_max
+        channels = self.channels
         for number, item in items:
-            if number in self.closing_channels:
-                continue
+            channel = channels.get(number)
+            if channel is None or channel.phase is not Phase.OPEN:
+                continue  # closed, or closing: RabbitMQ sends nothing more on it
             if type(item) is Deliver:
                 out.append(
                     frame.marshal(
-                        commands.Basic.Deliver(
+                        BasicDeliver(
                             item.consumer_tag,
                             item.delivery_tag,
                             item.redelivered,
@@ -221,9 +336,7 @@ class AMQPConnection:
             elif type(item) is Return:
                 out.append(
                     frame.marshal(
-                        commands.Basic.Return(
-                            item.reply_code, item.reply_text, item.exchange, item.routing_key
-                        ),
+                        BasicReturn(item.reply_code, item.reply_text, item.exchange, item.routing_key),
                         number,
                     )
                 )
@@ -241,91 +354,105 @@ class AMQPConnection:
             self.broker.pending_output.pop(core, None)
             self.render(core.take_outbox())
 
+    # --- errors --------------------------------------------------------------------------------
+
+    def _fail(self, error: ConnectionError) -> None:
+        """A hard error, reported as RabbitMQ reports it in this state: connection.close, then
+        wait for close-ok; before tune-ok (or while closing already) hang up without a word."""
+        if self.state is State.CLOSING or self.state in SILENT_STATES:
+            self._hang_up(error)
+            return
+        self.close_reason = error
+        if self.core is not None:
+            self.core.shut_down(error)
+        self._send(
+            commands.Connection.Close(error.reply_code, error.reply_text, error.class_id, error.method_id)
+        )
+        self.state = State.CLOSING
+        timeout = self.heartbeat if 0 < self.heartbeat < CLOSE_TIMEOUT else CLOSE_TIMEOUT
+        self.close_deadline = self.clock() + timeout
+
+    def _hang_up(self, error: ConnectionError) -> None:
+        """Close the socket without a word (a reason already reported is kept)."""
+        if self.close_reason is None:
+            self.close_reason = error
+        if self.core is not None:
+            self.core.shut_down(self.close_reason)
+        self.state = State.CLOSED
+
+    def _stop_reading(self) -> None:
+        """After a frame it cannot delimit RabbitMQ reads nothing more, and hangs up later."""
+        self._reading = False
+        self._in.clear()
+        if self.state is State.CLOSING:
+            self.close_deadline = self.clock() + SILENT_CLOSE_DELAY
+
     # --- frames --------------------------------------------------------------------------------
 
     def _send(self, method: Any, channel: int = 0) -> None:
         self._out.append(frame.marshal(method, channel))
 
-    def _frame(self, frame_type: int, channel: int, encoded: bytes) -> None:
-        if frame_type == FRAME_HEARTBEAT:
-            if channel != 0:
-                raise ConnectionError(UNEXPECTED_FRAME, f"heartbeat frame on channel {channel}")
-            return
-        if self.state is State.CLOSING:
-            self._while_closing(frame_type, encoded)
-            return
+    def _frame(self, frame_type: int, number: int, payload: bytes) -> None:
+        state = self.state
+        if number and state is State.OPEN:
+            self._channel_frame(frame_type, number, payload)
+        elif state is State.CLOSING:
+            self._closing_frame(frame_type, number, payload)
+        elif number == 0:
+            self._connection_frame(frame_type, payload)
+        else:  # a channel before the connection is open
+            raise _unexpected_frame(frame_type, payload)
+
+    def _connection_frame(self, frame_type: int, payload: bytes) -> None:
+        """Channel 0: connection methods and heartbeats; content here is unexpected."""
+        if not _well_formed(frame_type, payload):
+            raise _unknown_frame(frame_type, payload)
         if frame_type == FRAME_METHOD:
-            self._method(channel, self._decode(encoded))
-        elif frame_type == FRAME_CONTENT_HEADER:
-            self._content_header(channel, self._decode(encoded))
-        else:
-            self._content_body(channel, self._decode(encoded))
+            method = self._decode_on_channel_0(payload)
+            handler = CONNECTION_HANDLERS.get((self.state, type(method)))
+            if handler is None:
+                raise ConnectionError(
+                    CHANNEL_ERROR,
+                    f"unexpected method in connection state {STATE_NAMES[self.state]}",
+                    METHOD_NAMES[type(method)],
+                )
+            handler(self, method)
+        elif frame_type != FRAME_HEARTBEAT:
+            raise _unexpected_frame(frame_type, payload)
 
-    @staticmethod
-    def _decode(encoded: bytes) -> Any:
+    def _decode_on_channel_0(self, payload: bytes) -> Any:
+        """RabbitMQ decodes connection methods outside its error handling: fields it cannot
+        decode are a bare 541 once running and a hang-up before; bad UTF-8 names the method."""
+        name = method_name(payload)
+        if name is None:
+            raise Unparseable("unknown method on channel 0")
         try:
-            return frame.unmarshal(encoded)[2]
-        except DECODE_ERRORS as error:
-            # pamqp's messages carry object reprs; the peer gets a stable text instead
-            raise ConnectionError(SYNTAX_ERROR, "cannot decode frame") from error
+            return decode_method(payload)
+        except (CannotDecode, Unparseable) as error:
+            if self.state is State.OPEN:
+                raise InternalError() from error
+            raise Unparseable(str(error)) from error
+        except ConnectionError as error:
+            error.blame(name)
+            raise
 
-    def _while_closing(self, frame_type: int, encoded: bytes) -> None:
-        """After connection.close we only listen for close-ok (or the client's own close)."""
-        if frame_type != FRAME_METHOD:
+    def _closing_frame(self, frame_type: int, number: int, payload: bytes) -> None:
+        """After our connection.close RabbitMQ only listens for close-ok, or the client's close."""
+        if number or frame_type != FRAME_METHOD or len(payload) < 4:
             return
-        method = self._decode(encoded)
-        if isinstance(method, commands.Connection.CloseOk | commands.Connection.Close):
-            if isinstance(method, commands.Connection.Close):
-                self._send(commands.Connection.CloseOk())
+        if method_name(payload) is None:
+            raise Unparseable("unknown method on channel 0")
+        try:
+            method = decode_method(payload)
+        except (ConnectionError, Unparseable):
+            return  # measured: a method that does not decode is ignored too
+        if type(method) is commands.Connection.Close:
+            self._send(commands.Connection.CloseOk())
+            self.state = State.CLOSED
+        elif type(method) is commands.Connection.CloseOk:
             self.state = State.CLOSED
 
-    # --- methods -------------------------------------------------------------------------------
-
-    def _method(self, channel: int, method: Any) -> None:
-        name = _method_name(method)
-        is_connection_method = name.startswith("connection.")
-        if self.state is not State.OPEN:
-            self._handshake(channel, method, name)
-            return
-        if channel == 0:
-            if not is_connection_method:
-                raise ConnectionError(COMMAND_INVALID, f"{name} on channel 0", name)
-            self._connection_method(method, name)
-            return
-        if is_connection_method:
-            raise ConnectionError(COMMAND_INVALID, f"{name} on channel {channel}", name)
-        if channel in self.closing_channels:
-            if isinstance(method, commands.Channel.CloseOk):
-                self.closing_channels.discard(channel)
-            elif isinstance(method, commands.Channel.Close):
-                self._send(commands.Channel.CloseOk(), channel)
-            return  # everything else on a closing channel is discarded, as RabbitMQ does
-        if channel in self.pending:
-            raise ConnectionError(
-                UNEXPECTED_FRAME,
-                "expected content header for class 60, got non content header frame instead",
-                name,
-            )
-        self._channel_method(channel, method, name)
-
-    def _handshake(self, channel: int, method: Any, name: str) -> None:
-        expected = {
-            State.AWAIT_START_OK: commands.Connection.StartOk,
-            State.AWAIT_TUNE_OK: commands.Connection.TuneOk,
-            State.AWAIT_OPEN: commands.Connection.Open,
-        }[self.state]
-        if channel != 0 or not isinstance(method, expected):
-            if isinstance(method, commands.Connection.Close):
-                self._send(commands.Connection.CloseOk())
-                self.state = State.CLOSED
-                return
-            raise ConnectionError(COMMAND_INVALID, f"expected {_method_name(expected)}, got {name}", name)
-        if isinstance(method, commands.Connection.StartOk):
-            self._start_ok(method)
-        elif isinstance(method, commands.Connection.TuneOk):
-            self._tune_ok(method)
-        elif isinstance(method, commands.Connection.Open):
-            self._open(method)
+    # --- the handshake, and connection methods once open ----------------------------------------
 
     def _send_start(self) -> None:
         self.state = State.AWAIT_START_OK
@@ -348,15 +475,18 @@ class AMQPConnection:
 
     def _start_ok(self, method: commands.Connection.StartOk) -> None:
         self.client_properties = dict(method.client_properties or {})
-        self.capabilities = dict(self.client_properties.get("capabilities") or {})
+        capabilities = self.client_properties.get("capabilities")
+        self.capabilities = dict(capabilities) if isinstance(capabilities, dict) else {}
         username, password = self._credentials(method.mechanism, method.response)
         try:
             self.broker.authenticate(username, password, from_loopback=self.from_loopback)
         except ConnectionError as error:
-            if self.capabilities.get("authentication_failure_close"):
-                raise
-            self.state = State.CLOSED  # older clients are just hung up on, as RabbitMQ does
+            # a refused login is the one error RabbitMQ reports before tune-ok, and only to
+            # clients that ask for it; others are just hung up on
             self.close_reason = error
+            if self.capabilities.get("authentication_failure_close"):
+                self._send(commands.Connection.Close(error.reply_code, error.reply_text, 0, 0))
+            self.state = State.CLOSED
             return
         self.user = username
         self.state = State.AWAIT_TUNE_OK
@@ -369,7 +499,7 @@ class AMQPConnection:
             parts = raw.split(b"\x00")
             if len(parts) != 3:
                 raise ConnectionError(SYNTAX_ERROR, "invalid PLAIN response")
-            return parts[1].decode(), parts[2].decode()
+            return _text(parts[1]), _text(parts[2])  # not UTF-8: no such user, a refused login
         if mechanism == "AMQPLAIN":
             try:
                 _size, table = decode.field_table(len(raw).to_bytes(4, "big") + raw)
@@ -382,12 +512,17 @@ class AMQPConnection:
         raise ConnectionError(ACCESS_REFUSED, f"unsupported authentication mechanism '{mechanism}'")
 
     def _tune_ok(self, method: commands.Connection.TuneOk) -> None:
-        if method.frame_max and method.frame_max < 4096:
-            raise ConnectionError(NOT_ALLOWED, f"frame_max={method.frame_max} < 4096 min size")
-        if method.frame_max > FRAME_MAX:
-            raise ConnectionError(NOT_ALLOWED, f"frame_max={method.frame_max} > {FRAME_MAX} max size")
-        self.frame_max = method.frame_max or FRAME_MAX
-        self.channel_max = method.channel_max or CHANNEL_MAX
+        for field, lowest, highest in TUNE_LIMITS:
+            value = getattr(method, field)
+            if value and value < lowest:
+                bound = f"is lower than the minimum allowed value ({lowest})"
+            elif not value or value > highest:
+                bound = f"is higher than the maximum allowed value ({highest})"
+            else:
+                continue
+            raise ConnectionError(NOT_ALLOWED, f"negotiated {field} = {value} {bound}", "connection.tune")
+        self.frame_max = method.frame_max
+        self.channel_max = method.channel_max
         self.heartbeat = method.heartbeat
         self.state = State.AWAIT_OPEN
 
@@ -406,123 +541,165 @@ class AMQPConnection:
             suffix += 1
         return f"{name} ({suffix})"
 
-    def _connection_method(self, method: Any, name: str) -> None:
-        if isinstance(method, commands.Connection.Close):
-            self._send(commands.Connection.CloseOk())
-            self.lost()
-        elif isinstance(method, commands.Connection.UpdateSecret):
-            self._send(commands.Connection.UpdateSecretOk())
-        elif isinstance(method, commands.Connection.CloseOk):
-            self.lost()
-        else:
-            raise ConnectionError(COMMAND_INVALID, f"{name} is not valid once the connection is open", name)
+    def _close(self, method: commands.Connection.Close) -> None:
+        self._send(commands.Connection.CloseOk())
+        self.lost()
 
-    def _fail_connection(self, error: ConnectionError) -> None:
-        """Send connection.close with the error and wait for close-ok; the core is cleaned now."""
-        if self.state in (State.CLOSED, State.CLOSING):
-            self.state = State.CLOSED  # already closing: keep the first reason, stop listening
-            return
-        self.close_reason = error
-        if self.core is not None:
-            self.core.shut_down(error)
-        self._send(
-            commands.Connection.Close(error.reply_code, error.reply_text, error.class_id, error.method_id)
-        )
-        self.state = State.CLOSING if self.state is State.OPEN else State.CLOSED
+    def _update_secret(self, method: commands.Connection.UpdateSecret) -> None:
+        self._send(commands.Connection.UpdateSecretOk())
 
     # --- channels ------------------------------------------------------------------------------
 
-    def _channel_method(self, number: int, method: Any, name: str) -> None:
-        core = self.core
-        assert core is not None
-        if isinstance(method, commands.Channel.Open):
-            if number > self.channel_max:
-                raise ConnectionError(
-                    NOT_ALLOWED,
-                    f"number of channels opened ({number}) has reached the "
-                    f"negotiated channel_max ({self.channel_max})",
-                    name,
-                )
-            core.open_channel(number)
-            self._send(commands.Channel.OpenOk(), number)
-            return
-        channel = core.channel(number, name)
-        if isinstance(method, commands.Basic.Publish):
-            self.pending[number] = _Content(method)
-            return
-        handler = HANDLERS.get(type(method))
-        try:
-            if handler is None:
-                raise ConnectionError(COMMAND_INVALID, f"unexpected method {name}", name)
-            reply = handler(self, channel, method)
-        except ChannelError as error:
-            self._close_channel(number, error)
-            return
-        if reply is not None and not getattr(method, "nowait", False):
-            self._send(reply, number)
-        self._flush_own_outbox()
+    def _channel_frame(self, frame_type: int, number: int, payload: bytes) -> None:
+        """A frame on a channel once open: analysed as RabbitMQ's reader does, then assembled
+        into a method (and its content) as rabbit_command_assembler does."""
+        channel = self.channels.get(number)
+        if frame_type == FRAME_BODY and channel is not None:  # the hot path: publishing
+            content = channel.content
+            if content is not None and content.expected >= 0:
+                content.chunks.append(payload)
+                content.received += len(payload)
+                if content.received == content.expected:  # longer than declared: RabbitMQ waits on
+                    self._content_done(channel, number, content)
+                return
+        if not _well_formed(frame_type, payload):
+            raise _unknown_frame(frame_type, payload)
+        if frame_type == FRAME_HEARTBEAT:
+            raise _unexpected_frame(frame_type, payload)
+        if frame_type == FRAME_METHOD and method_name(payload) is None:
+            raise Unparseable("unknown method")
+        if channel is None:
+            channel = self._new_channel(number)
+        content = channel.content
+        if content is None:
+            if frame_type != FRAME_METHOD:
+                raise ConnectionError(UNEXPECTED_FRAME, EXPECTED_METHOD)
+            method = decode_method(payload)
+            if type(method) in CONTENT_METHODS:
+                channel.content = _Content(method)
+            else:
+                self._channel_method(channel, number, method)
+        elif content.expected < 0:
+            self._content_header(channel, number, content, frame_type, payload)
+        else:
+            raise ConnectionError(UNEXPECTED_FRAME, EXPECTED_BODY, METHOD_NAMES[type(content.method)])
 
-    def _close_channel(self, number: int, error: ChannelError) -> None:
-        self.closing_channels.add(number)
-        self.pending.pop(number, None)
+    def _new_channel(self, number: int) -> _Channel:
+        """RabbitMQ counts channels in use, whatever their numbers, against channel_max."""
+        if len(self.channels) >= self.channel_max:
+            raise ConnectionError(
+                NOT_ALLOWED,
+                f"number of channels opened ({len(self.channels)}) has reached the "
+                f"negotiated channel_max ({self.channel_max})",
+            )
+        channel = self.channels[number] = _Channel()
+        return channel
+
+    def _content_header(
+        self, channel: _Channel, number: int, content: _Content, frame_type: int, payload: bytes
+    ) -> None:
+        name = METHOD_NAMES[type(content.method)]
+        class_id = METHOD_IDS[name][0]
+        got_class, weight, body_size = (
+            CONTENT_HEADER.unpack_from(payload) if frame_type == FRAME_CONTENT_HEADER else (0, -1, 0)
+        )
+        if weight:  # RabbitMQ matches weight 0 only: anything else is not a content header to it
+            got = "non content header frame"
+        elif got_class != class_id:
+            got = f"one for class {got_class}"
+        else:
+            got = ""
+        if got:
+            raise ConnectionError(
+                UNEXPECTED_FRAME, f"expected content header for class {class_id}, got {got} instead", name
+            )
+        try:
+            content.properties = decode_properties(payload[12:])
+        except ValueError:
+            content.properties = UNDECODABLE_PROPERTIES  # RabbitMQ finds out only when publishing
+        content.expected = body_size
+        if body_size == 0:
+            self._content_done(channel, number, content)
+
+    def _content_done(self, channel: _Channel, number: int, content: _Content) -> None:
+        channel.content = None
+        if channel.phase is Phase.OPEN and type(content.method) is commands.Basic.Publish:
+            self._publish(channel, number, content)
+        else:
+            self._channel_method(channel, number, content.method)
+
+    def _channel_method(self, channel: _Channel, number: int, method: Any) -> None:
+        """A whole method, in the channel's phase: RabbitMQ's rabbit_channel:handle_method."""
+        kind = type(method)
+        if channel.phase is Phase.OPEN:
+            handler = HANDLERS.get(kind)
+            if handler is None:
+                if kind is commands.Channel.Open:
+                    raise ConnectionError(CHANNEL_ERROR, "second 'channel.open' seen", "channel.open")
+                raise ConnectionError(COMMAND_INVALID, "unimplemented method", METHOD_NAMES[kind])
+            assert channel.core is not None
+            try:
+                reply = handler(self, channel.core, method)
+            except ChannelError as error:
+                self._close_channel(channel, number, error)
+                return
+            if reply is not None and not getattr(method, "nowait", False):
+                self._send(reply, number)
+            self._flush_own_outbox()
+        elif channel.phase is Phase.STARTING:
+            if kind is not commands.Channel.Open:
+                raise ConnectionError(CHANNEL_ERROR, "expected 'channel.open'", METHOD_NAMES[kind])
+            assert self.core is not None
+            channel.core = self.core.open_channel(number)
+            channel.phase = Phase.OPEN
+            self._send(commands.Channel.OpenOk(), number)
+        elif kind is commands.Channel.Open:  # closing: only open, close and close-ok count
+            raise ConnectionError(CHANNEL_ERROR, "second 'channel.open' seen", "channel.open")
+        elif kind is commands.Channel.Close:
+            self._send(commands.Channel.CloseOk(), number)
+        elif kind is commands.Channel.CloseOk:
+            del self.channels[number]
+
+    def _close_channel(self, channel: _Channel, number: int, error: ChannelError) -> None:
+        channel.phase = Phase.CLOSING
+        channel.core = None
         self._send(
             commands.Channel.Close(error.reply_code, error.reply_text, error.class_id, error.method_id),
             number,
         )
         self._flush_own_outbox()
 
-    def _content_header(self, number: int, content_header: header.ContentHeader) -> None:
-        if number == 0:
-            raise ConnectionError(CHANNEL_ERROR, "unexpected content frame on channel 0")
-        if number in self.closing_channels:
-            return
-        pending = self.pending.get(number)
-        if pending is None or pending.expected >= 0:
-            raise ConnectionError(UNEXPECTED_FRAME, "unexpected content header frame", "basic.publish")
-        if content_header.class_id != 60:
-            raise ConnectionError(UNEXPECTED_FRAME, f"content header for class {content_header.class_id}")
-        pending.properties = content_header.properties
-        pending.expected = content_header.body_size
-        if pending.expected == 0:
-            self._publish(number, pending)
-
-    def _content_body(self, number: int, content_body: body.ContentBody) -> None:
-        if number == 0:
-            raise ConnectionError(CHANNEL_ERROR, "unexpected content frame on channel 0")
-        if number in self.closing_channels:
-            return
-        pending = self.pending.get(number)
-        if pending is None or pending.expected < 0:
-            raise ConnectionError(UNEXPECTED_FRAME, "unexpected content body frame", "basic.publish")
-        chunk = content_body.value
-        pending.chunks.append(chunk)
-        pending.received += len(chunk)
-        if pending.received > pending.expected:
-            raise ConnectionError(501, "content body longer than declared in its header")
-        if pending.received == pending.expected:
-            self._publish(number, pending)
-
-    def _publish(self, number: int, pending: _Content) -> None:
-        del self.pending[number]
-        assert self.core is not None
-        channel = self.core.channels.get(number)
-        if channel is None:
-            return
-        method = pending.method
-        payload = pending.chunks[0] if len(pending.chunks) == 1 else b"".join(pending.chunks)
+    def _publish(self, channel: _Channel, number: int, content: _Content) -> None:
+        core = channel.core
+        assert core is not None
+        method = content.method
+        chunks = content.chunks
+        payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
-            channel.basic_publish(
+            core.basic_publish(
                 method.exchange,
                 method.routing_key,
                 payload,
-                pending.properties or commands.Basic.Properties(),
+                content.properties,
                 mandatory=method.mandatory,
                 immediate=method.immediate,
             )
         except ChannelError as error:
-            self._close_channel(number, error)
+            self._close_channel(channel, number, error)
             return
+        except _PropertiesCrash:
+            raise InternalError() from None
         self._flush_own_outbox()
+
+
+#: (state, connection method) -> handler; any other method on channel 0 is RabbitMQ's 504.
+CONNECTION_HANDLERS: dict[tuple[State, type], Callable[[AMQPConnection, Any], None]] = {
+    (State.AWAIT_START_OK, commands.Connection.StartOk): AMQPConnection._start_ok,
+    (State.AWAIT_TUNE_OK, commands.Connection.TuneOk): AMQPConnection._tune_ok,
+    (State.AWAIT_OPEN, commands.Connection.Open): AMQPConnection._open,
+    (State.OPEN, commands.Connection.Close): AMQPConnection._close,
+    (State.OPEN, commands.Connection.UpdateSecret): AMQPConnection._update_secret,
+}
 
 
 # --- channel method handlers: one AMQP method each, returning the reply -----------------------
@@ -565,7 +742,7 @@ def _queue_declare(self: AMQPConnection, ch: Channel, m: commands.Queue.Declare)
         auto_delete=m.auto_delete,
         arguments=m.arguments,
     )
-    return commands.Queue.DeclareOk(ok.queue, ok.message_count, ok.consumer_count)
+    return QueueDeclareOk(ok.queue, ok.message_count, ok.consumer_count)
 
 
 def _queue_bind(self: AMQPConnection, ch: Channel, m: commands.Queue.Bind) -> Any:
@@ -613,9 +790,7 @@ def _basic_get(self: AMQPConnection, ch: Channel, m: commands.Basic.Get) -> Any:
     if got is None:
         return commands.Basic.GetEmpty()
     self._send(
-        commands.Basic.GetOk(
-            got.delivery_tag, got.redelivered, got.exchange, got.routing_key, got.message_count
-        ),
+        BasicGetOk(got.delivery_tag, got.redelivered, got.exchange, got.routing_key, got.message_count),
         ch.number,
     )
     self._out.extend(content_frames(got.message, ch.number, self.frame_max))
@@ -669,14 +844,12 @@ def _channel_flow(self: AMQPConnection, ch: Channel, m: commands.Channel.Flow) -
 
 def _channel_close(self: AMQPConnection, ch: Channel, m: commands.Channel.Close) -> Any:
     ch.close()
+    del self.channels[ch.number]  # the number is free again, and no longer counts
     return commands.Channel.CloseOk()
 
 
-def _channel_close_ok(self: AMQPConnection, ch: Channel, m: commands.Channel.CloseOk) -> Any:
-    return None
-
-
-#: AMQP method class -> handler. Methods a client must never send are 503, as in RabbitMQ.
+#: AMQP method class -> handler, on an open channel. Any other method is RabbitMQ's 503
+#: "unimplemented method" (connection methods, replies, channel.close-ok unasked).
 HANDLERS: dict[type, Handler] = {
     commands.Exchange.Declare: _exchange_declare,
     commands.Exchange.Delete: _exchange_delete,
@@ -702,5 +875,4 @@ HANDLERS: dict[type, Handler] = {
     commands.Tx.Rollback: _tx_rollback,
     commands.Channel.Flow: _channel_flow,
     commands.Channel.Close: _channel_close,
-    commands.Channel.CloseOk: _channel_close_ok,
 }

@@ -22,9 +22,12 @@ from pamqp.header import ProtocolHeader
 from pamqp.heartbeat import Heartbeat
 
 import rabbitsim
-from rabbitsim.backends import EmbeddedBroker
 from rabbitsim.amqp import AMQPConnection, State
+from rabbitsim.amqp._framing import frame_octets
+from rabbitsim.backends import EmbeddedBroker
 from rabbitsim.broker import Broker
+
+from .conftest import connect, wait_until
 
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 HEARTBEAT = b"\x08\x00\x00\x00\x00\x00\x00\xce"
@@ -248,11 +251,21 @@ def test_bad_protocol_header_gets_ours_and_the_socket_closed(
 
 def test_bad_protocol_header_sans_io() -> None:
     connection = AMQPConnection(Broker())
-    connection.receive(b"AMQP\x01\x01\x00\x09")
+    connection.receive(b"AMQP\x00\x00\x09\x00")
     assert connection.data_to_send() == AMQP_HEADER
     assert connection.closed
     connection.receive(ProtocolHeader().marshal())  # nothing more once closed
     assert connection.data_to_send() == b""
+
+
+def test_the_0_9_protocol_header_is_taken_for_0_9_1() -> None:
+    # RabbitMQ 3.10.8 and 4.0.5 both answer "AMQP 1 1 0 9" (AMQP 0-9) with connection.start.
+    connection = AMQPConnection(Broker())
+    connection.receive(b"AMQP\x01\x01\x00\x09")
+    [(number, start)] = decode_all(connection.data_to_send())
+    assert isinstance(start, commands.Connection.Start)
+    assert (number, start.version_major, start.version_minor) == (0, 0, 9)
+    assert connection.state is State.AWAIT_START_OK
 
 
 # --- frame errors: 501 ---------------------------------------------------------------------------
@@ -818,6 +831,466 @@ def test_other_channels_go_on_while_one_is_closing(client: RawClient) -> None:
     client.expect(commands.Queue.DeclareOk, 2)
 
 
+# --- more of RabbitMQ's answers, in one table -----------------------------------------------------
+#
+# Each row: how far the connection gets first, the raw frames sent next, and what RabbitMQ 3.10.8 and
+# 4.0.5 answered (measured with this client): a connection.close, a channel.close, a reply, a socket
+# closed without a word, or nothing at all.
+
+
+def raw_frame(frame_type: int, channel: int, payload: bytes) -> bytes:
+    return struct.pack(">BHI", frame_type, channel, len(payload)) + payload + b"\xce"
+
+
+def publish_fields(exchange: bytes = b"", routing_key: bytes = b"q", bits: int = 0) -> bytes:
+    """basic.publish's payload, written out so that it can carry what pamqp would not encode."""
+    return (
+        b"\x00\x3c\x00\x28\x00\x00"
+        + bytes([len(exchange)])
+        + exchange
+        + bytes([len(routing_key)])
+        + routing_key
+        + bytes([bits])
+    )
+
+
+def content_header(size: int = 3, channel: int = 1, weight: int = 0, props: bytes = b"\x00\x00") -> bytes:
+    return raw_frame(2, channel, struct.pack(">HHQ", 60, weight, size) + props)
+
+
+def declare_fields(queue: bytes) -> bytes:
+    """queue.declare's payload for an exclusive queue, whatever octets its name is."""
+    return b"\x00\x32\x00\x0a\x00\x00" + bytes([len(queue)]) + queue + b"\x04\x00\x00\x00\x00"
+
+
+PUBLISH = raw_frame(1, 1, publish_fields())
+BODY = raw_frame(3, 1, b"abc")
+QUEUE_DECLARE_9 = frame.marshal(commands.Queue.Declare(queue="q"), 9)
+CLOSE = frame.marshal(commands.Connection.Close(200, "bye", 0, 0), 0)
+CLOSE_FIELDS = CLOSE[7:-1]
+QOS = frame.marshal(commands.Basic.Qos(prefetch_count=1), 1)
+START_OK_BAD_TABLE = raw_frame(
+    1, 0, b"\x00\x0a\x00\x0b\x00\x00\x00\x03\x01aZ\x05PLAIN\x00\x00\x00\x00\x05en_US"
+)
+UNIMPLEMENTED = "COMMAND_INVALID - unimplemented method"
+MALFORMED_UTF8 = "FRAME_ERROR - Malformed UTF-8 in shortstr"
+SILENT = ("silent",)  # the socket closes without a word
+NOTHING = ("nothing",)  # no answer, and the connection stays
+
+
+def close(code: int, text: str, class_id: int = 0, method_id: int = 0) -> tuple[Any, ...]:
+    return ("close", code, text, class_id, method_id)
+
+
+def reply(kind: type, channel: int = 1) -> tuple[Any, ...]:
+    return ("reply", kind, channel)
+
+
+def unexpected_method(state: str, class_id: int, method_id: int) -> tuple[Any, ...]:
+    return close(504, f"CHANNEL_ERROR - unexpected method in connection state {state}", class_id, method_id)
+
+
+def too_many_channels(count: int) -> tuple[Any, ...]:
+    text = f"number of channels opened ({count}) has reached the negotiated channel_max ({count})"
+    return close(530, f"NOT_ALLOWED - {text}")
+
+
+def unknown_frame(description: str) -> tuple[Any, ...]:
+    return close(501, f"FRAME_ERROR - {description}: unknown_frame")
+
+
+def _closing_connection(client: RawClient) -> None:
+    """A connection the server is closing (504 sent, close-ok not yet given)."""
+    client.handshake()
+    client.send(QUEUE_DECLARE_9)
+    assert client.expect(commands.Connection.Close, 0).reply_code == 504
+
+
+def _at_channel_max_2_with_one_closing(client: RawClient) -> None:
+    client.handshake(channel_max=2)
+    client.open_channel(1)
+    client.send_frame(commands.Queue.Declare(queue="no-such-queue-here", passive=True), 1)
+    client.expect(commands.Channel.Close, 1)
+    client.open_channel(2)
+
+
+def _running(client: RawClient, channel_max: int = 2047) -> None:
+    client.handshake(channel_max=channel_max)
+    client.open_channel(1)
+
+
+SETUPS: dict[str, Callable[[RawClient], None]] = {
+    "running": _running,
+    "opening": lambda client: client.handshake(open_=False),
+    "closing-channel": lambda client: _soft_error(client),
+    "closing-connection": _closing_connection,
+    "channel-max-1": lambda client: _running(client, channel_max=1),
+    "channel-max-2-one-closing": _at_channel_max_2_with_one_closing,
+}
+DELIVER = frame.marshal(commands.Basic.Deliver("t", 1, False, "", "q"), 1)
+BAD_PROPERTIES = content_header(props=b"\x80\x00")  # content-type flagged, but not there
+TRAILING_PROPERTIES = content_header(props=b"\x00\x00\x05ab")
+OPEN_TRAILING = raw_frame(1, 0, frame.marshal(commands.Connection.Open("/"), 0)[7:-1] + b"\x00")
+UNKNOWN_METHOD = raw_frame(1, 0, b"\x00\x0a\x00\x63")
+WRAPPED = "<<150,150,150,150,150,150,150,150,150,150,150,150,\n" + " " * 28 + "150,150,150,150>>"
+
+#: (id, setup, frames sent next, answer)
+ANSWERS: list[tuple[str, str, list[bytes], tuple[Any, ...]]] = [
+    # shortstrs must be UTF-8 (not in basic.publish); on a channel the error names no method
+    ("declare-utf8", "running", [raw_frame(1, 1, declare_fields(b"\xff\xfe"))], close(501, MALFORMED_UTF8)),
+    (
+        "open-utf8",
+        "opening",
+        [raw_frame(1, 0, b"\x00\x0a\x00\x28\x02\xff\xfe\x00\x00")],
+        close(501, MALFORMED_UTF8, 10, 40),
+    ),
+    (
+        "close-utf8",
+        "running",
+        [raw_frame(1, 1, b"\x00\x14\x00\x28\x00\xc8\x02\xff\xfe" + bytes(4))],
+        close(501, MALFORMED_UTF8),
+    ),
+    # names pamqp's own pattern refuses, which RabbitMQ takes
+    ("queue-fu{z", "running", [raw_frame(1, 1, declare_fields(b"fu{z"))], reply(commands.Queue.DeclareOk)),
+    ("queue-255", "running", [raw_frame(1, 1, declare_fields(b"a" * 255))], reply(commands.Queue.DeclareOk)),
+    (
+        "queue-utf8",
+        "running",
+        [raw_frame(1, 1, declare_fields("é".encode()))],
+        reply(commands.Queue.DeclareOk),
+    ),
+    (
+        "bits-all-set",
+        "running",
+        [raw_frame(1, 1, b"\x00\x32\x00\x0a\x00\x00\x00\xe4" + bytes(4))],
+        reply(commands.Queue.DeclareOk),
+    ),
+    # fields that do not fill the frame exactly
+    (
+        "publish-trailing",
+        "running",
+        [raw_frame(1, 1, publish_fields() + b"\x00")],
+        close(501, "FRAME_ERROR - cannot decode <<0,0,0,1,113,0,0>>", 60, 40),
+    ),
+    (
+        "ack-trailing",
+        "running",
+        [raw_frame(1, 1, b"\x00\x3c\x00\x50" + bytes(10))],
+        close(501, f"FRAME_ERROR - cannot decode <<{','.join('0' * 10)}>>", 60, 80),
+    ),
+    # connection methods RabbitMQ cannot decode crash its reader: a bare 541 once running, else silence
+    ("close-trailing", "running", [raw_frame(1, 0, CLOSE_FIELDS + b"\x00")], close(541, "INTERNAL_ERROR")),
+    ("start-ok-bad-table", "running", [START_OK_BAD_TABLE], close(541, "INTERNAL_ERROR")),
+    ("open-trailing-opening", "opening", [OPEN_TRAILING], SILENT),
+    ("unknown-method-channel-0", "running", [UNKNOWN_METHOD], SILENT),
+    ("unknown-method-opening", "opening", [UNKNOWN_METHOD], SILENT),
+    # connection methods in the wrong state
+    ("close-while-opening", "opening", [CLOSE], unexpected_method("opening", 10, 50)),
+    (
+        "channel.open-on-0-opening",
+        "opening",
+        [frame.marshal(commands.Channel.Open(), 0)],
+        unexpected_method("opening", 20, 10),
+    ),
+    (
+        "close-ok-while-running",
+        "running",
+        [frame.marshal(commands.Connection.CloseOk(), 0)],
+        unexpected_method("running", 10, 51),
+    ),
+    # methods a client never sends
+    ("deliver-with-content", "running", [DELIVER, content_header(), BODY], close(503, UNIMPLEMENTED, 60, 60)),
+    ("deliver-waits-for-content", "running", [DELIVER], NOTHING),
+    (
+        "close-ok-unasked",
+        "running",
+        [frame.marshal(commands.Channel.CloseOk(), 1)],
+        close(503, UNIMPLEMENTED, 20, 41),
+    ),
+    (
+        "declare-ok",
+        "running",
+        [frame.marshal(commands.Queue.DeclareOk("q", 0, 0), 1)],
+        close(503, UNIMPLEMENTED, 50, 11),
+    ),
+    (
+        "publish-before-channel.open",
+        "running",
+        [raw_frame(1, 5, publish_fields()), content_header(channel=5), raw_frame(3, 5, b"abc")],
+        close(504, "CHANNEL_ERROR - expected 'channel.open'", 60, 40),
+    ),
+    # content
+    (
+        "body-too-long-then-method",
+        "running",
+        [PUBLISH, content_header(), raw_frame(3, 1, b"abcde"), QOS],
+        close(505, EXPECTED_BODY, 60, 40),
+    ),
+    (
+        "body-too-long-then-body",
+        "running",
+        [PUBLISH, content_header(), raw_frame(3, 1, b"abcde"), BODY],
+        NOTHING,
+    ),
+    (
+        "empty-body-after-size-0",
+        "running",
+        [PUBLISH, content_header(size=0), raw_frame(3, 1, b"")],
+        close(505, EXPECTED_METHOD),
+    ),
+    (
+        "header-with-weight",
+        "running",
+        [PUBLISH, content_header(weight=1)],
+        close(505, EXPECTED_HEADER, 60, 40),
+    ),
+    (
+        "header-too-short",
+        "running",
+        [PUBLISH, raw_frame(2, 1, b"\x00\x3c\x00\x00\x00")],
+        unknown_frame("type 2, all octets = <<0,60,0,0,0>>"),
+    ),
+    # content properties RabbitMQ cannot decode crash its channel, but only after its own checks
+    ("bad-properties", "running", [PUBLISH, BAD_PROPERTIES, BODY], close(541, "INTERNAL_ERROR")),
+    ("properties-trailing", "running", [PUBLISH, TRAILING_PROPERTIES, BODY], close(541, "INTERNAL_ERROR")),
+    (
+        "bad-properties-no-exchange",
+        "running",
+        [raw_frame(1, 1, publish_fields(exchange=b"nope")), BAD_PROPERTIES, BODY],
+        ("channel.close", 404, "NOT_FOUND - no exchange 'nope' in vhost '/'", 60, 40),
+    ),
+    (
+        "bad-properties-immediate",
+        "running",
+        [raw_frame(1, 1, publish_fields(bits=2)), BAD_PROPERTIES, BODY],
+        close(540, "NOT_IMPLEMENTED - immediate=true", 60, 40),
+    ),
+    ("bad-properties-closing-channel", "closing-channel", [PUBLISH, BAD_PROPERTIES, BODY], NOTHING),
+    # how RabbitMQ prints a frame it refuses
+    (
+        "body-on-0-long",
+        "running",
+        [raw_frame(3, 0, b"hello world, this is long")],
+        close(505, 'UNEXPECTED_FRAME - type 3, first 16 octets = <<"hello world, thi">>'),
+    ),
+    (
+        "body-on-0-escapes",
+        "running",
+        [raw_frame(3, 0, b"hello\nworld")],
+        close(505, 'UNEXPECTED_FRAME - type 3, all octets = <<"hello\\nworld">>'),
+    ),
+    (
+        "unknown-type-controls",
+        "running",
+        [raw_frame(9, 0, b'a\tb\x1bc"\\')],
+        unknown_frame('type 9, all octets = <<"a\\tb\\ec\\"\\\\">>'),
+    ),
+    (
+        "unknown-type-wrapped",
+        "running",
+        [raw_frame(9, 0, b"\x96" * 20)],
+        unknown_frame(f"type 9, first 16 octets = {WRAPPED}"),
+    ),
+    (
+        "unknown-type-mixed",
+        "running",
+        [raw_frame(9, 0, b"abc\x00" * 5)],
+        unknown_frame(f"type 9, first 16 octets = <<{'97,98,99,0,' * 3}97,98,99,0>>"),
+    ),
+    (
+        "unknown-type-opening",
+        "opening",
+        [raw_frame(9, 0, b"ab")],
+        unknown_frame('type 9, all octets = <<"ab">>'),
+    ),
+    (
+        "unknown-type-on-a-channel-opening",
+        "opening",
+        [raw_frame(9, 1, b"ab")],
+        close(505, 'UNEXPECTED_FRAME - type 9, all octets = <<"ab">>'),
+    ),
+    (
+        "heartbeat-payload-on-a-channel",
+        "running",
+        [raw_frame(8, 1, b"ab")],
+        unknown_frame('type 8, all octets = <<"ab">>'),
+    ),
+    # channel_max counts channels in use: a new number's first frame of any kind, closing ones too
+    ("header-on-a-new-channel-at-max", "channel-max-1", [content_header(channel=2)], too_many_channels(1)),
+    ("method-on-a-new-channel-at-max", "channel-max-1", [QUEUE_DECLARE_9], too_many_channels(1)),
+    (
+        "heartbeat-on-a-new-channel-at-max",
+        "channel-max-1",
+        [raw_frame(8, 2, b"")],
+        close(505, "UNEXPECTED_FRAME - type 8, all octets = <<>>"),
+    ),
+    (
+        "short-method-at-max",
+        "channel-max-1",
+        [raw_frame(1, 2, b"\x00")],
+        unknown_frame("type 1, all octets = <<0>>"),
+    ),
+    (
+        "closing-channels-count",
+        "channel-max-2-one-closing",
+        [frame.marshal(commands.Channel.Open(), 3)],
+        too_many_channels(2),
+    ),
+    (
+        "close-ok-frees-a-channel",
+        "channel-max-2-one-closing",
+        [frame.marshal(commands.Channel.CloseOk(), 1), frame.marshal(commands.Channel.Open(), 3)],
+        reply(commands.Channel.OpenOk, 3),
+    ),
+    # once the server has sent connection.close, only close and close-ok count
+    ("closing-then-close", "closing-connection", [CLOSE], reply(commands.Connection.CloseOk, 0)),
+    (
+        "closing-ignores-garbage",
+        "closing-connection",
+        [raw_frame(9, 0, b"ab"), raw_frame(1, 0, b"\x00"), content_header(channel=0), PUBLISH, CLOSE],
+        reply(commands.Connection.CloseOk, 0),
+    ),
+    ("closing-then-bad-end", "closing-connection", [HEARTBEAT[:-1] + b"\x00", CLOSE], SILENT),
+    ("closing-then-unknown-method", "closing-connection", [UNKNOWN_METHOD, CLOSE], SILENT),
+    (
+        "closing-ignores-undecodable-methods",
+        "closing-connection",
+        [
+            raw_frame(1, 0, CLOSE_FIELDS + b"\x00"),
+            raw_frame(1, 0, b"\x00\x0a\x00\x28\x02\xff\xfe\x00\x00"),
+            CLOSE,
+        ],
+        reply(commands.Connection.CloseOk, 0),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("setup", "frames", "answer"), [row[1:] for row in ANSWERS], ids=[row[0] for row in ANSWERS]
+)
+def test_rabbitmq_answers(
+    server: EmbeddedBroker, client: RawClient, setup: str, frames: list[bytes], answer: tuple[Any, ...]
+) -> None:
+    SETUPS[setup](client)
+    client.send(b"".join(frames))
+    kind, *expected = answer
+    if kind == "close":
+        expect_connection_close(client, server.port, *expected)
+    elif kind == "channel.close":
+        close = client.expect(commands.Channel.Close, 1)
+        assert (close.reply_code, close.reply_text, close.class_id, close.method_id) == tuple(expected)
+    elif kind == "reply":
+        reply_class, number = expected
+        client.expect(reply_class, number)
+    elif kind == "silent":
+        assert client.read_frame(timeout=5.0) is None
+        assert client.eof
+    else:
+        assert client.read_frame(timeout=0.5) is None
+        assert not client.eof
+    assert_new_connection_works(server.port)
+
+
+def test_publish_to_an_exchange_named_outside_utf8_is_404_naming_it_as_latin1(client: RawClient) -> None:
+    # RabbitMQ passes basic.publish's names on unchecked; 4.0.5 prints the octets as latin-1
+    # (3.10.8 hangs printing them).
+    client.handshake()
+    client.open_channel(1)
+    client.send(raw_frame(1, 1, publish_fields(exchange=b"\xff\xfe")) + content_header() + BODY)
+    close = client.expect(commands.Channel.Close, 1)
+    assert (close.reply_code, close.reply_text) == (404, "NOT_FOUND - no exchange 'ÿþ' in vhost '/'")
+
+
+def test_names_pamqp_refuses_reach_clients(client: RawClient) -> None:
+    # names outside pamqp's pattern, in declare-ok, get-ok, deliver and return
+    client.handshake()
+    client.open_channel(1)
+    for name, kind in ((b"fu{z", b"fanout"), (b"{x}", b"direct")):
+        client.send(
+            raw_frame(
+                1,
+                1,
+                b"\x00\x28\x00\x0a\x00\x00"
+                + bytes([len(name)])
+                + name
+                + bytes([len(kind)])
+                + kind
+                + b"\x00\x00\x00\x00\x00",
+            )
+        )
+        client.expect(commands.Exchange.DeclareOk, 1)
+    queue = "{é}".encode()
+    client.send(raw_frame(1, 1, declare_fields(queue)))
+    assert client.expect(commands.Queue.DeclareOk, 1).queue == "{é}"
+    client.send(
+        raw_frame(1, 1, b"\x00\x32\x00\x14\x00\x00\x04" + queue + b"\x04fu{z\x00\x00\x00\x00\x00\x00")
+    )
+    client.expect(commands.Queue.BindOk, 1)
+    client.send(raw_frame(1, 1, publish_fields(exchange=b"fu{z", routing_key=b"k")) + content_header() + BODY)
+    client.send(raw_frame(1, 1, b"\x00\x3c\x00\x46\x00\x00\x04" + queue + b"\x01"))
+    get_ok = client.expect(commands.Basic.GetOk, 1)
+    assert (get_ok.exchange, get_ok.routing_key) == ("fu{z", "k")
+    client.expect(header.ContentHeader, 1)
+    client.expect(body.ContentBody, 1)
+    client.send(raw_frame(1, 1, b"\x00\x3c\x00\x14\x00\x00\x04" + queue + b"\x00\x02\x00\x00\x00\x00"))
+    client.expect(commands.Basic.ConsumeOk, 1)
+    client.send(raw_frame(1, 1, publish_fields(exchange=b"fu{z", routing_key=b"k")) + content_header() + BODY)
+    assert client.expect(commands.Basic.Deliver, 1).exchange == "fu{z"
+    client.expect(header.ContentHeader, 1)
+    client.expect(body.ContentBody, 1)
+    client.send(raw_frame(1, 1, publish_fields(exchange=b"{x}", bits=1)) + content_header() + BODY)
+    returned = client.expect(commands.Basic.Return, 1)
+    assert (returned.reply_code, returned.exchange) == (312, "{x}")
+    client.expect(header.ContentHeader, 1)
+    client.expect(body.ContentBody, 1)
+    for name in (b"fu{z", b"{x}"):
+        client.send(raw_frame(1, 1, b"\x00\x28\x00\x14\x00\x00" + bytes([len(name)]) + name + b"\x00"))
+        client.expect(commands.Exchange.DeleteOk, 1)
+
+
+# --- a neighbour that breaks the protocol goes unnoticed ----------------------------------------
+
+
+def test_a_well_behaved_connection_does_not_notice_a_broken_one(server: EmbeddedBroker) -> None:
+    """While other connections send every kind of broken input in the table above (and garbage,
+    and a publish cut off mid-body), a pika connection on the same broker publishes with confirms
+    and consumes: every message arrives once, in order, and nothing else happens to it."""
+    good = connect(server)
+    channel = good.channel()
+    queue = channel.queue_declare("", exclusive=True).method.queue
+    channel.confirm_delivery()
+    received: list[bytes] = []
+
+    def on_message(ch: Any, method: Any, _properties: Any, payload: bytes) -> None:
+        received.append(payload)
+        ch.basic_ack(method.delivery_tag)
+
+    channel.basic_consume(queue, on_message)
+    cut_off = PUBLISH + content_header(size=10) + raw_frame(3, 1, b"abc")
+    breakages = [(setup, b"".join(frames)) for _id, setup, frames, _answer in ANSWERS]
+    breakages += [("running", cut_off), ("running", bytes(range(256)) * 4), ("opening", b"\xff" * 64)]
+    sent: list[bytes] = []
+    try:
+        for index, (setup, data) in enumerate(breakages):
+            bad = RawClient(server.port)
+            try:
+                SETUPS[setup](bad)
+                with contextlib.suppress(OSError):  # the server may already have hung up
+                    bad.send(data)
+                payload = f"message {index}".encode()
+                channel.basic_publish("", queue, payload)  # returns once confirmed
+                sent.append(payload)
+                good.process_data_events(time_limit=0)
+            finally:
+                bad.close()
+        assert wait_until(lambda: len(received) >= len(sent), pump=good)
+        good.process_data_events(time_limit=0.2)  # a duplicate would arrive now
+        assert received == sent
+        assert good.is_open and channel.is_open
+    finally:
+        good.close()
+
+
 # --- heartbeats ----------------------------------------------------------------------------------
 
 
@@ -959,3 +1432,65 @@ def test_hard_error_sans_io_waits_for_close_ok_and_ignores_the_rest() -> None:
     assert connection.data_to_send() == b""
     connection.receive(frame.marshal(commands.Connection.CloseOk(), 0))
     assert connection.closed
+
+
+def test_a_frame_that_cannot_be_delimited_stops_the_reading_and_the_socket_closes_later() -> None:
+    # RabbitMQ sends connection.close for an oversize frame, reads nothing more (no close-ok
+    # either) and hangs up three seconds later.
+    clock = FakeClock()
+    connection = open_sans_io(clock=clock)
+    connection.receive(struct.pack(">BHI", 3, 1, 200000))
+    [(number, close)] = decode_all(connection.data_to_send())
+    assert (number, close.reply_code) == (0, 501)
+    connection.receive(frame.marshal(commands.Connection.CloseOk(), 0))
+    assert connection.state is State.CLOSING
+    clock.now = 2.9
+    connection.tick()
+    assert not connection.closed
+    clock.now = 3.0
+    connection.tick()
+    assert connection.closed
+
+
+@pytest.mark.parametrize(("heartbeat", "timeout"), [(0, 30.0), (5, 5.0), (60, 30.0)])
+def test_close_ok_is_awaited_for_30_seconds_or_one_heartbeat(heartbeat: int, timeout: float) -> None:
+    clock = FakeClock()
+    connection = open_sans_io(heartbeat=heartbeat, clock=clock)
+    connection.receive(frame.marshal(commands.Queue.Declare(queue="q"), 9))  # 504
+    assert connection.state is State.CLOSING
+    clock.now = timeout - 0.1
+    connection.tick()
+    assert connection.state is State.CLOSING
+    clock.now = timeout
+    connection.tick()
+    assert connection.closed
+
+
+def test_frames_after_an_error_in_the_same_chunk_are_handled() -> None:
+    # the close-ok that follows the offending frame in one read is not left waiting for more bytes
+    connection = open_sans_io()
+    connection.receive(
+        frame.marshal(commands.Queue.Declare(queue="q"), 9) + frame.marshal(commands.Connection.CloseOk(), 0)
+    )
+    [(_number, close)] = decode_all(connection.data_to_send())
+    assert close.reply_code == 504
+    assert connection.closed
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [  # measured on RabbitMQ 4.0.5 (3.10.8 prints the same for ASCII, and hangs on the rest)
+        (b"\x96" * 15, "<<150,150,150,150,150,150,150,150,150,150,150,150,150,150,\n" + " " * 23 + "150>>"),
+        ((b"\x05\x96\x96" * 6)[:16], "<<5,150,150,5,150,150,5,150,150,5,150,150,5,150,150,5>>"),
+        (b"\xc3\xa9", '<<"é"/utf8>>'),
+        ("日本".encode(), '<<"日本"/utf8>>'),
+        (b"\xa0\xff", '<<"\xa0ÿ">>'),
+        (b"\x7f", "<<127>>"),
+        (b"a\x07", "<<97,7>>"),
+        (b"", "<<>>"),
+    ],
+    ids=["wrapped", "unwrapped", "utf8", "cjk", "latin1", "del", "bell", "empty"],
+)
+def test_refused_frames_are_printed_as_rabbitmq_prints_them(payload: bytes, expected: str) -> None:
+    assert frame_octets(9, payload) == "type 9, all octets = " + expected
+    assert frame_octets(9, payload + b"\x00" * 17)[:27] == "type 9, first 16 octets = <"

@@ -30,7 +30,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
             ALL,
             "text says 'unknown exchange type'; RabbitMQ: 'invalid exchange type'",
         ),
-        ("empty_and_absent_headers", ALL, "empty-string properties are dropped instead of delivered as ''"),
         # features documented as not modelled yet (README)
         ("message_ttl_zero_expires_at_once", ALL, "message TTL not modelled"),
         ("dead_letter_on_reject", ALL, "dead-letter exchanges not modelled"),
