@@ -90,6 +90,9 @@ def amqp_method(
     return wrap
 
 
+_USUAL_DELIVERY_MODES = (None, 1, 2)  # transient, persistent; anything else is checked
+
+
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -617,6 +620,7 @@ class Channel:
             or properties.user_id is not None
             or properties.reply_to is not None
             or properties.expiration is not None
+            or properties.delivery_mode not in _USUAL_DELIVERY_MODES
             or not self.is_open
         ):
             target, properties = self._publish_checks(exchange, properties, immediate)
@@ -643,6 +647,9 @@ class Channel:
                 PRECONDITION_FAILED,
                 f"user_id property set to '{claimed}' but authenticated user was '{actual}'",
             )
+        mode = properties.delivery_mode
+        if mode not in _USUAL_DELIVERY_MODES and self.broker.profile.refuses_unknown_delivery_mode:
+            raise ChannelError(PRECONDITION_FAILED, f"invalid message: {{delivery_mode_unknown,{mode}}}")
         expiration = properties.expiration
         if expiration is not None and (problem := expiration_problem(expiration)) is not None:
             shown = expiration.decode(errors="replace") if isinstance(expiration, bytes) else expiration

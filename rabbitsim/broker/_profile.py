@@ -22,6 +22,8 @@ class VersionProfile:
     quorum_default_delivery_limit: int | None
     quorum_requeue_to_back: bool
     quorum_count_from_first_delivery: bool
+    #: 3.x refuses a delivery_mode other than 1 or 2 (406); 4.x relays any value.
+    refuses_unknown_delivery_mode: bool
 
 
 PROFILES = {
@@ -32,6 +34,7 @@ PROFILES = {
         quorum_default_delivery_limit=20,
         quorum_requeue_to_back=False,
         quorum_count_from_first_delivery=False,
+        refuses_unknown_delivery_mode=False,
     ),
     "3.10": VersionProfile(
         "3.10",
@@ -40,6 +43,7 @@ PROFILES = {
         quorum_default_delivery_limit=None,
         quorum_requeue_to_back=True,
         quorum_count_from_first_delivery=True,
+        refuses_unknown_delivery_mode=True,
     ),
 }
 

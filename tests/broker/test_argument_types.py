@@ -158,3 +158,21 @@ def test_the_queue_type_on_redeclare_follows_the_version_profile(
     assert caught.value.reply_text == (
         f"PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'qt' in vhost '/': {reply_text}"
     )
+
+
+@pytest.mark.parametrize("mode", [0, 3, 5, 255])
+@pytest.mark.parametrize("profile", ["3.10", "4.0"])
+def test_an_unknown_delivery_mode_is_refused_by_3_10_and_relayed_by_4_0(profile: str, mode: int) -> None:
+    """Measured with pika: 3.10.8 closes the channel with 406, 4.0.5 delivers the value as sent."""
+    channel = Broker(profile=profile).connect().open_channel(1)
+    channel.queue_declare("q")
+    if profile == "4.0":
+        channel.basic_publish("", "q", b"x", Properties(delivery_mode=mode))
+        got = channel.basic_get("q")
+        assert got is not None and got.message.properties.delivery_mode == mode
+        return
+    with pytest.raises(ChannelError) as caught:
+        channel.basic_publish("", "q", b"x", Properties(delivery_mode=mode))
+    assert (
+        caught.value.reply_text == f"PRECONDITION_FAILED - invalid message: {{delivery_mode_unknown,{mode}}}"
+    )
