@@ -139,6 +139,8 @@ class AMQPServer:
         """Run `function` on the broker's thread (the core is not thread-safe) and return its result."""
         if threading.current_thread() is self._thread:
             return function()
+        if not self._loop.is_running():  # closed: nothing would ever run it
+            raise RuntimeError("the embedded broker is closed")
         return asyncio.run_coroutine_threadsafe(self._call(function), self._loop).result(timeout)
 
     async def _call(self, function: Callable[[], T]) -> T:

@@ -165,3 +165,13 @@ def test_the_simulators_snapshot_names_channels_and_connections_like_rabbitmq() 
         assert opened.channels == 1
         assert (opened.user, opened.vhost) == ("guest", "/")
         connection.close()
+
+
+def test_a_closed_simulator_refuses_calls_at_once() -> None:
+    """A stopped event loop would never run the call: fail fast instead of waiting out a timeout."""
+    sim = rabbitsim.start("sim")
+    sim.close()
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="the embedded broker is closed"):
+        sim.topology()
+    assert time.monotonic() - started < 1.0
