@@ -104,7 +104,7 @@ def animate(
     events: Iterable[TraceEvent] = (),
     *,
     topology: Topology | None = None,
-    vhost: str = "/",
+    vhost: str | None = None,
     frames_per_hop: int = 4,
     max_frames: int = 240,
     colour_by: str = "auto",

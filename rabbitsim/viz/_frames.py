@@ -23,7 +23,7 @@ import networkx as nx  # type: ignore[import-untyped]
 from rabbitsim.backends import Topology
 from rabbitsim.broker import EventKind, Node, NodeKind, TraceEvent
 
-from ._graph import DEFAULT_EXCHANGE, REPLY_TO_PREFIX, drawn_as, graph, resolve
+from ._graph import DEFAULT_EXCHANGE, REPLY_TO_PREFIX, drawn_as, graph, resolve, traced_vhost
 from ._layout import Layout, layout
 
 MARK_DURATION = 0.75  # how long an ack, requeue or drop glyph stays, in hops
@@ -327,7 +327,7 @@ def frames(
     events: Iterable[TraceEvent] = (),
     *,
     topology: Topology | None = None,
-    vhost: str = "/",
+    vhost: str | None = None,
     frames_per_hop: int = 4,
     max_frames: int = 240,
     colour_by: str = "auto",
@@ -338,6 +338,7 @@ def frames(
     'message', or 'auto' (by key where keys differ, else by message). Long traces are
     compressed to about `max_frames`."""
     topology, found = resolve(source, events, topology)
+    vhost = vhost or traced_vhost(found)
     found = [event for event in found if event.vhost == vhost]
     picture = graph(topology, found, vhost=vhost)
     where = layout(picture)

@@ -453,7 +453,7 @@ def graph(
     events: Iterable[TraceEvent] = (),
     *,
     topology: Topology | None = None,
-    vhost: str = "/",
+    vhost: str | None = None,
 ) -> nx.DiGraph:
     """The networkx graph of a topology and/or a trace, one vhost.
 
@@ -463,7 +463,7 @@ def graph(
     and `title` (the full description); queues carry `ready` and `unacked` from the snapshot.
     Edges carry `kind` ('publish', 'binding', 'consume'), `keys` and a display `label`."""
     topology, events = resolve(source, events, topology)
-    builder = _Builder(vhost)
+    builder = _Builder(vhost or traced_vhost(events))
     if topology is not None:
         builder.add_topology(topology)
     traced = False
@@ -471,6 +471,12 @@ def graph(
         builder.add_event(event)
         traced = traced or event.kind is EventKind.PUBLISH
     return builder.build(traced=traced)
+
+
+def traced_vhost(events: Iterable[TraceEvent]) -> str:
+    """The vhost a trace happened in (its first event's), "/" when there are no events: so a
+    trace recorded in another vhost draws without the learner naming it."""
+    return next((event.vhost for event in events), "/")
 
 
 def resolve(

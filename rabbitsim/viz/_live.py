@@ -39,7 +39,7 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
         interval: float = 0.5,
         dpi: float = 90,
         log_lines: int = 12,
-        vhost: str = "/",
+        vhost: str | None = None,
     ) -> None:
         self.handle, self.interval, self.dpi, self.log_lines, self.vhost = (
             handle,
@@ -183,7 +183,9 @@ def _travelled(event: TraceEvent) -> tuple[str, str] | None:
     return (event_node_id(event.source), event_node_id(event.target))
 
 
-def live(handle: BrokerHandle, *, interval: float = 0.5, dpi: float = 90, vhost: str = "/") -> LiveView:
+def live(
+    handle: BrokerHandle, *, interval: float = 0.5, dpi: float = 90, vhost: str | None = None
+) -> LiveView:
     """A widget that redraws `handle`'s topology as it changes (queue depths, new queues,
     bindings, consumers), with the latest events on the simulator. Call `.stop()` when done."""
     return LiveView(handle, interval=interval, dpi=dpi, vhost=vhost)

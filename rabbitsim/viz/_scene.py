@@ -427,7 +427,7 @@ def draw(
     events: Iterable[Any] = (),
     *,
     topology: Any = None,
-    vhost: str = "/",
+    vhost: str | None = None,
     dpi: float = 100,
     highlight: Collection[tuple[str, str]] = (),
 ) -> Picture:
