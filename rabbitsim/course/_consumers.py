@@ -1,0 +1,153 @@
+"""Consumers that run beside the notebook: a thread with its own pika connection, so the cell
+that starts one returns at once and the learner can keep publishing."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+
+from rabbitsim.backends import BrokerHandle
+
+POLL_SECONDS = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One delivery as the consumer saw it."""
+
+    body: bytes
+    routing_key: str
+    exchange: str
+    redelivered: bool
+    delivery_tag: int
+    properties: pika.BasicProperties
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
+
+
+Handler = Callable[[BlockingChannel, Received], None]
+
+
+class BackgroundConsumer:
+    """Consume `queue` on a thread of its own until `.stop()`.
+
+    `auto_ack` as in `basic_consume`; with `ack=False` (and no auto_ack) messages are never
+    acknowledged, the classic "forgot to ack" mistake; `prefetch` sets `basic_qos` first;
+    `work_seconds(received)` is how long handling a message takes (the tutorial's dots);
+    `handler(channel, received)` runs for each message before the ack (an RPC server replies
+    there). Everything received is kept in `.received`, in order."""
+
+    def __init__(
+        self,
+        broker: BrokerHandle,
+        queue: str,
+        *,
+        name: str = "consumer",
+        auto_ack: bool = False,
+        ack: bool = True,
+        prefetch: int | None = None,
+        work_seconds: Callable[[Received], float] | None = None,
+        handler: Handler | None = None,
+        exclusive: bool = False,
+    ) -> None:
+        self.broker, self.queue, self.name = broker, queue, name
+        self.auto_ack, self.ack, self.prefetch, self.exclusive = auto_ack, ack, prefetch, exclusive
+        self.work_seconds, self.handler = work_seconds, handler
+        self.received: list[Received] = []
+        self.error: BaseException | None = None
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"rabbitsim-{name}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10) or self.error is not None:
+            self.stop()
+            raise RuntimeError(f"{name} could not start consuming {queue!r}: {self.error!r}")
+
+    def _run(self) -> None:
+        connection: pika.BlockingConnection | None = None
+        try:
+            parameters = pika.URLParameters(self.broker.url)
+            parameters.client_properties = {"connection_name": self.name}
+            connection = pika.BlockingConnection(parameters)
+            channel = connection.channel()
+            if self.prefetch is not None:
+                channel.basic_qos(prefetch_count=self.prefetch)
+            channel.basic_consume(
+                self.queue, self._on_message, auto_ack=self.auto_ack, exclusive=self.exclusive
+            )
+            self._ready.set()
+            while not self._stop.is_set():
+                connection.process_data_events(time_limit=POLL_SECONDS)
+        except BaseException as error:  # kept for the notebook to see, not lost in a thread
+            self.error = error
+            self._ready.set()
+        finally:
+            if connection is not None and connection.is_open:
+                with contextlib.suppress(pika.exceptions.AMQPError):
+                    connection.close()
+            with self._changed:
+                self._changed.notify_all()
+
+    def _on_message(
+        self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
+    ) -> None:
+        received = Received(
+            body, method.routing_key, method.exchange, method.redelivered, method.delivery_tag, properties
+        )
+        if self.work_seconds is not None:
+            time.sleep(self.work_seconds(received))
+        if self.handler is not None:
+            self.handler(channel, received)
+        if not self.auto_ack and self.ack:
+            channel.basic_ack(method.delivery_tag)
+        with self._changed:
+            self.received.append(received)
+            self._changed.notify_all()
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [item.body for item in self.received]
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until `count` messages have arrived (True) or `timeout` passes (False)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.received) < count:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return len(self.received) >= count
+                self._changed.wait(left)
+        return True
+
+    def stop(self) -> None:
+        """Stop consuming and close the connection; unacked messages go back to the queue."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(10)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<{self.name} on {self.queue!r}: {len(self.received)} received, {state}>"

@@ -1,0 +1,97 @@
+"""What an exercise check says back: a verdict a learner can read, not a bare assert."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: (border, background) per verdict; colour-blind safe and readable in light and dark themes
+_COLOURS = {True: ("#1b7f3b", "#e7f5ec"), False: ("#b3261e", "#fdecea")}
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A check's verdict: `ok`, a one-line `title`, and `details` that say what is wrong and
+    why (which messages a wrong binding would miss, say). Truthy when the answer is right."""
+
+    ok: bool
+    title: str
+    details: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        mark = "✔" if self.ok else "✘"
+        return "\n".join([f"{mark} {self.title}", *(f"  - {line}" for line in self.details)])
+
+    def _repr_html_(self) -> str:
+        border, background = _COLOURS[self.ok]
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.details)
+        body = f"<ul style='margin:4px 0 0 0'>{items}</ul>" if items else ""
+        return (
+            f"<div style='border-left:4px solid {border};background:{background};color:#1d1d1d;"
+            f"padding:6px 10px;margin:4px 0'><b>{'✔' if self.ok else '✘'} {html.escape(self.title)}</b>"
+            f"{body}</div>"
+        )
+
+
+def right(title: str, *details: str) -> Feedback:
+    return Feedback(True, title, details)
+
+
+def wrong(title: str, *details: str) -> Feedback:
+    return Feedback(False, title, details)
+
+
+@dataclass(frozen=True, slots=True)
+class Solution:
+    """A worked answer, shown only when asked for (`exercise.solution()`)."""
+
+    code: str
+    explanation: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.explanation}\n\n{self.code}" if self.explanation else self.code
+
+    def _repr_markdown_(self) -> str:
+        return f"{self.explanation}\n\n```python\n{self.code.strip()}\n```"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: an id like "2.1", what to do, how it is checked, and its solution."""
+
+    id: str
+    title: str
+    check: Callable[..., Feedback]
+    answer: Solution
+    hints: tuple[str, ...] = field(default=())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Feedback:
+        return self.check(*args, **kwargs)
+
+    def solution(self) -> Solution:
+        return self.answer
+
+    def hint(self, number: int = 1) -> str:
+        return self.hints[number - 1] if self.hints else "No hint for this one: try it on the broker!"
+
+
+#: every exercise of the course, by id
+EXERCISES: dict[str, Exercise] = {}
+
+
+def exercise(
+    id: str, title: str, *, solution: str, explanation: str = "", hints: Iterable[str] = ()
+) -> Callable[[Callable[..., Feedback]], Exercise]:
+    """Register a check function as exercise `id`."""
+
+    def register(check: Callable[..., Feedback]) -> Exercise:
+        made = Exercise(id, title, check, Solution(solution, explanation), tuple(hints))
+        EXERCISES[id] = made
+        return made
+
+    return register
