@@ -7,6 +7,7 @@ to kill, exercise checks that explain what is wrong, and cleanup for real broker
     worker = course.WorkerProcess(broker, "task_queue")            # a real process; .kill()
     course.EXERCISES["2.1"](...)                                   # a Feedback: ✔ or ✘ with reasons
     course.EXERCISES["2.1"].solution()                             # shown only when asked for
+    course.wait_for_topology(broker, lambda t: t.queue("hello").messages == 0)   # real brokers lag
     course.cleanup(broker, queues=["hello"])
 """
 
@@ -19,6 +20,7 @@ from ._cleanup import cleanup
 from ._consumers import BackgroundConsumer, Received
 from ._feedback import EXERCISES, Exercise, Feedback, Solution, exercise, right, wrong
 from ._processes import WorkerProcess
+from ._waiting import wait_for_topology
 
 __all__ = [
     "EXERCISES",
@@ -31,6 +33,7 @@ __all__ = [
     "cleanup",
     "exercise",
     "right",
+    "wait_for_topology",
     "wrong",
 ]
 

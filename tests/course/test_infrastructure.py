@@ -100,3 +100,15 @@ def test_background_consumers_end_their_threads(broker: BrokerHandle) -> None:
     while any(consumer.running for consumer in consumers) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not any(consumer.running for consumer in consumers)
+
+
+def test_waiting_for_the_topology_returns_the_first_snapshot_that_agrees(broker: BrokerHandle) -> None:
+    channel = publisher(broker)
+    channel.queue_declare("q")
+    channel.basic_publish("", "q", b"x")
+    topology = course.wait_for_topology(broker, lambda t: t.queue("q").messages_ready == 1, timeout=2)
+    assert topology.queue("q").messages_ready == 1
+    started = time.monotonic()
+    stale = course.wait_for_topology(broker, lambda t: t.queue("q").messages_ready == 5, timeout=0.5)
+    assert stale.queue("q").messages_ready == 1  # gave up after the deadline, with the last snapshot
+    assert time.monotonic() - started < 2
