@@ -568,6 +568,17 @@ def msgs(n: int, stem: str = "m") -> list[bytes]:
     return [f"{stem}{i}".encode() for i in range(1, n + 1)]
 
 
+def filled_queue(ctx: Context, channel: BlockingChannel, count: int, suffix: str = "q") -> str:
+    """A fresh queue holding m1..m<count>, published with confirms on `channel` so that every
+    message is in the queue before the scenario goes on (RabbitMQ answers a passive declare
+    ahead of publishes it has not finished routing)."""
+    queue = ctx.queue(suffix)
+    channel.queue_declare(queue)
+    channel.confirm_delivery()
+    publish_all(channel, "", queue, msgs(count))
+    return queue
+
+
 class Confirms:
     """Publisher confirms as the broker sends them, on pika's underlying channel so several can be
     in flight. RabbitMQ may coalesce acks with `multiple`, and acks a message that reached no

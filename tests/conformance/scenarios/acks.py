@@ -15,9 +15,8 @@ from tests.conformance.harness import (
     drain,
     fence,
     fenced,
+    filled_queue,
     get_one,
-    msgs,
-    publish_all,
     pump,
     scenario,
     step,
@@ -28,10 +27,7 @@ from tests.conformance.harness import (
 def loaded(ctx: Context, n: int, suffix: str = "q") -> tuple[Any, BlockingChannel, str]:
     """A connection, a channel and a queue holding m1..mn (settled)."""
     connection, channel = ctx.channel()
-    queue = ctx.queue(suffix)
-    channel.queue_declare(queue)
-    channel.confirm_delivery()
-    publish_all(channel, "", queue, msgs(n))
+    queue = filled_queue(ctx, channel, n, suffix)
     return connection, channel, queue
 
 

@@ -12,6 +12,7 @@ from tests.conformance.harness import (
     Context,
     consume,
     counts,
+    filled_queue,
     get_one,
     msgs,
     new_channel_step,
@@ -92,10 +93,7 @@ def prefetch_global_limits_the_channel(ctx: Context) -> Any:
     """basic.qos(3, global=true) limits the channel as a whole: a first consumer takes three
     ready messages, a second one on the same channel none."""
     connection, channel = ctx.channel()
-    queue = ctx.queue()
-    channel.queue_declare(queue)
-    channel.confirm_delivery()
-    publish_all(channel, "", queue, msgs(10))
+    queue = filled_queue(ctx, channel, 10)
     consumer = connection.channel()
     consumer.basic_qos(prefetch_count=3, global_qos=True)
     a = consume(consumer, queue, "a")
@@ -112,10 +110,7 @@ def prefetch_global_and_per_consumer_both_apply(ctx: Context) -> Any:
     out = {}
     for order in ("global-first", "consumer-first"):
         connection, channel = ctx.channel()
-        queue = ctx.queue(order)
-        channel.queue_declare(queue)
-        channel.confirm_delivery()
-        publish_all(channel, "", queue, msgs(10))
+        queue = filled_queue(ctx, channel, 10, order)
         consumer = connection.channel()
         if order == "global-first":
             consumer.basic_qos(prefetch_count=2, global_qos=True)
@@ -135,10 +130,7 @@ def prefetch_global_and_per_consumer_both_apply(ctx: Context) -> Any:
 def prefetch_second_qos_replaces_first(ctx: Context) -> Any:
     """A second per-consumer basic.qos replaces the first for consumers created after it."""
     connection, channel = ctx.channel()
-    queue = ctx.queue()
-    channel.queue_declare(queue)
-    channel.confirm_delivery()
-    publish_all(channel, "", queue, msgs(10))
+    queue = filled_queue(ctx, channel, 10)
     consumer = connection.channel()
     consumer.basic_qos(prefetch_count=1)
     consumer.basic_qos(prefetch_count=3)
@@ -179,10 +171,7 @@ def prefetch_ignores_basic_get(ctx: Context) -> Any:
 def prefetch_zero_means_unlimited(ctx: Context) -> Any:
     """basic.qos(0) lifts an earlier limit for consumers created after it."""
     connection, channel = ctx.channel()
-    queue = ctx.queue()
-    channel.queue_declare(queue)
-    channel.confirm_delivery()
-    publish_all(channel, "", queue, msgs(5))
+    queue = filled_queue(ctx, channel, 5)
     consumer = connection.channel()
     consumer.basic_qos(prefetch_count=2)
     consumer.basic_qos(prefetch_count=0)
@@ -301,10 +290,7 @@ def exclusive_consumer(ctx: Context) -> Any:
 def auto_ack_consumer_messages_are_gone(ctx: Context) -> Any:
     """With auto-ack, delivered messages are settled at once: closing the channel requeues none."""
     connection, channel = ctx.channel()
-    queue = ctx.queue()
-    channel.queue_declare(queue)
-    channel.confirm_delivery()
-    publish_all(channel, "", queue, msgs(3))
+    queue = filled_queue(ctx, channel, 3)
     consumer = connection.channel()
     inbox = consume(consumer, queue, "c", auto_ack=True)
     pump([connection], lambda: len(inbox) >= 3)
@@ -316,10 +302,7 @@ def auto_ack_consumer_messages_are_gone(ctx: Context) -> Any:
 def consumer_gets_backlog_then_new_messages(ctx: Context) -> Any:
     """A new consumer first gets what was already ready, in order, then new publishes."""
     connection, channel = ctx.channel()
-    queue = ctx.queue()
-    channel.queue_declare(queue)
-    channel.confirm_delivery()
-    publish_all(channel, "", queue, msgs(3, "old"))
+    queue = filled_queue(ctx, channel, 3, "old")
     inbox = consume(connection.channel(), queue, "c", auto_ack=True)
     publish_all(channel, "", queue, msgs(2, "new"))
     pump([connection], lambda: len(inbox) >= 5)
@@ -348,10 +331,7 @@ def per_consumer_qos_fixed_at_consume_time(ctx: Context) -> Any:
 def global_qos_raised_while_consuming(ctx: Context) -> Any:
     """Raising a global (channel) prefetch takes effect at once for existing consumers."""
     connection, channel = ctx.channel()
-    queue = ctx.queue()
-    channel.queue_declare(queue)
-    channel.confirm_delivery()
-    publish_all(channel, "", queue, msgs(5))
+    queue = filled_queue(ctx, channel, 5)
     consumer = connection.channel()
     consumer.basic_qos(prefetch_count=1, global_qos=True)
     inbox = consume(consumer, queue, "c")

@@ -9,6 +9,7 @@ from tests.conformance.harness import (
     counts,
     drain,
     fence,
+    filled_queue,
     msgs,
     new_channel_step,
     publish_all,
@@ -57,10 +58,7 @@ def tx_acks_wait_for_commit(ctx: Context) -> Any:
     """An ack in a transaction takes effect at commit; a rolled-back ack leaves the message
     unacked, so it is requeued when the channel closes."""
     connection, channel = ctx.channel()
-    queue = ctx.queue()
-    channel.queue_declare(queue)
-    channel.confirm_delivery()
-    publish_all(channel, "", queue, msgs(3))
+    queue = filled_queue(ctx, channel, 3)
     tx = connection.channel()
     tx.tx_select()
     for _ in range(3):
@@ -78,10 +76,7 @@ def tx_acks_wait_for_commit(ctx: Context) -> Any:
 def tx_reject_requeue_waits_for_commit(ctx: Context) -> Any:
     """A reject with requeue in a transaction requeues only when committed."""
     connection, channel = ctx.channel()
-    queue = ctx.queue()
-    channel.queue_declare(queue)
-    channel.confirm_delivery()
-    publish_all(channel, "", queue, msgs(1))
+    queue = filled_queue(ctx, channel, 1)
     tx = connection.channel()
     tx.tx_select()
     tx.basic_get(queue, auto_ack=False)
