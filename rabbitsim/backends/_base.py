@@ -30,7 +30,12 @@ class BrokerHandle(ABC):
 
     @property
     def parameters(self) -> pika.URLParameters:
-        return pika.URLParameters(self.url)
+        """pika's parameters for this broker, with heartbeats off: a notebook's blocking
+        connection only answers heartbeats while a cell runs, so while the learner reads, the
+        broker would close it as dead (after two missed 60 s beats). `.url` keeps the default."""
+        parameters = pika.URLParameters(self.url)
+        parameters.heartbeat = 0
+        return parameters
 
     @property
     def host(self) -> str:

@@ -36,7 +36,8 @@ class EmbeddedBroker(BrokerHandle):
 
     @property
     def parameters(self) -> pika.ConnectionParameters:
-        return pika.ConnectionParameters(host=self.host, port=self.port)
+        """As for every backend: heartbeats off, so an idle notebook connection stays up."""
+        return pika.ConnectionParameters(host=self.host, port=self.port, heartbeat=0)
 
     def topology(self) -> Topology:
         return self.server.call(lambda: snapshot(self.broker))

@@ -11,7 +11,7 @@ from typing import Any
 _COLOURS = {True: ("#1b7f3b", "#e7f5ec"), False: ("#b3261e", "#fdecea")}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Feedback:
     """A check's verdict: `ok`, a one-line `title`, and `details` that say what is wrong and
     why (which messages a wrong binding would miss, say). Truthy when the answer is right."""
@@ -26,6 +26,8 @@ class Feedback:
     def __str__(self) -> str:
         mark = "✔" if self.ok else "✘"
         return "\n".join([f"{mark} {self.title}", *(f"  - {line}" for line in self.details)])
+
+    __repr__ = __str__  # what a plain-text frontend shows: the verdict, not the dataclass
 
     def _repr_html_(self) -> str:
         border, background = _COLOURS[self.ok]

@@ -112,3 +112,17 @@ def test_waiting_for_the_topology_returns_the_first_snapshot_that_agrees(broker:
     stale = course.wait_for_topology(broker, lambda t: t.queue("q").messages_ready == 5, timeout=0.5)
     assert stale.queue("q").messages_ready == 1  # gave up after the deadline, with the last snapshot
     assert time.monotonic() - started < 2
+
+
+def test_feedback_shows_as_its_verdict_in_plain_text() -> None:
+    verdict = course.wrong("not yet", "one detail")
+    assert repr(verdict) == str(verdict) == "✘ not yet\n  - one detail"
+
+
+def test_the_handles_parameters_keep_an_idle_notebook_connection_alive(broker: BrokerHandle) -> None:
+    """Heartbeats off: a blocking connection left idle while the learner reads is not closed."""
+    connection = pika.BlockingConnection(broker.parameters)
+    try:
+        assert connection._impl.params.heartbeat == 0
+    finally:
+        connection.close()
