@@ -14,10 +14,15 @@ def wait_for_topology(
     broker: BrokerHandle, condition: Callable[[Topology], bool], timeout: float = 15.0
 ) -> Topology:
     """The first snapshot for which `condition` holds; after `timeout`, the last one taken
-    (so the notebook still shows what the broker says, and the check after it explains)."""
+    (so the notebook still shows what the broker says, and the check after it explains). A
+    condition that looks up a queue the API does not list yet (KeyError) means "not yet"."""
     deadline = time.monotonic() + timeout
     while True:
         topology = broker.topology()
-        if condition(topology) or time.monotonic() >= deadline:
+        try:
+            holds = condition(topology)
+        except KeyError:
+            holds = False
+        if holds or time.monotonic() >= deadline:
             return topology
         time.sleep(0.2)

@@ -126,3 +126,8 @@ def test_the_handles_parameters_keep_an_idle_notebook_connection_alive(broker: B
         assert connection._impl.params.heartbeat == 0
     finally:
         connection.close()
+
+
+def test_waiting_treats_a_queue_not_listed_yet_as_not_yet(broker: BrokerHandle) -> None:
+    topology = course.wait_for_topology(broker, lambda t: t.queue("later").messages == 0, timeout=0.3)
+    assert all(queue.name != "later" for queue in topology.queues)
