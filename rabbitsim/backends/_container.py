@@ -13,7 +13,10 @@ from ._base import BackendUnavailable, BrokerHandle
 from ._management import ManagementClient
 from ._topology import Topology
 
-DEFAULT_IMAGE = "rabbitmq:4-management"
+#: The newest official line that still accepts transient non-exclusive queues, which the classic
+#: tutorials (and this course's early chapters) declare: RabbitMQ 4.3 refuses them by default
+#: (deprecated feature `transient_nonexcl_queues`). Pass `image=` or RABBITSIM_IMAGE for another.
+DEFAULT_IMAGE = "rabbitmq:4.2-management"
 AMQP_PORT = 5672
 MANAGEMENT_PORT = 15672
 
