@@ -17,7 +17,7 @@ import importlib
 import pkgutil
 
 from ._cleanup import cleanup
-from ._consumers import BackgroundConsumer, Received
+from ._consumers import BackgroundConsumer, Received, Subscriber, SubscriberSetupError
 from ._feedback import EXERCISES, Exercise, Feedback, Solution, exercise, right, wrong
 from ._processes import WorkerProcess
 from ._waiting import wait_for_topology
@@ -29,6 +29,8 @@ __all__ = [
     "Feedback",
     "Received",
     "Solution",
+    "Subscriber",
+    "SubscriberSetupError",
     "WorkerProcess",
     "cleanup",
     "exercise",

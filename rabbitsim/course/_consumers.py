@@ -45,7 +45,9 @@ class BackgroundConsumer:
     acknowledged, the classic "forgot to ack" mistake; `prefetch` sets `basic_qos` first;
     `work_seconds(received)` is how long handling a message takes (the tutorial's dots);
     `handler(channel, received)` runs for each message before the ack (an RPC server replies
-    there). Everything received is kept in `.received`, in order."""
+    there). `setup(channel)`, when given, runs on the consumer's own connection first and returns
+    the queue to consume: an exclusive queue can only be consumed by the connection that
+    declared it. Everything received is kept in `.received`, in order."""
 
     def __init__(
         self,
@@ -59,10 +61,11 @@ class BackgroundConsumer:
         work_seconds: Callable[[Received], float] | None = None,
         handler: Handler | None = None,
         exclusive: bool = False,
+        setup: Callable[[BlockingChannel], str] | None = None,
     ) -> None:
         self.broker, self.queue, self.name = broker, queue, name
         self.auto_ack, self.ack, self.prefetch, self.exclusive = auto_ack, ack, prefetch, exclusive
-        self.work_seconds, self.handler = work_seconds, handler
+        self.work_seconds, self.handler, self.setup = work_seconds, handler, setup
         self.received: list[Received] = []
         self.error: BaseException | None = None
         self._changed = threading.Condition()
@@ -81,6 +84,8 @@ class BackgroundConsumer:
             parameters.client_properties = {"connection_name": self.name}
             connection = pika.BlockingConnection(parameters)
             channel = connection.channel()
+            if self.setup is not None:
+                self.queue = self.setup(channel)
             if self.prefetch is not None:
                 channel.basic_qos(prefetch_count=self.prefetch)
             channel.basic_consume(
@@ -119,6 +124,10 @@ class BackgroundConsumer:
     def bodies(self) -> list[bytes]:
         return [item.body for item in self.received]
 
+    @property
+    def texts(self) -> list[str]:
+        return [item.text for item in self.received]
+
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
         """Block until `count` messages have arrived (True) or `timeout` passes (False)."""
         deadline = time.monotonic() + timeout
@@ -151,3 +160,53 @@ class BackgroundConsumer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<{self.name} on {self.queue!r}: {len(self.received)} received, {state}>"
+
+
+class SubscriberSetupError(RuntimeError):
+    """The learner's setup function did something a subscriber cannot work with."""
+
+
+class SetupChannel:
+    """The channel handed to a learner's setup function: the real pika channel, except that
+    consuming is refused with a clear reason (the subscriber consumes once setup returns, and
+    `start_consuming()` inside setup would block for ever)."""
+
+    def __init__(self, channel: BlockingChannel) -> None:
+        self._channel = channel
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("start_consuming", "basic_consume", "consume"):
+            raise SubscriberSetupError(
+                f"leave channel.{name}() out of the setup function: it only declares and binds, "
+                "and returns the queue's name; the subscriber consumes from it afterwards"
+            )
+        return getattr(self._channel, name)
+
+
+def run_setup(setup: Callable[..., Any], channel: BlockingChannel, *args: Any) -> str:
+    """Call `setup(channel, *args)` and insist on a queue name back."""
+    queue = setup(SetupChannel(channel), *args)
+    if not isinstance(queue, str) or not queue:
+        raise SubscriberSetupError(
+            f"the setup function returned {queue!r}; it must return the queue's name "
+            "(result.method.queue), so the subscriber knows what to consume"
+        )
+    return queue
+
+
+class Subscriber(BackgroundConsumer):
+    """receive_logs.py on a thread: its own connection runs `setup(channel, *args)` (declare the
+    exchange, a temporary queue, the bindings; return the queue's name), then consumes that
+    queue with auto_ack as the tutorial does. `.stop()` closes the connection, and with it the
+    exclusive queue."""
+
+    def __init__(
+        self, broker: BrokerHandle, setup: Callable[..., Any], *args: Any, name: str = "subscriber"
+    ) -> None:
+        try:
+            super().__init__(
+                broker, "", name=name, auto_ack=True, setup=lambda channel: run_setup(setup, channel, *args)
+            )
+        except RuntimeError:
+            reason = self.error if isinstance(self.error, SubscriberSetupError) else repr(self.error)
+            raise RuntimeError(f"{name} could not set up its queue: {reason}") from self.error

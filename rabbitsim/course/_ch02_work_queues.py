@@ -1,0 +1,489 @@
+"""Chapter 2, work queues: the checks of exercises 2.1 (fix the worker that forgets to ack), 2.2
+(choose the prefetch that makes dispatch fair) and 2.3 (make a task survive a restart).
+
+Each runs the learner's answer on the notebook's broker and reads the broker's own view: the
+queue's `messages_unacknowledged` as the management API (or `rabbitmqctl list_queues`) shows it,
+which worker got which task, the queue's `durable` flag and the message's `delivery_mode`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pika
+import pika.exceptions
+
+from rabbitsim.backends import BrokerHandle, QueueInfo, Topology
+
+from ._ch01_hello_world import RecordingChannel, connect, describe
+from ._cleanup import cleanup
+from ._consumers import BackgroundConsumer
+from ._feedback import Feedback, exercise, right, wrong
+from ._waiting import wait_for_topology
+
+QUEUE = "task_queue"  # exercise 2.3: the learner's code names it
+# Exercises 2.1 and 2.2 name no queue, so they use queues of their own and leave the chapter's
+# task_queue alone.
+QUEUE_2_1 = "exercise-2.1-tasks"
+QUEUE_2_2 = "exercise-2.2-tasks"
+PERSISTENT = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent)
+
+
+def _queue(topology: Topology, name: str = QUEUE) -> QueueInfo | None:
+    """The queue, or None while a real broker's management API does not list it yet."""
+    return next((queue for queue in topology.queues if queue.vhost == "/" and queue.name == name), None)
+
+
+def _publish_tasks(broker: BrokerHandle, queue: str, tasks: list[bytes]) -> None:
+    with connect(broker, "new_task.py") as connection:
+        channel = connection.channel()
+        channel.queue_declare(queue=queue, durable=True)
+        for task in tasks:
+            channel.basic_publish(exchange="", routing_key=queue, body=task, properties=PERSISTENT)
+
+
+# --- exercise 2.1 -----------------------------------------------------------------------------------
+
+TASKS_2_1 = [b"task 1", b"task 2", b"task 3"]
+REDELIVERY_LIMIT = 12  # a callback that requeues would otherwise get its tasks back for ever
+CONSUME_SECONDS = 5.0
+
+
+@dataclass
+class _Worked:
+    delivered: list[tuple[int, bytes, bool]] = field(default_factory=list)  # tag, body, redelivered
+    acked: set[int] = field(default_factory=set)
+    requeued: set[int] = field(default_factory=set)
+    discarded: set[int] = field(default_factory=set)
+    error: BaseException | None = None
+    channel_closed: BaseException | None = None
+
+
+def _settle(worked: _Worked, call_name: str, arguments: dict[str, Any]) -> None:
+    """Note which delivery tags a basic_ack / basic_nack / basic_reject call settles."""
+    tag = int(arguments.get("delivery_tag", 0) or 0)
+    outstanding = {t for t, _, _ in worked.delivered} - worked.acked - worked.requeued - worked.discarded
+    tags = {t for t in outstanding if t <= tag or tag == 0} if arguments.get("multiple") else {tag}
+    if call_name == "basic_ack":
+        worked.acked |= tags
+    elif arguments.get("requeue", True):
+        worked.requeued |= tags
+    else:
+        worked.discarded |= tags
+
+
+def _run_worker(broker: BrokerHandle, callback: Callable[..., object]) -> tuple[_Worked, Topology, int]:
+    """Consume a task queue of its own with `callback` as worker.py does (manual acks), then read the
+    broker's counts while the worker is still connected; returns them with how many tasks were
+    ready again once the worker had gone."""
+    worked = _Worked()
+    with connect(broker, "worker.py (exercise 2.1)") as connection:
+        channel = connection.channel()
+
+        def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            worked.delivered.append((method.delivery_tag, body, method.redelivered))
+            recorder = RecordingChannel(ch)
+            try:
+                callback(recorder, method, properties, body)
+            finally:
+                for call in recorder.calls:
+                    if call.method in ("basic_ack", "basic_nack", "basic_reject"):
+                        _settle(worked, call.method, call.arguments)
+
+        channel.basic_consume(queue=QUEUE_2_1, on_message_callback=on_message, auto_ack=False)
+        deadline = time.monotonic() + CONSUME_SECONDS
+        try:
+            while time.monotonic() < deadline and len(worked.delivered) < REDELIVERY_LIMIT:
+                connection.process_data_events(time_limit=0.05)
+                done = {body for _, body, _ in worked.delivered}
+                if done >= set(TASKS_2_1) and not worked.requeued:
+                    break
+            if channel.is_open:
+                # a round trip: the broker has read every ack, and if one of them closed the
+                # channel (406 unknown delivery tag), pika raises it here
+                channel.basic_qos(prefetch_count=0)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            worked.channel_closed = error
+        except Exception as error:  # the learner's callback: report it, never raise it
+            worked.error = error
+        settled = worked.requeued or worked.discarded or worked.error is not None
+        if worked.channel_closed is None and channel.is_open and not settled:
+            # what the broker must show once its statistics have caught up (real ones lag)
+            unacked = len({t for t, _, _ in worked.delivered} - worked.acked)
+            ready = len(TASKS_2_1) - len(worked.delivered)
+
+            def caught_up(topology: Topology) -> bool:
+                queue = _queue(topology, QUEUE_2_1)
+                return queue is not None and (queue.messages_ready, queue.messages_unacknowledged) == (
+                    ready,
+                    unacked,
+                )
+
+            topology = wait_for_topology(broker, caught_up, timeout=8)
+        else:
+            topology = broker.topology()
+    with connect(broker, "exercise 2.1 (after)") as connection:
+        ready_after = connection.channel().queue_declare(queue=QUEUE_2_1, passive=True).method.message_count
+    return worked, topology, ready_after
+
+
+def _tasks(bodies: list[bytes]) -> str:
+    return ", ".join(body.decode(errors="replace") for body in bodies) or "none"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+@exercise(
+    "2.1",
+    "Fix the worker that forgets to ack",
+    solution="""def callback(ch, method, properties, body):
+    print(f" [x] Received {body.decode()}")
+    time.sleep(body.count(b"."))
+    print(" [x] Done")
+    ch.basic_ack(delivery_tag=method.delivery_tag)   # the work is done: RabbitMQ may forget it""",
+    explanation=(
+        "With manual acknowledgements (auto_ack=False, pika's default) RabbitMQ keeps every "
+        "delivered message as 'unacked' until the worker says it is done. Ack once the work is "
+        "finished, with the delivery tag of the message you were given."
+    ),
+    hints=(
+        "The callback gets the channel as `ch` and the delivery as `method`: what does "
+        "method.delivery_tag identify?",
+        "The study notes: ch.basic_ack(delivery_tag = method.delivery_tag) tells RabbitMQ the task is done.",
+    ),
+)
+def fix_the_forgotten_ack(broker: BrokerHandle, callback: Callable[..., object]) -> Feedback:
+    """Run `callback(ch, method, properties, body)` as worker.py's callback on three tasks, then
+    read that queue's ready and unacked counts from the broker and explain them."""
+    cleanup(broker, queues=[QUEUE_2_1])
+    try:
+        _publish_tasks(broker, QUEUE_2_1, TASKS_2_1)
+        worked, topology, ready_after = _run_worker(broker, callback)
+    finally:
+        cleanup(broker, queues=[QUEUE_2_1])
+    queue = _queue(topology, QUEUE_2_1)
+    ready, unacked = (queue.messages_ready, queue.messages_unacknowledged) if queue else (0, 0)
+    counts = f"{QUEUE_2_1}  messages_ready={ready}  messages_unacknowledged={unacked}"
+    if worked.channel_closed is not None:
+        text = describe(worked.channel_closed)
+        reason = (
+            "Delivery tags are numbers the broker gives each delivery on a channel (1, 2, 3 ...): "
+            "ack exactly method.delivery_tag, once."
+            if "delivery tag" in text
+            else "The channel can no longer ack anything."
+        )
+        return wrong(
+            "RabbitMQ closed your worker's channel",
+            f"It answered {text}.",
+            reason,
+            f"Every unacked task went back to the queue: {ready_after} ready again, to be done twice.",
+        )
+    if worked.error is not None:
+        return wrong(
+            "Your callback raised an exception",
+            describe(worked.error),
+            "In worker.py this would end start_consuming(); its unacked tasks would go back to the queue.",
+        )
+    if len(worked.delivered) >= REDELIVERY_LIMIT or worked.requeued:
+        return wrong(
+            "Your worker sends its tasks back instead of finishing them",
+            f"It received {len(worked.delivered)} deliveries of {len(TASKS_2_1)} tasks: basic_nack or "
+            "basic_reject with requeue=True puts a task back in the queue, and RabbitMQ hands it out "
+            "again at once (redelivered=True), for ever.",
+            "A worker that did the work acknowledges it: ch.basic_ack(delivery_tag=method.delivery_tag).",
+        )
+    if worked.discarded:
+        thrown = [body for tag, body, _ in worked.delivered if tag in worked.discarded]
+        return wrong(
+            "Your worker throws tasks away",
+            f"basic_reject / basic_nack with requeue=False discarded {_tasks(thrown)}: RabbitMQ deleted "
+            "them (or dead-letters them, if the queue has a dead-letter exchange). Nobody did the work.",
+            "Acknowledge with ch.basic_ack(delivery_tag=method.delivery_tag) once the work is done.",
+        )
+    received = [body for _, body, _ in worked.delivered]
+    if unacked or not worked.acked:
+        never = [body for tag, body, _ in worked.delivered if tag not in worked.acked]
+        return wrong(
+            f"Your worker never acknowledged {len(never)} of its {_count(len(received), 'task')}: "
+            f"messages_unacknowledged = {unacked}",
+            f"It received {_tasks(received)} and did the work, but RabbitMQ is still holding "
+            f"{_tasks(never)} for it. rabbitmqctl list_queues name messages_ready "
+            f"messages_unacknowledged would show: {counts}.",
+            "An unacked message stays in RabbitMQ's memory for as long as the worker's channel is "
+            "open: a long-running worker with this bug makes the number grow without end (the study "
+            "notes call this 'memory leak' fatal).",
+            f"When the check closed the worker's connection, RabbitMQ put the unacked tasks back in "
+            f"the queue ({ready_after} ready again), to be delivered again with redelivered=True: "
+            "every task would be done twice.",
+            "Add ch.basic_ack(delivery_tag=method.delivery_tag) as the callback's last line.",
+        )
+    if ready or ready_after:
+        return wrong(
+            f"Some tasks were never delivered: {counts}",
+            f"Your worker received {_tasks(received)}.",
+        )
+    return right(
+        f"Every task acknowledged: messages_unacknowledged = {unacked}",
+        f"Your worker received {_tasks(received)} and acked each once it was done: {counts}.",
+        "RabbitMQ deleted each task at its ack. Had the worker died before acking one, that one "
+        "would have gone to another worker.",
+    )
+
+
+# --- exercise 2.2 -----------------------------------------------------------------------------------
+
+TASKS_2_2 = [f"task {n}".encode() for n in range(1, 9)]
+SLOW_SECONDS = 0.15  # per task, on the slow worker; the fast one takes no time at all
+PREFETCH_MAX = 65535  # basic.qos prefetch_count is a 16-bit number
+
+
+@dataclass(frozen=True, slots=True)
+class _Dispatch:
+    slow: list[bytes]
+    fast: list[bytes]
+    seconds: float
+    error: str | None = None
+
+
+def _dispatch(broker: BrokerHandle, prefetch: int | None) -> _Dispatch:
+    cleanup(broker, queues=[QUEUE_2_2])
+    try:
+        with connect(broker, "new_task.py (exercise 2.2)") as connection:
+            channel = connection.channel()
+            channel.queue_declare(queue=QUEUE_2_2, durable=True)
+            slow = BackgroundConsumer(
+                broker, QUEUE_2_2, name="slow worker", prefetch=prefetch, work_seconds=lambda _: SLOW_SECONDS
+            )
+            fast = BackgroundConsumer(broker, QUEUE_2_2, name="fast worker", prefetch=prefetch)
+            try:
+                started = time.monotonic()
+                for task in TASKS_2_2:
+                    channel.basic_publish(
+                        exchange="", routing_key=QUEUE_2_2, body=task, properties=PERSISTENT
+                    )
+                deadline = started + 10
+                while (
+                    len(slow.received) + len(fast.received) < len(TASKS_2_2) and time.monotonic() < deadline
+                ):
+                    time.sleep(0.01)
+                seconds = time.monotonic() - started
+            finally:
+                slow.stop()
+                fast.stop()
+            error = slow.error or fast.error
+            return _Dispatch(slow.bodies, fast.bodies, seconds, describe(error) if error else None)
+    finally:
+        cleanup(broker, queues=[QUEUE_2_2])
+
+
+def _prefetch_problem(prefetch: Any) -> str | None:
+    if prefetch is None:
+        return None
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int):
+        return f"prefetch must be a whole number (or None for no basic_qos at all), not {prefetch!r}."
+    if not 0 <= prefetch <= PREFETCH_MAX:
+        return (
+            f"prefetch_count is an unsigned 16-bit number, 0 to {PREFETCH_MAX}: {prefetch} cannot be "
+            "sent (pika refuses it before RabbitMQ sees it)."
+        )
+    return None
+
+
+@exercise(
+    "2.2",
+    "Fair dispatch: let the fast worker take more",
+    solution="""PREFETCH = 1   # each worker: channel.basic_qos(prefetch_count=1)
+course.EXERCISES["2.2"](broker, prefetch=PREFETCH)""",
+    explanation=(
+        "With `basic_qos(prefetch_count=1)` a worker holds at most one unacknowledged task: "
+        "RabbitMQ sends it the next one only after its ack, so whoever is free takes the next "
+        "task. Without a limit (or with 0, which means no limit) RabbitMQ deals the tasks out in "
+        "turn the moment they arrive."
+    ),
+    hints=(
+        "How many unacknowledged tasks should a worker be allowed to hold at once?",
+        "prefetch_count=0 does not mean 'none': it means 'no limit'.",
+    ),
+)
+def fair_dispatch(broker: BrokerHandle, prefetch: Any = None) -> Feedback:
+    """Two workers consume a task queue of the check's own, each with
+    `channel.basic_qos(prefetch_count=prefetch)` (None: no basic_qos): one takes 0.15 s a task,
+    the other no time. Eight tasks arrive; the check counts who did what and explains."""
+    problem = _prefetch_problem(prefetch)
+    if problem is not None:
+        return wrong("That prefetch cannot be set", problem)
+    run = _dispatch(broker, prefetch)
+    if run.error is not None:
+        return wrong("A worker failed", run.error)
+    split = (
+        f"slow worker: {_count(len(run.slow), 'task')} ({_tasks(run.slow)}); fast worker: "
+        f"{_count(len(run.fast), 'task')} ({_tasks(run.fast)}); all done after {run.seconds:.2f} s."
+    )
+    busy = f"The slow worker was busy for {len(run.slow) * SLOW_SECONDS:.2f} s"
+    if len(run.slow) + len(run.fast) < len(TASKS_2_2):
+        return wrong("Not every task was done in time", split)
+    if len(run.fast) > len(run.slow):
+        extra = (
+            []
+            if prefetch == 1
+            else [
+                f"prefetch {prefetch} works here; 1 is the tutorial's choice: a busy worker then "
+                "never sits on a task another worker could start. A larger prefetch keeps a fast "
+                "worker supplied over a slow network, at the cost of tasks waiting behind a slow one."
+            ]
+        )
+        return right(
+            f"The fast worker did {len(run.fast)} of the {len(TASKS_2_2)} tasks",
+            split,
+            f"With prefetch_count={prefetch}, RabbitMQ sends a worker its next task only when it "
+            f"holds fewer than {prefetch} unacknowledged ones; the fast worker acks at once, so it "
+            "keeps getting the next task while the slow one is still working.",
+            *extra,
+        )
+    if prefetch in (None, 0):
+        how = "no basic_qos at all" if prefetch is None else "prefetch_count=0, which means no limit"
+        return wrong(
+            "That is round-robin: both workers got the same share",
+            split,
+            f"With {how}, RabbitMQ hands task n to worker n mod 2 the moment it arrives. It does not "
+            "look at how many unacknowledged tasks a worker holds; it 'blindly dispatches every n-th "
+            f"message to the n-th consumer'. {busy}; the fast one finished at once and sat idle.",
+            "Limit how many unacknowledged tasks each worker may hold.",
+        )
+    return wrong(
+        f"prefetch {prefetch} does not limit anything here: still round-robin",
+        split,
+        f"Each worker may hold {prefetch} unacknowledged tasks, so the eight tasks are dealt out in "
+        f"turn before the slow worker acks any: {busy}. A smaller limit makes a busy worker wait.",
+    )
+
+
+# --- exercise 2.3 -----------------------------------------------------------------------------------
+
+TASK_2_3 = b"resize photo.jpg"
+
+
+@dataclass
+class _Stored:
+    channel: RecordingChannel
+    error: BaseException | None = None
+    queue: QueueInfo | None = None
+    delivery_mode: int | None = None
+    arrived: bool = False
+
+
+def _store(broker: BrokerHandle, send_task: Callable[[Any, bytes], object]) -> _Stored:
+    cleanup(broker, queues=[QUEUE])
+    try:
+        with connect(broker, "new_task.py (exercise 2.3)") as connection:
+            stored = _Stored(RecordingChannel(connection.channel()))
+            try:
+                send_task(stored.channel, TASK_2_3)
+            except Exception as error:  # the learner's code: report it, never raise it
+                stored.error = error
+            check = connection.channel()
+            try:
+                method, properties, _body = check.basic_get(QUEUE, auto_ack=True)
+            except pika.exceptions.ChannelClosedByBroker:
+                return stored  # no task_queue at all
+            if method is not None:
+                stored.arrived = True
+                stored.delivery_mode = properties.delivery_mode
+            # the queue's flags: a real broker's management API lists a new queue within moments
+            topology = wait_for_topology(broker, lambda t: _queue(t) is not None, timeout=5)
+            stored.queue = _queue(topology)
+        return stored
+    finally:
+        cleanup(broker, queues=[QUEUE])
+
+
+CAVEAT = (
+    "No broker was restarted (the simulator does not model restarts): the check read the two flags "
+    "a restart depends on. And 'persistent' is not yet 'on disk': RabbitMQ may crash before writing "
+    "a just-published message; publisher confirms (the reliability chapter) close that gap."
+)
+
+
+@exercise(
+    "2.3",
+    "Make a task survive a broker restart",
+    solution="""def send_task(channel, message):
+    channel.queue_declare(queue="task_queue", durable=True)           # the queue survives a restart
+    channel.basic_publish(
+        exchange="",
+        routing_key="task_queue",
+        body=message,
+        properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),  # = 2
+    )""",
+    explanation=(
+        "Two things, both needed: a durable queue (`durable=True`, declared so by every program "
+        "that declares it) and persistent messages (`delivery_mode=2`). A durable queue with "
+        "transient messages comes back empty; a persistent message in a transient queue is lost "
+        "with its queue."
+    ),
+    hints=(
+        "One flag belongs to queue_declare, the other to the message's properties.",
+        "pika.BasicProperties(delivery_mode=...): the study notes say which number makes a message "
+        "persistent.",
+    ),
+)
+def survive_a_restart(broker: BrokerHandle, send_task: Callable[[Any, bytes], object]) -> Feedback:
+    """Run `send_task(channel, message)` on a broker without task_queue, then look at the queue
+    and the message it holds, as a restart would."""
+    stored = _store(broker, send_task)
+    raised = [f"Your function raised {describe(stored.error)}."] if stored.error is not None else []
+    if stored.queue is None or not stored.arrived:
+        where = [
+            f"routing_key={call.get('routing_key')!r} on exchange {call.get('exchange')!r}"
+            for _, call in stored.channel.of("basic_publish")
+        ]
+        return wrong(
+            "The task never reached task_queue",
+            "Nothing to survive a restart: declare task_queue and publish to it through the default "
+            "exchange (exchange='', routing_key='task_queue').",
+            *(f"You published with {place}." for place in where),
+            *raised,
+        )
+    quorum = stored.queue.type == "quorum"
+    persistent = stored.delivery_mode == pika.DeliveryMode.Persistent.value
+    problems: list[str] = []
+    if not stored.queue.durable:
+        problems.append(
+            "task_queue is not durable: at a restart RabbitMQ forgets the queue, and with it every "
+            "message inside, persistent or not. Declare it with durable=True (in every program "
+            "that declares it: a second declare with another durable flag is refused with 406)."
+        )
+    if not persistent and not quorum:
+        problems.append(
+            f"The message is transient (delivery_mode={stored.delivery_mode}): it lives in memory "
+            "only, so a durable queue would come back after a restart, but empty. Publish it with "
+            "properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent), which is 2."
+        )
+    if problems:
+        return wrong(
+            "After a restart, this task would be gone",
+            *problems,
+            *raised,
+            "(No broker was restarted, and the simulator does not model restarts: the check read the "
+            "flags a restart depends on.)",
+        )
+    notes = (
+        ["A quorum queue is always durable and keeps every message on disk, whatever its delivery_mode."]
+        if quorum
+        else []
+    )
+    kept = (
+        "task_queue is a durable quorum queue"
+        if quorum
+        else f"task_queue is durable and the message persistent (delivery_mode={stored.delivery_mode})"
+    )
+    return right(
+        "This task would survive a broker restart",
+        f"{kept}.",
+        *notes,
+        CAVEAT,
+    )

@@ -1,0 +1,171 @@
+"""Chapter 1's exercise checks, on the simulator: each wrong answer is refused with the reason a
+learner needs (which message went where, which prediction was off), each right one accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import rabbitsim
+from rabbitsim import course
+from rabbitsim.backends import BrokerHandle
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[BrokerHandle]:
+    with rabbitsim.start("sim") as handle:
+        yield handle
+
+
+def text(feedback: course.Feedback) -> str:
+    return str(feedback)
+
+
+# --- 1.1 -------------------------------------------------------------------------------------------
+
+
+def starting_answer(channel: Any) -> None:  # as the notebook ships it
+    channel.basic_publish(exchange="", routing_key="hello", body=b"first")
+    channel.queue_declare(queue="hello")
+    channel.basic_publish(exchange="", routing_key="Hello", body=b"second")
+    channel.basic_publish(exchange="", routing_key="hello", body=b"third")
+
+
+def right_answer(channel: Any) -> None:
+    channel.queue_declare(queue="hello")
+    for body in [b"first", b"second", b"third"]:
+        channel.basic_publish(exchange="", routing_key="hello", body=body)
+
+
+def test_1_1_explains_each_lost_message_of_the_starting_answer(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["1.1"](broker, starting_answer)
+    assert not feedback
+    assert feedback.title == "receive.py got 1 of the 3 messages you published (b'third')"
+    first, second = feedback.details
+    assert first.startswith("b'first' was published before your queue_declare(queue='hello')")
+    assert "dropped it silently" in first
+    assert "b'second' had routing key 'Hello'" in second
+    assert "case-sensitive" in second
+
+
+def test_1_1_accepts_declaring_first_and_the_exact_name(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["1.1"](broker, right_answer)
+    assert feedback, text(feedback)
+    assert feedback.title == "receive.py got all three: b'first', b'second', b'third'"
+    assert broker.topology().queues == ()  # the check leaves no 'hello' behind
+
+
+def test_1_1_accepts_text_bodies_as_pika_sends_them(broker: BrokerHandle) -> None:
+    def send(channel: Any) -> None:
+        channel.queue_declare("hello")
+        for body in ["one", "two", "three"]:
+            channel.basic_publish("", "hello", body)
+
+    assert course.EXERCISES["1.1"](broker, send)
+
+
+def test_1_1_says_the_sender_never_declared_the_queue(broker: BrokerHandle) -> None:
+    def send(channel: Any) -> None:
+        for body in [b"first", b"second", b"third"]:
+            channel.basic_publish(exchange="", routing_key="hello", body=body)
+
+    feedback = course.EXERCISES["1.1"](broker, send)
+    assert not feedback
+    assert "0 of the 3" in feedback.title
+    assert all("your sender never declares it" in line for line in feedback.details)
+
+
+def test_1_1_names_a_missing_exchange_and_the_404(broker: BrokerHandle) -> None:
+    def send(channel: Any) -> None:
+        channel.queue_declare(queue="hello")
+        for body in [b"first", b"second", b"third"]:
+            channel.basic_publish(exchange="hello", routing_key="hello", body=body)
+
+    feedback = course.EXERCISES["1.1"](broker, send)
+    assert not feedback
+    assert "exchange 'hello', which does not exist" in text(feedback)
+    assert "404 NOT_FOUND - no exchange 'hello' in vhost '/'" in text(feedback)
+
+
+def test_1_1_explains_a_queue_declared_differently_from_the_receiver(broker: BrokerHandle) -> None:
+    def send(channel: Any) -> None:
+        channel.queue_declare(queue="hello", durable=True)
+        for body in [b"first", b"second", b"third"]:
+            channel.basic_publish(exchange="", routing_key="hello", body=body)
+
+    feedback = course.EXERCISES["1.1"](broker, send)
+    assert not feedback
+    assert feedback.title == "receive.py could not even declare 'hello'"
+    assert "406 PRECONDITION_FAILED - inequivalent arg 'durable'" in text(feedback)
+    assert "durable=True" in text(feedback)
+
+
+def test_1_1_counts_the_messages(broker: BrokerHandle) -> None:
+    def send(channel: Any) -> None:
+        channel.queue_declare(queue="hello")
+        channel.basic_publish(exchange="", routing_key="hello", body=b"only one")
+
+    feedback = course.EXERCISES["1.1"](broker, send)
+    assert not feedback
+    assert "that was 1 message(s), not three" in feedback.title
+
+
+def test_1_1_reports_an_exception_instead_of_raising_it(broker: BrokerHandle) -> None:
+    def send(channel: Any) -> None:
+        raise ValueError("oops")
+
+    feedback = course.EXERCISES["1.1"](broker, send)
+    assert not feedback
+    assert feedback.title == "Your function published nothing"
+    assert "ValueError: oops" in text(feedback)
+
+
+# --- 1.2 -------------------------------------------------------------------------------------------
+
+
+def test_1_2_corrects_the_blogs_claim_of_the_starting_answer(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["1.2"](broker, same_again="ok", durable="ok", name="", channel_open=True)
+    assert not feedback
+    assert feedback.title == "3 of your 4 predictions differ from what RabbitMQ did"
+    durable, name, channel = feedback.details[:3]
+    assert "you predicted ok" in durable and "the blog" in durable
+    assert "406 (PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'hello'" in durable
+    assert "starts with 'PRECONDITION_FAILED'" in name
+    assert "soft error" in channel
+    assert feedback.details[3] == "Declaring it again the same way: ok, as you predicted."
+
+
+def test_1_2_says_what_a_wrong_reply_code_would_have_meant(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["1.2"](
+        broker, same_again=406, durable=404, name="NOT_FOUND", channel_open="no"
+    )
+    assert not feedback
+    assert "4 of your 4" in feedback.title
+    assert "declaring is idempotent" in text(feedback)
+    assert "404 NOT_FOUND is for naming something that does not exist" in text(feedback)
+    assert "channel_open should be True or False, not 'no'" in text(feedback)
+
+
+def test_1_2_accepts_the_right_predictions(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["1.2"](
+        broker, same_again="OK", durable="406", name="precondition_failed", channel_open=False
+    )
+    assert feedback, text(feedback)
+    assert feedback.title == "All four predictions match what RabbitMQ did"
+    assert broker.topology().queues == ()
+
+
+def test_chapter_1_solutions_and_hints_are_there() -> None:
+    for number in ("1.1", "1.2"):
+        exercise = course.EXERCISES[number]
+        assert exercise.solution().code.strip()
+        assert exercise.hint(1) and exercise.hint(2)
+
+
+def test_chapter_1_solutions_pass_their_own_checks(broker: BrokerHandle) -> None:
+    namespace: dict[str, Any] = {"course": course, "broker": broker}
+    exec(course.EXERCISES["1.1"].solution().code, namespace)
+    assert course.EXERCISES["1.1"](broker, namespace["send"])
+    assert eval(course.EXERCISES["1.2"].solution().code, namespace)

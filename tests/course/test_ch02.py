@@ -1,0 +1,236 @@
+"""Chapter 2's exercise checks, on the simulator: the forgotten ack (2.1), fair dispatch (2.2) and
+durability (2.3) each refuse wrong answers with the broker's own numbers and the reason, and accept
+right ones."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pika
+import pytest
+
+import rabbitsim
+from rabbitsim import course
+from rabbitsim.backends import BrokerHandle
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[BrokerHandle]:
+    with rabbitsim.start("sim") as handle:
+        yield handle
+
+
+def text(feedback: course.Feedback) -> str:
+    return str(feedback)
+
+
+# --- 2.1 -------------------------------------------------------------------------------------------
+
+
+def forgetful(ch: Any, method: Any, properties: Any, body: bytes) -> None:  # the notebook's start
+    time.sleep(body.count(b".") * 0.01)
+
+
+def acking(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+    ch.basic_ack(delivery_tag=method.delivery_tag)
+
+
+def test_2_1_shows_the_unacked_count_growing_and_the_redelivery(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.1"](broker, forgetful)
+    assert not feedback
+    assert feedback.title == "Your worker never acknowledged 3 of its 3 tasks: messages_unacknowledged = 3"
+    assert "messages_ready=0  messages_unacknowledged=3" in text(feedback)
+    assert "(3 ready again)" in text(feedback)
+    assert "redelivered=True" in text(feedback)
+    assert "ch.basic_ack(delivery_tag=method.delivery_tag)" in text(feedback)
+
+
+def test_2_1_accepts_the_ack(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.1"](broker, acking)
+    assert feedback, text(feedback)
+    assert feedback.title == "Every task acknowledged: messages_unacknowledged = 0"
+    assert broker.topology().queues == ()  # its queue is gone again
+
+
+def test_2_1_accepts_one_multiple_ack_at_the_end(broker: BrokerHandle) -> None:
+    def callback(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        if body == b"task 3":
+            ch.basic_ack(delivery_tag=method.delivery_tag, multiple=True)
+
+    assert course.EXERCISES["2.1"](broker, callback)
+
+
+def test_2_1_names_the_one_task_left_unacked(broker: BrokerHandle) -> None:
+    def callback(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        if body != b"task 2":
+            ch.basic_ack(delivery_tag=method.delivery_tag)
+
+    feedback = course.EXERCISES["2.1"](broker, callback)
+    assert not feedback
+    assert "never acknowledged 1 of its 3 tasks: messages_unacknowledged = 1" in feedback.title
+    assert "still holding task 2 for it" in text(feedback)
+
+
+def test_2_1_explains_an_unknown_delivery_tag(broker: BrokerHandle) -> None:
+    def callback(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        ch.basic_ack(delivery_tag=1)
+
+    feedback = course.EXERCISES["2.1"](broker, callback)
+    assert not feedback
+    assert feedback.title == "RabbitMQ closed your worker's channel"
+    assert "406 PRECONDITION_FAILED - unknown delivery tag 1" in text(feedback)
+    assert "ack exactly method.delivery_tag, once" in text(feedback)
+
+
+def test_2_1_explains_requeueing_and_discarding(broker: BrokerHandle) -> None:
+    def requeue(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        ch.basic_nack(delivery_tag=method.delivery_tag)
+
+    def discard(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        ch.basic_reject(delivery_tag=method.delivery_tag, requeue=False)
+
+    requeued = course.EXERCISES["2.1"](broker, requeue)
+    assert not requeued
+    assert requeued.title == "Your worker sends its tasks back instead of finishing them"
+    discarded = course.EXERCISES["2.1"](broker, discard)
+    assert not discarded
+    assert discarded.title == "Your worker throws tasks away"
+    assert "discarded task 1, task 2, task 3" in text(discarded)
+
+
+def test_2_1_reports_a_raising_callback(broker: BrokerHandle) -> None:
+    def callback(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        raise KeyError("boom")
+
+    feedback = course.EXERCISES["2.1"](broker, callback)
+    assert not feedback
+    assert "KeyError: 'boom'" in text(feedback)
+
+
+# --- 2.2 -------------------------------------------------------------------------------------------
+
+
+def test_2_2_explains_round_robin_without_a_prefetch(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.2"](broker, prefetch=None)
+    assert not feedback
+    assert feedback.title == "That is round-robin: both workers got the same share"
+    assert "slow worker: 4 tasks (task 1, task 3, task 5, task 7)" in text(feedback)
+    assert "fast worker: 4 tasks (task 2, task 4, task 6, task 8)" in text(feedback)
+    assert "blindly dispatches every n-th message" in text(feedback)
+
+
+def test_2_2_says_that_zero_means_no_limit(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.2"](broker, prefetch=0)
+    assert not feedback
+    assert "prefetch_count=0, which means no limit" in text(feedback)
+
+
+def test_2_2_says_a_large_prefetch_limits_nothing(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.2"](broker, prefetch=10)
+    assert not feedback
+    assert feedback.title == "prefetch 10 does not limit anything here: still round-robin"
+
+
+def test_2_2_refuses_impossible_values_without_running(broker: BrokerHandle) -> None:
+    for value, words in [(-1, "unsigned 16-bit"), (70000, "unsigned 16-bit"), ("1", "whole number")]:
+        feedback = course.EXERCISES["2.2"](broker, prefetch=value)
+        assert not feedback
+        assert feedback.title == "That prefetch cannot be set"
+        assert words in text(feedback)
+
+
+def test_2_2_accepts_prefetch_one(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.2"](broker, prefetch=1)
+    assert feedback, text(feedback)
+    assert feedback.title.startswith("The fast worker did ")
+    fast = int(feedback.title.split()[4])
+    assert fast >= 6
+    assert "prefetch_count=1" in text(feedback)
+
+
+# --- 2.3 -------------------------------------------------------------------------------------------
+
+
+def transient(channel: Any, message: bytes) -> None:  # the notebook's start
+    channel.queue_declare(queue="task_queue")
+    channel.basic_publish(exchange="", routing_key="task_queue", body=message)
+
+
+def persistent(channel: Any, message: bytes) -> None:
+    channel.queue_declare(queue="task_queue", durable=True)
+    channel.basic_publish(
+        exchange="",
+        routing_key="task_queue",
+        body=message,
+        properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),
+    )
+
+
+def test_2_3_names_both_missing_flags(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.3"](broker, transient)
+    assert not feedback
+    assert feedback.title == "After a restart, this task would be gone"
+    queue_line, message_line = feedback.details[:2]
+    assert queue_line.startswith("task_queue is not durable")
+    assert message_line.startswith("The message is transient (delivery_mode=None)")
+    assert "does not model restarts" in text(feedback)
+
+
+def test_2_3_a_durable_queue_alone_comes_back_empty(broker: BrokerHandle) -> None:
+    def send(channel: Any, message: bytes) -> None:
+        channel.queue_declare(queue="task_queue", durable=True)
+        channel.basic_publish(exchange="", routing_key="task_queue", body=message)
+
+    feedback = course.EXERCISES["2.3"](broker, send)
+    assert not feedback
+    assert "would come back after a restart, but empty" in text(feedback)
+    assert "not durable" not in text(feedback)
+
+
+def test_2_3_accepts_a_durable_queue_and_a_persistent_message(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.3"](broker, persistent)
+    assert feedback, text(feedback)
+    assert "delivery_mode=2" in text(feedback)
+    assert "publisher confirms" in text(feedback)
+    assert broker.topology().queues == ()
+
+
+def test_2_3_accepts_a_quorum_queue(broker: BrokerHandle) -> None:
+    def send(channel: Any, message: bytes) -> None:
+        channel.queue_declare(queue="task_queue", durable=True, arguments={"x-queue-type": "quorum"})
+        channel.basic_publish(exchange="", routing_key="task_queue", body=message)
+
+    feedback = course.EXERCISES["2.3"](broker, send)
+    assert feedback, text(feedback)
+    assert "quorum" in text(feedback)
+
+
+def test_2_3_says_when_the_task_went_elsewhere(broker: BrokerHandle) -> None:
+    def send(channel: Any, message: bytes) -> None:
+        channel.queue_declare(queue="task_queue", durable=True)
+        channel.basic_publish(exchange="", routing_key="tasks", body=message)
+
+    feedback = course.EXERCISES["2.3"](broker, send)
+    assert not feedback
+    assert feedback.title == "The task never reached task_queue"
+    assert "routing_key='tasks'" in text(feedback)
+
+
+def test_chapter_2_solutions_and_hints_are_there() -> None:
+    for number in ("2.1", "2.2", "2.3"):
+        exercise = course.EXERCISES[number]
+        assert exercise.solution().code.strip()
+        assert exercise.hint(1) and exercise.hint(2)
+
+
+def test_chapter_2_solutions_pass_their_own_checks(broker: BrokerHandle) -> None:
+    namespace: dict[str, Any] = {"course": course, "broker": broker, "pika": pika, "time": time}
+    exec(course.EXERCISES["2.1"].solution().code, namespace)
+    assert course.EXERCISES["2.1"](broker, namespace["callback"])
+    exec(course.EXERCISES["2.3"].solution().code, namespace)
+    assert course.EXERCISES["2.3"](broker, namespace["send_task"])
+    first, call = course.EXERCISES["2.2"].solution().code.strip().splitlines()
+    exec(first, namespace)
+    assert eval(call, namespace)

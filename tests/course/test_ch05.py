@@ -1,0 +1,207 @@
+"""Chapter 5 (topics): the word-by-word matching rules agree with the broker, and the checks of
+exercises 5.1 and 5.2 say what is wrong, specifically, and accept the right answers."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import rabbitsim
+from rabbitsim import course
+from rabbitsim.backends import BrokerHandle
+from rabbitsim.course._ch05_topics import (
+    LOG_KEYS,
+    TUTORIAL_KEYS,
+    explain,
+    match,
+    matches,
+    route_on_broker,
+    tutorial_queues,
+)
+
+
+@pytest.fixture
+def broker() -> Iterator[BrokerHandle]:
+    with rabbitsim.start("sim") as handle:
+        yield handle
+
+
+def run_solution(exercise_id: str, **names: Any) -> course.Feedback:
+    """Run an exercise's published solution as a learner would paste it: its last line is the check."""
+    tree = ast.parse(course.EXERCISES[exercise_id].solution().code)
+    last = tree.body.pop()
+    assert isinstance(last, ast.Expr)
+    namespace: dict[str, Any] = {"course": course, **names}
+    exec(compile(tree, exercise_id, "exec"), namespace)
+    verdict = eval(compile(ast.Expression(last.value), exercise_id, "eval"), namespace)
+    assert isinstance(verdict, course.Feedback)
+    return verdict
+
+
+# --- the rules --------------------------------------------------------------------------------
+
+BINDING_KEYS = [
+    "#", "*", "", "a", "a.b", "a.*", "*.b", "a.#", "#.b", "a.#.b", "a.*.b", "#.a.#", "*.#", "#.*",
+    "#.#", "a.#.#.b", "*.*", "a..b", "a.*.#", "log*", ".",
+]  # fmt: skip
+ROUTING_KEYS = ["", "a", "b", "a.b", "a.x.b", "a.x.y.b", "b.a", "a.b.c", "a..b", ".", "x.a.y", "log*", "ab"]
+
+
+def test_the_rules_agree_with_the_broker(broker: BrokerHandle) -> None:
+    reached = route_on_broker(broker, BINDING_KEYS, ROUTING_KEYS)
+    for binding_key, routing_key in itertools.product(BINDING_KEYS, ROUTING_KEYS):
+        assert matches(binding_key, routing_key) == (routing_key in reached[binding_key]), (
+            binding_key,
+            routing_key,
+        )
+
+
+def test_the_check_exchange_and_queues_are_gone_afterwards(broker: BrokerHandle) -> None:
+    route_on_broker(broker, ["a.#"], ["a.b"])
+    topology = broker.topology()
+    assert not [e.name for e in topology.exchanges if e.name.startswith("rabbitsim.check")]
+    assert not [q.name for q in topology.queues]
+
+
+def test_the_tutorials_keys_go_where_the_tutorial_says() -> None:
+    assert {key: tutorial_queues(key) for key in TUTORIAL_KEYS} == {
+        "quick.orange.rabbit": ["Q1", "Q2"],
+        "lazy.orange.elephant": ["Q1", "Q2"],
+        "quick.orange.fox": ["Q1"],
+        "lazy.brown.fox": ["Q2"],
+        "lazy.pink.rabbit": ["Q2"],
+        "quick.brown.fox": [],
+        "orange": [],
+        "quick.orange.new.rabbit": [],
+        "lazy.orange.new.rabbit": ["Q2"],
+    }
+
+
+def test_a_match_says_which_words_each_wildcard_took() -> None:
+    assert match("a.#.b", "a.b") == [("a", ["a"]), ("#", []), ("b", ["b"])]
+    assert explain("lazy.#", "lazy.orange.new.rabbit") == (
+        "'lazy.#' matches 'lazy.orange.new.rabbit': 'lazy', # = 'orange.new.rabbit'"
+    )
+    assert "# = no word" in explain("lazy.#", "lazy")
+    assert "as a direct exchange" in explain("quick.orange.rabbit", "quick.orange.rabbit")
+
+
+def test_a_miss_says_why() -> None:
+    assert "exactly 3 words" in explain("*.orange.*", "orange")
+    assert "'orange' has 1 word" in explain("*.orange.*", "orange")
+    assert "word 1 is 'quick', where the binding wants 'lazy'" in explain("lazy.#", "quick.orange.fox")
+    assert "the last word is 'c', where the binding wants 'b'" in explain("a.#.b", "a.x.c")
+    assert "at least 2 words" in explain("a.#.b", "a")
+    assert "not a wildcard but a literal word" in explain("log*", "log.warn")
+
+
+# --- exercise 5.1 -----------------------------------------------------------------------------
+
+
+def test_5_1_explains_each_wrong_prediction_with_the_rules() -> None:
+    verdict = course.EXERCISES["5.1"](
+        {
+            "quick.orange.rabbit": ["Q1", "Q2"],
+            "orange": ["Q1"],
+            "lazy.pink.rabbit": ["Q2", "Q2"],
+            "quick.orange.new.rabbit": ["Q2"],
+            "lazy.orange.new.rabbit": [],
+            "quick.brown.fox": ["Q3"],
+        }
+    )
+    assert not verdict
+    assert verdict.title == "5 of your 6 predictions are off"
+    text = "\n".join(verdict.details)
+    assert "orange: you said Q1. Q1 does not get it: '*.orange.*' does not match 'orange'" in text
+    assert "Q2 gets one copy, not 2: a queue matched by several bindings ('*.*.rabbit', 'lazy.#')" in text
+    assert "'*.*.rabbit' does not match 'quick.orange.new.rabbit'" in text
+    assert "and 'quick.orange.new.rabbit' has 4 words" in text
+    assert "lazy.orange.new.rabbit: you said no queue (dropped). Q2 does get it" in text
+    assert "# = 'orange.new.rabbit'" in text
+    assert "there is no Q3" in text
+    assert "still to predict: lazy.orange.elephant, quick.orange.fox, lazy.brown.fox" in text
+
+
+def test_5_1_starting_answer_asks_for_the_rest_without_giving_it_away() -> None:
+    verdict = course.EXERCISES["5.1"]({"quick.orange.rabbit": ["Q1", "Q2"], "orange": None})
+    assert not verdict
+    assert verdict.title == "1 of 9 predicted, all right so far"
+    assert "Q2" not in " ".join(verdict.details)
+
+
+def test_5_1_accepts_the_solution_and_forgiving_spellings() -> None:
+    assert run_solution("5.1")
+    spelled = {key: [queue.lower() for queue in tutorial_queues(key)] for key in TUTORIAL_KEYS}
+    spelled["quick.orange.fox"] = "Q1"  # type: ignore[assignment]
+    assert course.EXERCISES["5.1"](spelled)
+
+
+def test_5_1_never_raises_on_odd_answers() -> None:
+    assert not course.EXERCISES["5.1"](["Q1"])
+    assert not course.EXERCISES["5.1"]({})
+
+
+# --- exercise 5.2 -----------------------------------------------------------------------------
+
+
+def test_5_2_names_the_messages_a_wrong_binding_misses_and_wrongly_gets(broker: BrokerHandle) -> None:
+    verdict = course.EXERCISES["5.2"](broker, ["kern.*", "cron.*"])
+    assert not verdict
+    assert verdict.title == "['kern.*', 'cron.*'] misses 2 and wrongly gets 1 of the 10 test messages"
+    assert verdict.details[:3] == (
+        "misses kern.disk.critical: 'kern.*': without #, it matches only keys of exactly 2 words "
+        "(each * is exactly one word), and 'kern.disk.critical' has 3 words",
+        "misses cron.backup.error: 'cron.*': without #, it matches only keys of exactly 2 words "
+        "(each * is exactly one word), and 'cron.backup.error' has 3 words",
+        "wrongly gets kern.info: 'kern.*' matches 'kern.info': 'kern', * = 'info'",
+    )
+    assert "# matches zero or more words" in verdict.details[3]
+
+
+def test_5_2_explains_too_broad_and_literal_keys(broker: BrokerHandle) -> None:
+    verdict = course.EXERCISES["5.2"](broker, ["*.critical", "cron*"])
+    text = "\n".join(verdict.details)
+    assert "wrongly gets auth.critical: '*.critical' matches 'auth.critical': * = 'auth', 'critical'" in text
+    assert "'cron*' matches none of these keys" in text and "not for characters" in text
+    assert "misses cron.info" in text and "misses kern.disk.critical" in text
+    everything = course.EXERCISES["5.2"](broker, ["#"])
+    assert "acts like a fanout exchange" in "\n".join(everything.details)
+    assert "wrongly gets 5" in everything.title
+
+
+def test_5_2_a_middle_hash_alone_is_not_enough(broker: BrokerHandle) -> None:
+    verdict = course.EXERCISES["5.2"](broker, ["kern.#.critical"])
+    assert not verdict
+    assert "misses 3" in verdict.title
+    assert "misses cron.info: no binding starts with 'cron' or a wildcard" in verdict.details
+
+
+def test_5_2_accepts_every_key_set_that_routes_right(broker: BrokerHandle) -> None:
+    assert run_solution("5.2", broker=broker)
+    verdict = course.EXERCISES["5.2"](broker, ["kern.critical", "kern.*.critical", "cron.*", "cron.*.*"])
+    assert verdict, verdict
+    assert "'kern.critical' takes kern.critical" in verdict.details
+    assert sum(LOG_KEYS.values()) == 5
+
+
+@pytest.mark.parametrize(
+    ("arguments", "title"),
+    [
+        ((["kern.#.critical"],), "Pass the broker first, then your binding keys"),
+        (("broker", []), "No binding keys: a queue without bindings receives nothing"),
+        (("broker", "kern.#.critical cron.#"), "'kern.#.critical cron.#' has a space in it"),
+        (("broker", 42), "Give the binding keys as a list of strings"),
+        (("broker", ["k" * 300]), f"'{'k' * 20}…' is 300 bytes long"),
+    ],
+)
+def test_5_2_says_what_to_pass_instead_of_raising(
+    broker: BrokerHandle, arguments: tuple[Any, ...], title: str
+) -> None:
+    given = tuple(broker if argument == "broker" else argument for argument in arguments)
+    verdict = course.EXERCISES["5.2"](*given)
+    assert not verdict
+    assert verdict.title == title
