@@ -14,9 +14,9 @@ import struct
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from pamqp import base, body, commands, decode, frame, header
+from pamqp import base, body, commands, decode, encode, frame, header
 
-from rabbitsim.broker import FRAME_ERROR, ConnectionError, Message
+from rabbitsim.broker import FRAME_ERROR, ConnectionError, Long, Message
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 #: RabbitMQ starts a 0-9-1 connection for these; 0-9 (`AMQP 1 1 0 9`) is treated as 0-9-1.
@@ -67,6 +67,35 @@ BasicDeliver = _unchecked(commands.Basic.Deliver, "BasicDeliver")
 BasicGetOk = _unchecked(commands.Basic.GetOk, "BasicGetOk")
 BasicReturn = _unchecked(commands.Basic.Return, "BasicReturn")
 BasicProperties = _unchecked(commands.Basic.Properties, "BasicProperties")
+
+
+def _table_value(value: Any) -> bytes:
+    if isinstance(value, Long):
+        return b"l" + struct.pack(">q", value)
+    if isinstance(value, dict):
+        return b"F" + _field_table(value)
+    if isinstance(value, list):
+        items = b"".join(_table_value(item) for item in value)
+        return b"A" + struct.pack(">I", len(items)) + items
+    return encode.encode_table_value(value)
+
+
+def _field_table(table: dict[str, Any]) -> bytes:
+    """A header table as the core wrote it: in its order (pamqp would sort the keys; RabbitMQ
+    writes tables in the order it builds them, x-death entries for one, and the core sorts
+    where RabbitMQ sorts), and with a `Long` kept 64-bit (`l`, RabbitMQ's type for x-death
+    counts) where pamqp would pick the narrowest integer type. Values are pamqp's otherwise."""
+    items = b"".join(encode.short_string(key) + _table_value(item) for key, item in table.items())
+    return struct.pack(">I", len(items)) + items
+
+
+def _encode_property(self: Any, name: str, value: Any) -> bytes:
+    if name == "headers" and isinstance(value, dict):
+        return _field_table(value)
+    return commands.Basic.Properties.encode_property(self, name, value)
+
+
+BasicProperties.encode_property = _encode_property  # type: ignore[method-assign]
 
 
 # --- RabbitMQ's texts ------------------------------------------------------------------------------

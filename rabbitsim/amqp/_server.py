@@ -70,11 +70,15 @@ class AMQPServer:
 
     def __init__(self, broker: Broker | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.broker = broker or Broker(clock=time.monotonic)
+        if self.broker.wall_clock is None:  # dead letters' x-death times are dates
+            self.broker.wall_clock = time.time
         self.host = host
         self.wires: set[_Wire] = set()
         self.by_core: dict[Connection, _Wire] = {}
         self._dirty: dict[_Wire, None] = {}
         self._flush_scheduled = False
+        self._expiry: asyncio.TimerHandle | None = None  # the next run of the core's timers
+        self._expiry_at = 0.0  # when it is due, on the broker's clock
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._ready = threading.Event()
@@ -124,6 +128,26 @@ class AMQPServer:
         self._dirty = {}
         for wire in dirty:
             wire.write_pending()
+        self._arm_expiry()
+
+    # --- time-based work in the core (message TTL, x-expires) -----------------------------------
+
+    def _arm_expiry(self) -> None:
+        """Run the core's timers when the next one is due (a TTL of 100 ms is seen within
+        milliseconds), not by polling: one call_later, moved only when something falls due
+        sooner. Every flush re-arms it, so new timers are picked up after each input."""
+        due = self.broker.next_due()
+        if due is None or (self._expiry is not None and self._expiry_at <= due):
+            return
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_at = due
+        self._expiry = self._loop.call_later(max(0.0, due - self.broker.clock()), self._run_expiry)
+
+    def _run_expiry(self) -> None:
+        self._expiry = None
+        self.broker.run_due()
+        self._flush()  # deliveries the expiry caused (dead letters); re-arms the timer
 
     def _tick(self) -> None:
         for wire in list(self.wires):
@@ -144,6 +168,7 @@ class AMQPServer:
         return asyncio.run_coroutine_threadsafe(self._call(function), self._loop).result(timeout)
 
     async def _call(self, function: Callable[[], T]) -> T:
+        self.broker.run_due()  # a snapshot sees what has expired by now
         result = function()
         self.schedule_flush(None)
         return result

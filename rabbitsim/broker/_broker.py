@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._connection import Connection
 from ._direct_reply import ReplyRegistry
@@ -16,6 +18,9 @@ from ._events import EventKind, Node, TraceEvent
 from ._message import Message, Outbound, PropertiesLike
 from ._profile import DEFAULT_PROFILE, PROFILES, VersionProfile
 from ._vhost import VHost
+
+if TYPE_CHECKING:
+    from ._queue import Queue
 
 Clock = Callable[[], float]
 Listener = Callable[[TraceEvent], None]
@@ -35,10 +40,24 @@ def _no_time() -> float:
 
 class Broker:
     """The sans-IO core. Pass a clock (seconds as float) when time matters; the default
-    stands still, which keeps tests deterministic."""
+    stands still, which keeps tests deterministic. `wall_clock` (seconds since the epoch)
+    dates dead letters (`x-death` times); without one they are dated by `clock`.
 
-    def __init__(self, *, clock: Clock = _no_time, profile: str | VersionProfile = DEFAULT_PROFILE) -> None:
+    Time-based work (message expiry, unused-queue expiry) waits in `timers`; it runs, in
+    order, when a client's next method arrives or when the host calls `run_due` (the server
+    does at `next_due`), so the outcome is as if every timer fired on time."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock = _no_time,
+        profile: str | VersionProfile = DEFAULT_PROFILE,
+        wall_clock: Clock | None = None,
+    ) -> None:
         self.clock = clock
+        self.wall_clock = wall_clock
+        self.timers: list[tuple[float, int, Queue]] = []  # a heap: (due, sequence, queue)
+        self._timer_seq = 0
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
         self.vhosts: dict[str, VHost] = {}
         self.users: dict[str, User] = {}
@@ -114,6 +133,43 @@ class Broker:
         self._names += 1
         digest = hashlib.blake2b(self._names.to_bytes(8, "big"), digest_size=16).digest()
         return f"{prefix}-{base64.urlsafe_b64encode(digest).decode()[:22]}"
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def wall_time(self) -> datetime.datetime:
+        """Now, to the second, as AMQP timestamps carry it."""
+        seconds = (self.wall_clock or self.clock)()
+        return datetime.datetime.fromtimestamp(int(seconds), datetime.UTC)
+
+    def schedule(self, when: float, queue: Queue) -> None:
+        """Wake `queue` at `when`. A queue keeps only its earliest wake-up (`timer_at`);
+        later entries left in the heap are skipped when they come up."""
+        self._timer_seq += 1
+        heapq.heappush(self.timers, (when, self._timer_seq, queue))
+        queue.timer_at = when
+
+    def next_due(self) -> float | None:
+        """When `run_due` next has something to do (on `clock`), or None."""
+        timers = self.timers
+        while timers:
+            when, _seq, queue = timers[0]
+            if queue.timer_at == when and not queue.deleted:
+                return when
+            heapq.heappop(timers)  # superseded, or the queue is gone
+        return None
+
+    def run_due(self) -> None:
+        """Everything whose time has come: expired messages leave their queues' heads,
+        unused queues with `x-expires` are deleted."""
+        timers = self.timers
+        if not timers:
+            return
+        now = self.clock()
+        while timers and timers[0][0] <= now:
+            when, _seq, queue = heapq.heappop(timers)
+            if queue.timer_at == when and not queue.deleted:
+                queue.timer_at = None
+                queue.wake(now)
 
     # --- tracing -------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from ._arguments import (
     resource,
     without_default_queue_type,
 )
+from ._deadletter import dead_letter
 from ._direct_reply import REPLY_KEY_PREFIX, REPLY_QUEUE
 from ._errors import (
     ACCESS_REFUSED,
@@ -53,6 +54,7 @@ from ._message import (
     Message,
     PropertiesLike,
     PublisherAck,
+    PublisherNack,
     Return,
 )
 from ._queue import Consumer, Queue
@@ -79,6 +81,8 @@ def amqp_method(
         def guarded(self: Channel, *args: P.args, **kwargs: P.kwargs) -> R:
             if not self.is_open:
                 raise ConnectionError(CHANNEL_ERROR, "expected 'channel.open'", name)
+            if self.timers:  # what fell due since the last method happens first
+                self.broker.run_due()
             try:
                 return method(self, *args, **kwargs)
             except AMQPError as error:
@@ -102,6 +106,7 @@ class Channel:
         self.connection = connection
         self.number = number
         self.broker = connection.broker
+        self.timers = self.broker.timers  # the broker's heap itself: tested before each method
         self.vhost = connection.vhost
         self.is_open = True
         self.next_delivery_tag = 0
@@ -269,7 +274,7 @@ class Channel:
                 arguments=arguments,
             )
         created = vhost.queues[queue] = Queue(
-            queue, vhost.name, durable=durable, owner=owner, auto_delete=auto_delete, arguments=arguments
+            queue, vhost, durable=durable, owner=owner, auto_delete=auto_delete, arguments=arguments
         )
         if created.type == "quorum":
             created.follow_quorum_rules(self.broker.profile)
@@ -281,7 +286,10 @@ class Channel:
         return self._declared(created)
 
     def _declared(self, queue: Queue) -> DeclareOk:
+        """declare-ok. A declare (passive too) is a use of the queue, as far as `x-expires`
+        goes. (Expired copies already left the head when their timer ran.)"""
         self.last_queue = queue.name
+        queue.touch()
         return DeclareOk(queue.name, len(queue.ready), len(queue.consumers))
 
     @amqp_method("queue.bind")
@@ -306,7 +314,7 @@ class Channel:
             for entry in found.ready:
                 self._emit(EventKind.DROP, found.node, message=entry.message.id, reason="purged")
             self._emit(EventKind.PURGE, found.node, messages=count)
-        found.ready.clear()
+        found.purge()
         return count
 
     @amqp_method("queue.delete")
@@ -439,9 +447,17 @@ class Channel:
     @amqp_method("basic.get")
     def basic_get(self, queue: str = "", *, no_ack: bool = False) -> GetOk | None:
         found = self._usable_queue(queue)
-        if not found.ready:
+        if found.expires_after is not None:
+            found.touch()
+        if found.special:
+            taken = found.take()
+            if taken is None:
+                return None
+            entry = taken
+        elif found.ready:
+            entry = found.ready.popleft()
+        else:
             return None
-        entry = found.ready.popleft()
         tag = self.next_delivery_tag = self.next_delivery_tag + 1
         if not no_ack:
             self.unacked[tag] = (tag, entry, found, None)
@@ -459,6 +475,8 @@ class Channel:
                 no_ack=no_ack,
                 get=True,
             )
+        if found.special:
+            found.settle_head()
         return GetOk(tag, entry.redelivered, message.exchange, message.routing_key, len(found.ready), message)
 
     def deliver(self, consumer: Consumer, queue: Queue, entry: Entry) -> None:
@@ -538,11 +556,12 @@ class Channel:
         if requeue:
             self._requeue(records, action)
             return
+        settle = self._settle_one if action == "ack" else self._discard_one
         for record in records:
-            self._settle_one(record, action)
+            settle(record, action)
 
     def _settle_one(self, record: Unacked, action: str) -> None:
-        """An ack, or a nack / reject without requeue: the copy leaves the broker."""
+        """An ack: the copy leaves the broker."""
         _tag, entry, queue, consumer = record
         queue.unacked -= 1
         if self.broker.tracing:
@@ -553,11 +572,34 @@ class Channel:
                 message=entry.message.id,
                 requeue=False,
             )
-            if action != "ack":
-                self._emit(EventKind.DROP, queue.node, message=entry.message.id, reason="rejected")
         if consumer is not None:
             consumer.unacked -= 1
             self.consumer_unacked -= 1
+            if queue.ready:
+                queue.dispatch()
+            if self.global_prefetch:
+                self._dispatch_all()
+
+    def _discard_one(self, record: Unacked, action: str) -> None:
+        """A nack or reject without requeue: the copy leaves its queue, to the queue's
+        dead-letter exchange if it has one (not once the queue is deleted)."""
+        _tag, entry, queue, consumer = record
+        queue.unacked -= 1
+        self._emit(
+            EventKind(action),
+            queue.node,
+            consumer.node if consumer else self.node,
+            message=entry.message.id,
+            requeue=False,
+        )
+        if consumer is not None:
+            consumer.unacked -= 1
+            self.consumer_unacked -= 1
+        if queue.deleted:
+            self._emit(EventKind.DROP, queue.node, message=entry.message.id, reason="rejected")
+        else:
+            dead_letter(queue, entry.message, "rejected")
+        if consumer is not None:
             if queue.ready:
                 queue.dispatch()
             if self.global_prefetch:
@@ -592,7 +634,7 @@ class Channel:
                 by_queue.setdefault(queue, []).append(entry)
         for queue, entries in by_queue.items():
             for entry in queue.requeue(entries):
-                self._emit(EventKind.DROP, queue.node, message=entry.message.id, reason="delivery-limit")
+                dead_letter(queue, entry.message, "delivery_limit")
         self._dispatch_all()
 
     def _dispatch_all(self) -> None:
@@ -612,7 +654,10 @@ class Channel:
         mandatory: bool = False,
         immediate: bool = False,
     ) -> None:
+        if self.timers:  # what fell due since the last method happens first
+            self.broker.run_due()
         target = self.vhost.exchanges.get(exchange)
+        expiring = False
         if (
             target is None
             or target.internal
@@ -624,11 +669,12 @@ class Channel:
             or not self.is_open
         ):
             target, properties = self._publish_checks(exchange, properties, immediate)
+            expiring = properties.expiration is not None
         message = self.broker.new_message(exchange, routing_key, properties, body)
         if self.transaction is not None:
             self.transaction[0].append((target, message, mandatory))
         else:
-            self._publish(target, message, mandatory)
+            self._publish(target, message, mandatory, expiring)
 
     @amqp_method("basic.publish")
     def _publish_checks(
@@ -660,7 +706,11 @@ class Channel:
             properties = direct_reply.with_reply_to(properties, self.reply_key)
         return target, properties
 
-    def _publish(self, exchange: Exchange, message: Message, mandatory: bool) -> None:
+    def _publish(self, exchange: Exchange, message: Message, mandatory: bool, expiring: bool = False) -> bool:
+        """Route and enqueue; return, confirm. False when a queue refused the message (its
+        overflow is reject-publish): a confirming publisher then gets a nack, and a mandatory
+        message is not returned (it was routed). Special queues (and a message with an
+        `expiration`) go through `Queue.offer`."""
         broker = self.broker
         tracing = broker.tracing
         if tracing:
@@ -679,7 +729,11 @@ class Channel:
             if replier is not None:  # still "unrouted": a mandatory reply is returned as well
                 replier.deliver_reply(message)
                 replied = True
+        refused = False
         for queue in queues:
+            if queue.special or expiring:
+                refused |= not queue.offer(message, expiring)
+                continue
             if tracing:  # before enqueue, which may deliver at once: the picture needs this order
                 self._emit(
                     EventKind.ENQUEUE,
@@ -713,10 +767,14 @@ class Channel:
                     exchange.node,
                     self.publisher,
                     message=message.id,
-                    ack=True,
+                    ack=not refused,
                     sequence=self.published,
                 )
-            self.connection.send(self.number, PublisherAck(self.published))
+            if refused:  # `multiple`, as RabbitMQ coalesces a nack when nothing before it is pending
+                self.connection.send(self.number, PublisherNack(self.published, multiple=True))
+            else:
+                self.connection.send(self.number, PublisherAck(self.published))
+        return not refused
 
     # --- confirms and transactions ---------------------------------------------------------------
 
@@ -737,8 +795,10 @@ class Channel:
     def tx_commit(self) -> None:
         publishes, settles = self._transaction()
         self.transaction = ([], [])
+        refused = False
         for exchange, message, mandatory in publishes:
-            self._publish(exchange, message, mandatory)
+            expiring = message.properties.expiration is not None
+            refused |= not self._publish(exchange, message, mandatory, expiring)
         self.transaction = None  # settle for real, then reopen the transaction
         try:
             for action, records in settles:
@@ -746,6 +806,8 @@ class Channel:
                 self._settle(name, records, requeue=mode == "requeue")
         finally:
             self.transaction = ([], [])
+        if refused:  # a full reject-publish queue refused a publish; the rest stands (measured)
+            raise ChannelError(PRECONDITION_FAILED, "partial tx completion")
 
     @amqp_method("tx.rollback")
     def tx_rollback(self) -> None:

@@ -16,7 +16,10 @@ class EventKind(StrEnum):
     # message flow
     PUBLISH = "publish"  # a producer handed a message to an exchange
     ROUTE = "route"  # an exchange passed a message on to a queue or exchange
-    DROP = "drop"  # a message or copy left the broker unconsumed (detail: reason)
+    # a message or copy left the broker unconsumed (detail: reason: unroutable, rejected, purged,
+    # queue-deleted or deleted-queue, expired, maxlen, delivery-limit, dead-letter-cycle; or
+    # reject-publish for a copy a full queue refused, which never entered it)
+    DROP = "drop"
     ENQUEUE = "enqueue"  # a copy became ready in a queue
     DELIVER = "deliver"  # a queue handed a copy to a consumer or to basic.get
     ACK = "ack"
@@ -25,8 +28,8 @@ class EventKind(StrEnum):
     REQUEUE = "requeue"  # a delivered copy went back to its queue, redelivered=true
     RETURN = "return"  # basic.return to the publisher (mandatory, no route)
     CONFIRM = "confirm"  # publisher confirm ack / nack (detail: ack, sequence)
-    DEAD_LETTER = "dead-letter"
-    EXPIRE = "expire"
+    DEAD_LETTER = "dead-letter"  # a copy left its queue for the dead-letter exchange (detail: reason)
+    EXPIRE = "expire"  # a copy's TTL ran out at the head; a DEAD_LETTER or a DROP follows
     # topology
     DECLARE = "declare"
     DELETE = "delete"

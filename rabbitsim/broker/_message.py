@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -22,6 +23,8 @@ class PropertiesLike(Protocol):
     def delivery_mode(self) -> int | None: ...
     @property
     def expiration(self) -> str | None: ...
+    @property
+    def priority(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +81,60 @@ class Message:
         return f"Message(id={self.id}, exchange={self.exchange!r}, routing_key={self.routing_key!r})"
 
 
+class DeadLettered(Message):
+    """A message republished by dead-lettering. `deaths` is the history RabbitMQ 4.x keeps
+    inside the broker (newest first), `first_death` the (reason, queue, exchange) of the
+    first; 3.x reads its history from the `x-death` header instead."""
+
+    __slots__ = ("deaths", "first_death")
+
+    def __init__(
+        self,
+        id: int,
+        exchange: str,
+        routing_key: str,
+        properties: PropertiesLike,
+        body: bytes,
+        deaths: list[Death],
+        first_death: tuple[str, str, str],
+    ) -> None:
+        super().__init__(id, exchange, routing_key, properties, body)
+        self.deaths = deaths
+        self.first_death = first_death
+
+
+@dataclass(frozen=True, slots=True)
+class Death:
+    """One `x-death` entry: how often a message left `queue` for `reason`, and how it
+    had arrived there the first time."""
+
+    queue: str
+    reason: str
+    count: int
+    exchange: str
+    routing_keys: tuple[str, ...]
+    time: datetime.datetime
+    original_expiration: str | None
+
+
+class Long(int):
+    """An integer sent as AMQP's signed 64-bit field (`l`), as RabbitMQ types `x-death`
+    counts; clients tell the widths apart (pika decodes `l` as its own `long`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Long({int(self)})"
+
+
 class Entry:
     """One copy of a message in one queue. `seq` is its place in that queue, so a requeued
-    copy can go back where it was."""
+    copy can go back where it was. `expires` (a clock time) is set only on copies with a
+    time to live, so ordinary copies cost nothing for it."""
 
-    __slots__ = ("delivery_count", "message", "redelivered", "seq")
+    __slots__ = ("delivery_count", "expires", "message", "redelivered", "seq")
+
+    expires: float  # read with getattr(entry, "expires", None): unset unless the copy can expire
 
     def __init__(self, message: Message, seq: int) -> None:
         self.message = message

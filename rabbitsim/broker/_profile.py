@@ -24,6 +24,15 @@ class VersionProfile:
     quorum_count_from_first_delivery: bool
     #: 3.x refuses a delivery_mode other than 1 or 2 (406); 4.x relays any value.
     refuses_unknown_delivery_mode: bool
+    #: Dead-lettering: 3.x continues the `x-death` list a message carries in its headers (even
+    #: one a client wrote or republished) and adds only `x-first-death-*` headers; 4.x keeps the
+    #: history inside the broker (a republished message starts afresh, client `x-death` headers
+    #: are replaced) and adds `x-last-death-*` too.
+    death_history_in_headers: bool
+    #: The keys of a new `x-death` entry, in the order RabbitMQ writes them.
+    x_death_keys: tuple[str, ...]
+    #: `x-max-priority: 0` gives 3.x one level (plain FIFO), 4.x two (0, and 1 and above).
+    least_max_priority: int
 
 
 PROFILES = {
@@ -35,6 +44,9 @@ PROFILES = {
         quorum_requeue_to_back=False,
         quorum_count_from_first_delivery=False,
         refuses_unknown_delivery_mode=False,
+        death_history_in_headers=False,
+        x_death_keys=("original-expiration", "count", "reason", "queue", "time", "exchange", "routing-keys"),
+        least_max_priority=1,
     ),
     "3.10": VersionProfile(
         "3.10",
@@ -44,6 +56,9 @@ PROFILES = {
         quorum_requeue_to_back=True,
         quorum_count_from_first_delivery=True,
         refuses_unknown_delivery_mode=True,
+        death_history_in_headers=True,
+        x_death_keys=("count", "reason", "queue", "time", "exchange", "routing-keys", "original-expiration"),
+        least_max_priority=0,
     ),
 }
 

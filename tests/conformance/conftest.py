@@ -30,14 +30,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
             ALL,
             "text says 'unknown exchange type'; RabbitMQ: 'invalid exchange type'",
         ),
-        # features documented as not modelled yet (README)
-        ("message_ttl_zero_expires_at_once", ALL, "message TTL not modelled"),
-        ("dead_letter_on_reject", ALL, "dead-letter exchanges not modelled"),
-        ("dead_letter_on_expiry", ALL, "dead-letter exchanges and message TTL not modelled"),
-        ("max_length_drops_head", ALL, "x-max-length not modelled"),
-        ("max_length_reject_publish_nacks", ALL, "x-max-length / reject-publish not modelled"),
-        ("max_length_bytes_drops_head", ALL, "x-max-length-bytes not modelled"),
-        ("priority_queue_order", ALL, "priority queues not modelled"),
     ]
     for version in versions
 }
