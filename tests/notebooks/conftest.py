@@ -1,0 +1,57 @@
+"""The chapters' tests: which backends a chapter runs on, and a closing summary of how long each
+chapter took on each, so every CI log carries the figure issue 6 asks for (the whole course on
+the simulator within 60 s; benchmarks/notebooks.py measures it on its own)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.real_brokers import require_real_broker
+
+from .chapters import COURSE_BUDGET_SECONDS, Run
+
+#: where a chapter runs: the simulator, and the real RabbitMQ 3.10 and 4.0 that CI starts
+BACKENDS = ("sim", "url-3.10", "url-4.0")
+
+TIMINGS = pytest.StashKey[dict[tuple[str, str], float]]()
+
+
+def backend_url(backend: str) -> str | None:
+    """None for the simulator, else the real broker's AMQP URL (started if need be, or a loud failure)."""
+    if backend == "sim":
+        return None
+    return require_real_broker(backend.removeprefix("url-"))
+
+
+@pytest.fixture
+def record_timing(request: pytest.FixtureRequest) -> Callable[[str, Run], None]:
+    timings = request.config.stash.setdefault(TIMINGS, {})
+
+    def record(backend: str, run: Run) -> None:
+        timings[(run.path.name, backend)] = run.seconds
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    timings = config.stash.get(TIMINGS, {})
+    if not timings:
+        return
+    backends = [backend for backend in BACKENDS if any(key[1] == backend for key in timings)]
+    names = sorted({name for name, _ in timings})
+    terminalreporter.section("notebooks: seconds per chapter (kernel start to shutdown)")
+    terminalreporter.write_line(f"{'':<28}" + "".join(f"{backend:>10}" for backend in backends))
+    for name in names:
+        cells = (timings.get((name, backend)) for backend in backends)
+        terminalreporter.write_line(
+            f"{name:<28}" + "".join(f"{'-' if s is None else f'{s:.1f}':>10}" for s in cells)
+        )
+    totals = [sum(s for (_, b), s in timings.items() if b == backend) for backend in backends]
+    terminalreporter.write_line(f"{'all chapters':<28}" + "".join(f"{total:>10.1f}" for total in totals))
+    if "sim" in backends:
+        terminalreporter.write_line(
+            f"the course on the simulator: {totals[0]:.1f} s (budget {COURSE_BUDGET_SECONDS:.0f} s; "
+            "benchmarks/notebooks.py measures it alone)"
+        )

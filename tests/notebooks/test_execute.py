@@ -1,0 +1,59 @@
+"""Every chapter runs top to bottom, headless, on the simulator and on the real RabbitMQ 3.10 and
+4.0 that CI starts (the kernel gets RABBITSIM_BACKEND=url and RABBITSIM_URL, as a learner would
+set them); any error fails, and says which cell, with its source and traceback. Chapters are
+committed without outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .chapters import COURSE_BUDGET_SECONDS, ROOT, Run, chapters, committed_outputs, execute, kernel_env
+from .conftest import BACKENDS, backend_url
+
+#: One chapter on its own must not take the whole course's budget on the simulator (the course's
+#: total is measured by benchmarks/notebooks.py and summed at the end of every test run). Real
+#: brokers are slower: their management statistics lag, and the chapters wait for them.
+CHAPTER_BUDGET_SECONDS = {"sim": COURSE_BUDGET_SECONDS, "url-3.10": 300.0, "url-4.0": 300.0}
+
+CHAPTERS = chapters()
+
+
+def name(path: Path) -> str:
+    return path.name
+
+
+def test_there_are_chapters() -> None:
+    assert CHAPTERS, f"no notebooks in {ROOT / 'notebooks'}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=name)
+def test_chapter_is_committed_without_outputs(path: Path) -> None:
+    dirty = committed_outputs(path)
+    assert not dirty, (
+        f"{path.name}: code cells {dirty} were saved with outputs or execution counts; clear them with "
+        f"`.venv/bin/jupyter nbconvert --clear-output --inplace notebooks/{path.name}`"
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("path", CHAPTERS, ids=name)
+def test_chapter_runs_top_to_bottom(
+    path: Path, backend: str, record_timing: Callable[[str, Run], None]
+) -> None:
+    url = backend_url(backend)
+    run = execute(path, kernel_env(url))
+    record_timing(backend, run)
+    where = "the simulator" if url is None else f"RabbitMQ {backend.removeprefix('url-')} at {url}"
+    if not run.ok:
+        pytest.fail(
+            f"{path.name} on {where}, after {run.seconds:.1f} s:\n\n" + "\n\n".join(run.problems), False
+        )
+    budget = CHAPTER_BUDGET_SECONDS[backend]
+    if run.seconds > budget:
+        pytest.fail(
+            f"{path.name} took {run.seconds:.1f} s on {where} (at most {budget:.0f} s); {run.slowest()}",
+            False,
+        )
