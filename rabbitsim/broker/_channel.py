@@ -56,6 +56,7 @@ from ._message import (
     PublisherAck,
     PublisherNack,
     Return,
+    with_changes,
 )
 from ._queue import Consumer, Queue
 from ._routing import ROUTERS, parse_x_match
@@ -703,7 +704,7 @@ class Channel:
         if properties.reply_to == REPLY_QUEUE:
             if self.reply_key is None:
                 raise ChannelError(PRECONDITION_FAILED, direct_reply.NO_CONSUMER)
-            properties = direct_reply.with_reply_to(properties, self.reply_key)
+            properties = with_changes(properties, reply_to=self.reply_key)
         return target, properties
 
     def _publish(self, exchange: Exchange, message: Message, mandatory: bool, expiring: bool = False) -> bool:
@@ -731,18 +732,7 @@ class Channel:
                 replied = True
         refused = False
         for queue in queues:
-            if queue.special or expiring:
-                refused |= not queue.offer(message, expiring)
-                continue
-            if tracing:  # before enqueue, which may deliver at once: the picture needs this order
-                self._emit(
-                    EventKind.ENQUEUE,
-                    queue.node,
-                    message=message.id,
-                    routing_key=message.routing_key,
-                    position=len(queue.ready) + 1,
-                )
-            queue.enqueue(message)
+            refused |= not queue.receive(message, expiring)
         if not queues:
             if mandatory:
                 if tracing:

@@ -17,8 +17,6 @@ import base64
 import hashlib
 from typing import TYPE_CHECKING
 
-from ._message import PropertiesLike, with_changes
-
 if TYPE_CHECKING:
     from ._channel import Channel
 
@@ -47,7 +45,3 @@ class ReplyRegistry:
 
     def forget(self, key: str) -> None:
         self.channels.pop(key, None)
-
-
-def with_reply_to(properties: PropertiesLike, reply_to: str) -> PropertiesLike:
-    return with_changes(properties, reply_to=reply_to)

@@ -341,7 +341,7 @@ class Queue:
         if self.special or expiring:
             return self.offer(message, expiring)
         broker = self.vhost.broker
-        if broker.tracing:
+        if broker.tracing:  # before enqueue, which may deliver at once: the picture needs this order
             broker.emit(
                 EventKind.ENQUEUE,
                 self.vhost_name,

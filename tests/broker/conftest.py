@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from rabbitsim.broker import Broker, Channel, Connection, TraceEvent
@@ -52,3 +54,15 @@ def deliveries(broker: Broker) -> list[tuple[str, int, object]]:
         for connection, items in broker.take_outbound()
         for number, item in items
     ]
+
+
+def live_copies(broker: Broker) -> Counter[tuple[str, int]]:
+    """Copies still in the broker: ready, or unacked on a channel (even if their queue has
+    since been deleted: they can still be acked). Message ids make names unambiguous."""
+    live: Counter[tuple[str, int]] = Counter()
+    for queue in broker.vhosts["/"].queues.values():
+        live.update((queue.name, entry.message.id) for entry in queue.ready)
+    for connection in broker.connections.values():
+        for channel in connection.channels.values():
+            live.update((queue.name, entry.message.id) for _tag, entry, queue, _c in channel.unacked.values())
+    return live

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from rabbitsim.broker import AMQPError, Broker, Channel, Connection, EventKind, NodeKind, TraceEvent
+from tests.broker.conftest import live_copies
 
 QUEUES = ("q0", "q1")
 ROUTES = (("fan", ""), ("", "q0"), ("", "q1"), ("direct", "k"), ("", "nowhere"))
@@ -204,17 +205,7 @@ class Conservation(RuleBasedStateMachine):
     # --- what must always hold -----------------------------------------------------------------
 
     def live_copies(self) -> Counter[tuple[str, int]]:
-        """Copies still in the broker: ready, or unacked on a channel (even if their queue has
-        since been deleted: they can still be acked). Message ids make names unambiguous."""
-        live: Counter[tuple[str, int]] = Counter()
-        for queue in self.broker.vhosts["/"].queues.values():
-            live.update((queue.name, entry.message.id) for entry in queue.ready)
-        for connection in self.broker.connections.values():
-            for channel in connection.channels.values():
-                live.update(
-                    (queue.name, entry.message.id) for _tag, entry, queue, _c in channel.unacked.values()
-                )
-        return live
+        return live_copies(self.broker)
 
     @invariant()
     def every_copy_is_in_exactly_one_place(self) -> None:

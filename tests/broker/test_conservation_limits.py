@@ -22,7 +22,7 @@ from rabbitsim.broker import (
     Properties,
     TraceEvent,
 )
-from tests.broker.conftest import FakeClock
+from tests.broker.conftest import FakeClock, live_copies
 
 QUEUES = {
     "ttl": {"x-message-ttl": 100, "x-dead-letter-exchange": "dlx"},
@@ -200,20 +200,9 @@ class ConservationWithLimits(RuleBasedStateMachine):
 
     # --- what must always hold -----------------------------------------------------------------
 
-    def live(self) -> Counter[tuple[str, int]]:
-        found: Counter[tuple[str, int]] = Counter()
-        for queue in self.broker.vhosts["/"].queues.values():
-            found.update((queue.name, entry.message.id) for entry in queue.ready)
-        for connection in self.broker.connections.values():
-            for channel in connection.channels.values():
-                found.update(
-                    (queue.name, entry.message.id) for _t, entry, queue, _c in channel.unacked.values()
-                )
-        return found
-
     @invariant()
     def every_copy_is_in_one_place(self) -> None:
-        live = self.live()
+        live = live_copies(self.broker)
         assert live + self.gone == self.enqueued, (
             f"lost: {self.enqueued - live - self.gone}, extra: {live + self.gone - self.enqueued}"
         )
