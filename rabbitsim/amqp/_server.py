@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rabbitsim.broker import Broker, Connection
+from rabbitsim.broker import Broker, Connection, TraceEvent
 
 from ._connection import AMQPConnection
 
@@ -156,6 +156,14 @@ class AMQPServer:
                 self._dirty[wire] = None
         self._flush()
         self._loop.call_later(TICK_SECONDS, self._tick)
+
+    # --- events -------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[TraceEvent], None]) -> Callable[[], None]:
+        """Call `listener` with every core event from now on, on the broker's thread; returns the
+        function that stops it. Call both inside `call`, so that a snapshot taken in the same
+        call is exactly the state before the first event."""
+        return self.broker.subscribe(listener)
 
     # --- control from other threads ------------------------------------------------------------
 
