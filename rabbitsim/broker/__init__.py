@@ -14,9 +14,14 @@ from ._errors import (
     FRAME_ERROR,
     INTERNAL_ERROR,
     METHOD_IDS,
+    NO_ROUTE,
     NOT_ALLOWED,
+    NOT_FOUND,
     NOT_IMPLEMENTED,
+    PRECONDITION_FAILED,
     REPLY_NAMES,
+    REPLY_SUCCESS,
+    RESOURCE_LOCKED,
     SYNTAX_ERROR,
     UNEXPECTED_FRAME,
     AMQPError,
@@ -45,6 +50,7 @@ from ._message import (
 from ._profile import PROFILES, VersionProfile
 from ._queue import Consumer, Queue
 from ._routing import topic_words
+from ._text import display_text, relayed_text, utf8_text
 from ._vhost import VHost
 
 __all__ = [
@@ -55,9 +61,14 @@ __all__ = [
     "INTERNAL_ERROR",
     "METHOD_IDS",
     "NOT_ALLOWED",
+    "NOT_FOUND",
     "NOT_IMPLEMENTED",
+    "NO_ROUTE",
+    "PRECONDITION_FAILED",
     "PROFILES",
     "REPLY_NAMES",
+    "REPLY_SUCCESS",
+    "RESOURCE_LOCKED",
     "SYNTAX_ERROR",
     "UNEXPECTED_FRAME",
     "AMQPError",
@@ -92,5 +103,8 @@ __all__ = [
     "User",
     "VHost",
     "VersionProfile",
+    "display_text",
+    "relayed_text",
     "topic_words",
+    "utf8_text",
 ]

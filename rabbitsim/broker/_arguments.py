@@ -9,6 +9,7 @@ from typing import Any
 
 from ._errors import PRECONDITION_FAILED, ChannelError
 from ._routing import value_class, wire_type
+from ._text import display_text, utf8_text
 
 
 def resource(kind: str, name: str, vhost: str) -> str:
@@ -19,7 +20,7 @@ def resource(kind: str, name: str, vhost: str) -> str:
 def _plain(value: Any) -> str:
     if isinstance(value, bool):
         return f"'{str(value).lower()}'"
-    return f"'{value.decode() if isinstance(value, bytes) else value}'"
+    return f"'{utf8_text(value)}'"
 
 
 def _typed(value: Any) -> str:
@@ -136,14 +137,14 @@ def _text_type(value: Any) -> str | None:
 def _overflow(value: Any, _arguments: Mapping[str, Any]) -> str | None:
     if (refused := _text_type(value)) is not None:
         return refused
-    text = value.decode() if isinstance(value, bytes) else value
+    text = utf8_text(value)
     return None if text in ("drop-head", "reject-publish", "reject-publish-dlx") else "invalid_overflow"
 
 
 def _queue_type(value: Any, _arguments: Mapping[str, Any]) -> str | None:
     if (refused := _text_type(value)) is not None:
         return refused
-    text = value.decode() if isinstance(value, bytes) else value
+    text = utf8_text(value)
     return None if text in QUEUE_TYPES else f"\"unsupported queue type '{text}'\""
 
 
@@ -225,7 +226,7 @@ _LEADING_INTEGER = re.compile(r"([+-]?[0-9]+)(.*)", re.DOTALL)
 def expiration_problem(expiration: str | bytes) -> str | None:
     """Why RabbitMQ refuses a message's `expiration` property, in its words (measured on
     3.10.8 and 4.0.5): it must be a whole number of milliseconds, nothing after it, not negative."""
-    text = expiration.decode(errors="replace") if isinstance(expiration, bytes) else expiration
+    text = display_text(expiration)
     found = _LEADING_INTEGER.fullmatch(text)
     if found is None:
         return "no_integer"

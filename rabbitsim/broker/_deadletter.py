@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._events import EventKind
 from ._message import DeadLettered, Death, Long, Message, with_changes
+from ._text import display_text
 
 if TYPE_CHECKING:
     from ._broker import Broker
@@ -28,12 +29,6 @@ DROP_REASONS = {
 }
 
 History = list[tuple[str, str]]  # (queue, reason) of each x-death entry, newest first
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    return "" if value is None else str(value)
 
 
 def dead_letter(queue: Queue, message: Message, reason: str, *, refused: bool = False) -> None:
@@ -125,7 +120,7 @@ def rewritten(
         message.exchange,
         (message.routing_key,),
         broker.wall_time(),
-        None if expiration is None else _text(expiration),
+        None if expiration is None else display_text(expiration),
     )
     keys = broker.profile.x_death_keys
     dead: Message
@@ -200,7 +195,7 @@ def _continue_in_headers(headers: dict[str, Any], death: Death, keys: tuple[str,
         table = [dict(sorted(newest.items())), *(entry for entry in earlier if entry is not match)]
     headers["x-death"] = table
     return [
-        (_text(entry.get("queue")), _text(entry.get("reason")))
+        (display_text(entry.get("queue")), display_text(entry.get("reason")))
         for entry in table
         if isinstance(entry, Mapping)
     ]
@@ -209,6 +204,6 @@ def _continue_in_headers(headers: dict[str, Any], death: Death, keys: tuple[str,
 def _same_death(entry: Any, death: Death) -> bool:
     return (
         isinstance(entry, Mapping)
-        and _text(entry.get("queue")) == death.queue
-        and _text(entry.get("reason")) == death.reason
+        and display_text(entry.get("queue")) == death.queue
+        and display_text(entry.get("reason")) == death.reason
     )

@@ -7,7 +7,7 @@ close the connection; the class of the exception says which.
 
 from __future__ import annotations
 
-from pamqp import commands, exceptions
+from pamqp import commands, constants, exceptions
 
 #: reply code -> RabbitMQ's name for it ("NOT_FOUND"), derived from pamqp's table.
 REPLY_NAMES: dict[int, str] = {
@@ -21,19 +21,23 @@ METHOD_IDS: dict[str, tuple[int, int]] = {
     for index, cls in commands.INDEX_MAPPING.items()
 }
 
-NO_ROUTE = 312
-ACCESS_REFUSED = 403
-NOT_FOUND = 404
-RESOURCE_LOCKED = 405
-PRECONDITION_FAILED = 406
-FRAME_ERROR = 501
-SYNTAX_ERROR = 502
-COMMAND_INVALID = 503
-CHANNEL_ERROR = 504
-UNEXPECTED_FRAME = 505
-NOT_ALLOWED = 530
-NOT_IMPLEMENTED = 540
-INTERNAL_ERROR = 541
+#: A normal close (channel.close / connection.close with no error).
+REPLY_SUCCESS: int = constants.REPLY_SUCCESS
+#: The reply codes the core raises or sends, under RabbitMQ's names (pamqp's exception classes
+#: carry each code as `value`).
+NO_ROUTE: int = exceptions.AMQPNoRoute.value
+ACCESS_REFUSED: int = exceptions.AMQPAccessRefused.value
+NOT_FOUND: int = exceptions.AMQPNotFound.value
+RESOURCE_LOCKED: int = exceptions.AMQPResourceLocked.value
+PRECONDITION_FAILED: int = exceptions.AMQPPreconditionFailed.value
+FRAME_ERROR: int = exceptions.AMQPFrameError.value
+SYNTAX_ERROR: int = exceptions.AMQPSyntaxError.value
+COMMAND_INVALID: int = exceptions.AMQPCommandInvalid.value
+CHANNEL_ERROR: int = exceptions.AMQPChannelError.value
+UNEXPECTED_FRAME: int = exceptions.AMQPUnexpectedFrame.value
+NOT_ALLOWED: int = exceptions.AMQPNotAllowed.value
+NOT_IMPLEMENTED: int = exceptions.AMQPNotImplemented.value
+INTERNAL_ERROR: int = exceptions.AMQPInternalError.value
 
 _MAX_REPLY_TEXT = 255  # a short string; RabbitMQ cuts longer texts to 252 bytes and adds "..."
 _ELLIPSIS = b"..."

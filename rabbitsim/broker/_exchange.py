@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._arguments import resource
 from ._events import Node, NodeKind
 from ._routing import ROUTERS, Destination, Router
+from ._text import utf8_text
 
 if TYPE_CHECKING:
     from ._queue import Queue
@@ -108,4 +109,4 @@ class Exchange:
     @property
     def alternate(self) -> str | None:
         value = self.arguments.get("alternate-exchange")
-        return value.decode() if isinstance(value, bytes) else value
+        return None if value is None else utf8_text(value)

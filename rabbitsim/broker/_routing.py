@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from ._errors import PRECONDITION_FAILED, ChannelError
+from ._text import utf8_text
 
 Destination = Hashable
 
@@ -213,10 +214,6 @@ def wire_type(value: Any) -> str:
     return {"float": "double"}.get(kind, kind)
 
 
-def _as_text(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes | bytearray) else value
-
-
 def header_value_key(value: Any, *, nested: bool = False) -> Any:
     """What RabbitMQ compares when it matches a header against a binding argument (measured):
     top-level numbers by value (1 matches 1.0), booleans apart from numbers, decimals by
@@ -228,8 +225,8 @@ def header_value_key(value: Any, *, nested: bool = False) -> Any:
         return (wire_type(value), value) if nested else ("number", value)
     if isinstance(value, Decimal):
         return ("decimal", value.as_tuple())
-    if isinstance(value, str | bytes | bytearray):
-        return ("longstr", _as_text(value))
+    if isinstance(value, str | bytes | bytearray):  # a byte array matches the string of its octets
+        return ("longstr", utf8_text(bytes(value) if isinstance(value, bytearray) else value))
     if isinstance(value, dict):
         return ("table", tuple((name, header_value_key(item, nested=True)) for name, item in value.items()))
     if isinstance(value, list | tuple):
@@ -254,7 +251,7 @@ def parse_x_match(arguments: Mapping[str, Any]) -> tuple[bool, bool]:
             PRECONDITION_FAILED,
             f"Invalid x-match field type {wire_type(mode)} (value {mode!r}); expected longstr",
         )
-    mode = _as_text(mode)
+    mode = utf8_text(mode)
     if mode not in _X_MATCH_MODES:
         raise ChannelError(
             PRECONDITION_FAILED,
