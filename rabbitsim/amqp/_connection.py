@@ -1,7 +1,9 @@
 """One client connection on the wire, as a sans-IO state machine.
 
 Bytes in (`receive`), bytes out (`data_to_send`); the asyncio server only moves them. Frames
-become calls on the broker core; the core's results and outbound work become frames again.
+become calls on the broker core; after each call the core's output road is drained in order
+(`router`), and what it holds for this connection (replies, deliveries, returns, confirms,
+cancels) becomes frames through the `RENDERERS` table.
 Bad input is answered as RabbitMQ's reader answers it (rabbit_reader, rabbit_command_assembler,
 rabbit_channel), measured on 3.10.8 and 4.0.5: which error, in which state, with which ids,
 or no word at all; and how many channels are open.
@@ -10,13 +12,13 @@ or no word at all; and how many channels are open.
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any, NoReturn
 
-from pamqp import commands, decode, frame
+from pamqp import commands, constants, decode, frame
 
-from rabbitsim import __version__
+from rabbitsim._version import __version__
 from rabbitsim.broker import (
     ACCESS_REFUSED,
     CHANNEL_ERROR,
@@ -35,41 +37,38 @@ from rabbitsim.broker import (
     ConnectionError,
     ConsumerCancelled,
     Deliver,
+    GetOk,
     Outbound,
+    Output,
     PublisherAck,
     PublisherNack,
+    Reply,
     Return,
+    display_text,
 )
 
-from ._framing import (
+from ._erlang import frame_octets
+from ._fields import Unparseable
+from ._frames import (
     ACCEPTED_HEADERS,
     CONTENT_HEADER,
-    CONTENT_METHODS,
     FRAME_BODY,
     FRAME_CONTENT_HEADER,
     FRAME_HEARTBEAT,
     FRAME_METHOD,
     FRAME_MIN_SIZE,
     HEARTBEAT_FRAME,
-    METHOD_NAMES,
     MIN_PAYLOAD,
     PROTOCOL_HEADER,
-    BasicDeliver,
-    BasicGetOk,
-    BasicReturn,
-    CannotDecode,
-    QueueDeclareOk,
-    Unparseable,
     content_frames,
-    decode_method,
-    decode_properties,
-    frame_octets,
-    method_name,
     next_frame,
 )
+from ._methods import CONTENT_METHODS, METHOD_NAMES, CannotDecode, decode_method, method_name
+from ._pamqp_patches import BasicDeliver, BasicGetOk, BasicReturn, QueueDeclareOk
+from ._properties import decode_properties
 
 CHANNEL_MAX = 2047
-FRAME_MAX = 131072
+FRAME_MAX = constants.FRAME_MAX_SIZE
 HEARTBEAT = 60
 #: How long RabbitMQ waits for close-ok after its connection.close (less if heartbeats are faster).
 CLOSE_TIMEOUT = 30.0
@@ -124,10 +123,6 @@ class Phase(Enum):
     STARTING = "awaiting channel.open"
     OPEN = "open"
     CLOSING = "closing"  # we sent channel.close; only close / close-ok matter now
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _well_formed(frame_type: int, payload: bytes) -> bool:
@@ -197,7 +192,8 @@ class _Channel:
         self.content: _Content | None = None
 
 
-Handler = Callable[["AMQPConnection", Channel, Any], Any]
+Handler = Callable[[Channel, Any], object]
+Router = Callable[[list[Output]], None]
 
 
 class AMQPConnection:
@@ -226,6 +222,9 @@ class AMQPConnection:
         self._reading = True
         self._in = bytearray()
         self._out: list[bytes] = []
+        #: where the core's output goes after each call: the server routes it to every
+        #: connection and to the event listeners; on its own, a connection renders its own part
+        self.router: Router = self.render_own
         now = self.clock()
         self.last_received = now
         self.last_sent = now
@@ -305,54 +304,63 @@ class AMQPConnection:
         """The socket is gone: clean up as if the client had closed (unacked go back)."""
         if self.core is not None:
             self.core.close()
+            self._drain()
         self.state = State.CLOSED
 
-    # --- outbound work from the core -----------------------------------------------------------
+    # --- the core's output ------------------------------------------------------------------
 
-    def render(self, items: list[tuple[int, Outbound]]) -> None:
-        out = self._out
-        frame_max = self.frame_max
-        channels = self.channels
-        for number, item in items:
-            channel = channels.get(number)
-            if channel is None or channel.phase is not Phase.OPEN:
-                continue  # closed, or closing: RabbitMQ sends nothing more on it
-            if type(item) is Deliver:
-                out.append(
-                    frame.marshal(
-                        BasicDeliver(
-                            item.consumer_tag,
-                            item.delivery_tag,
-                            item.redelivered,
-                            item.exchange,
-                            item.routing_key,
-                        ),
-                        number,
-                    )
-                )
-                out.extend(content_frames(item.message, number, frame_max))
-            elif type(item) is PublisherAck:
-                out.append(frame.marshal(commands.Basic.Ack(item.delivery_tag, item.multiple), number))
-            elif type(item) is Return:
-                out.append(
-                    frame.marshal(
-                        BasicReturn(item.reply_code, item.reply_text, item.exchange, item.routing_key),
-                        number,
-                    )
-                )
-                out.extend(content_frames(item.message, number, frame_max))
-            elif type(item) is PublisherNack:
-                out.append(
-                    frame.marshal(commands.Basic.Nack(item.delivery_tag, item.multiple, False), number)
-                )
-            elif type(item) is ConsumerCancelled and self.capabilities.get("consumer_cancel_notify"):
-                out.append(frame.marshal(commands.Basic.Cancel(item.consumer_tag, True), number))
+    def _drain(self) -> None:
+        broker = self.broker
+        if broker.output:
+            self.router(broker.take_output())
 
-    def _flush_own_outbox(self) -> None:
+    def render_own(self, items: Iterable[Output]) -> None:
+        """Render this connection's part of the core's output (the rest has no one to go to)."""
         core = self.core
-        if core is not None and core.outbox:
-            self.broker.pending_output.pop(core, None)
-            self.render(core.take_outbox())
+        for connection, number, item in items:
+            if connection is core and connection is not None:
+                self.render(number, item)  # type: ignore[arg-type]
+
+    def render(self, number: int, item: Outbound) -> None:
+        """Frames for one item the core sends on channel `number`."""
+        channel = self.channels.get(number)
+        if channel is None or channel.phase is not Phase.OPEN or self.state is not State.OPEN:
+            return  # closed, or closing: RabbitMQ sends nothing more on it
+        RENDERERS[type(item)](self, number, item)
+
+    def _render_deliver(self, number: int, item: Deliver) -> None:
+        out = self._out
+        deliver = BasicDeliver(
+            item.consumer_tag, item.delivery_tag, item.redelivered, item.exchange, item.routing_key
+        )
+        out.append(frame.marshal(deliver, number))
+        out.extend(content_frames(item.message, number, self.frame_max))
+
+    def _render_return(self, number: int, item: Return) -> None:
+        self._send(BasicReturn(item.reply_code, item.reply_text, item.exchange, item.routing_key), number)
+        self._out.extend(content_frames(item.message, number, self.frame_max))
+
+    def _render_ack(self, number: int, item: PublisherAck) -> None:
+        self._send(commands.Basic.Ack(item.delivery_tag, item.multiple), number)
+
+    def _render_nack(self, number: int, item: PublisherNack) -> None:
+        self._send(commands.Basic.Nack(item.delivery_tag, item.multiple, False), number)
+
+    def _render_cancel(self, number: int, item: ConsumerCancelled) -> None:
+        if self.capabilities.get("consumer_cancel_notify"):
+            self._send(commands.Basic.Cancel(item.consumer_tag, True), number)
+
+    def _render_reply(self, number: int, item: Reply) -> None:
+        value = item.value
+        if item.method == "basic.get" and value is not None:
+            got: GetOk = value
+            ok = BasicGetOk(
+                got.delivery_tag, got.redelivered, got.exchange, got.routing_key, got.message_count
+            )
+            self._send(ok, number)
+            self._out.extend(content_frames(got.message, number, self.frame_max))
+            return
+        self._send(REPLIES[item.method](value), number)
 
     # --- errors --------------------------------------------------------------------------------
 
@@ -365,6 +373,7 @@ class AMQPConnection:
         self.close_reason = error
         if self.core is not None:
             self.core.shut_down(error)
+            self._drain()
         self._send(
             commands.Connection.Close(error.reply_code, error.reply_text, error.class_id, error.method_id)
         )
@@ -378,6 +387,7 @@ class AMQPConnection:
             self.close_reason = error
         if self.core is not None:
             self.core.shut_down(self.close_reason)
+            self._drain()
         self.state = State.CLOSED
 
     def _stop_reading(self) -> None:
@@ -499,14 +509,14 @@ class AMQPConnection:
             parts = raw.split(b"\x00")
             if len(parts) != 3:
                 raise ConnectionError(SYNTAX_ERROR, "invalid PLAIN response")
-            return _text(parts[1]), _text(parts[2])  # not UTF-8: no such user, a refused login
+            return display_text(parts[1]), display_text(parts[2])  # not UTF-8: no such user, a refused login
         if mechanism == "AMQPLAIN":
             try:
                 _size, table = decode.field_table(len(raw).to_bytes(4, "big") + raw)
             except Exception as error:
                 raise ConnectionError(SYNTAX_ERROR, "invalid AMQPLAIN response") from error
             login, password = table.get("LOGIN", ""), table.get("PASSWORD", "")
-            return _text(login if isinstance(login, str | bytes) else ""), _text(
+            return display_text(login if isinstance(login, str | bytes) else ""), display_text(
                 password if isinstance(password, str | bytes) else ""
             )
         raise ConnectionError(ACCESS_REFUSED, f"unsupported authentication mechanism '{mechanism}'")
@@ -528,8 +538,9 @@ class AMQPConnection:
 
     def _open(self, method: commands.Connection.Open) -> None:
         given = self.client_properties.get("connection_name")
-        name = _text(given) if isinstance(given, str | bytes) and given else None
+        name = display_text(given) if isinstance(given, str | bytes) and given else None
         self.core = self.broker.connect(method.virtual_host, self.user, name=self._unique(name))
+        self.core.peer = self
         self.state = State.OPEN
         self._send(commands.Connection.OpenOk())
 
@@ -639,13 +650,14 @@ class AMQPConnection:
                 raise ConnectionError(COMMAND_INVALID, "unimplemented method", METHOD_NAMES[kind])
             assert channel.core is not None
             try:
-                reply = handler(self, channel.core, method)
+                handler(channel.core, method)
             except ChannelError as error:
                 self._close_channel(channel, number, error)
                 return
-            if reply is not None and not getattr(method, "nowait", False):
-                self._send(reply, number)
-            self._flush_own_outbox()
+            if kind is commands.Channel.Close:
+                del self.channels[number]  # the number is free again, and no longer counts
+                self._send(commands.Channel.CloseOk(), number)
+            self._drain()
         elif channel.phase is Phase.STARTING:
             if kind is not commands.Channel.Open:
                 raise ConnectionError(CHANNEL_ERROR, "expected 'channel.open'", METHOD_NAMES[kind])
@@ -667,7 +679,7 @@ class AMQPConnection:
             commands.Channel.Close(error.reply_code, error.reply_text, error.class_id, error.method_id),
             number,
         )
-        self._flush_own_outbox()
+        self._drain()
 
     def _publish(self, channel: _Channel, number: int, content: _Content) -> None:
         core = channel.core
@@ -689,7 +701,7 @@ class AMQPConnection:
             return
         except _PropertiesCrash:
             raise InternalError() from None
-        self._flush_own_outbox()
+        self._drain()
 
 
 #: (state, connection method) -> handler; any other method on channel 0 is RabbitMQ's 504.
@@ -702,11 +714,13 @@ CONNECTION_HANDLERS: dict[tuple[State, type], Callable[[AMQPConnection, Any], No
 }
 
 
-# --- channel method handlers: one AMQP method each, returning the reply -----------------------
+# --- channel methods: each turns a decoded method into the core's call; replies come back on
+# the output road, and `REPLIES` makes their frames -----------------------------------------------
 
-
-def _exchange_declare(self: AMQPConnection, ch: Channel, m: commands.Exchange.Declare) -> Any:
-    ch.exchange_declare(
+#: AMQP method class -> the core's call, on an open channel. Any other method is RabbitMQ's 503
+#: "unimplemented method" (connection methods, replies, channel.close-ok unasked).
+HANDLERS: dict[type, Handler] = {
+    commands.Exchange.Declare: lambda ch, m: ch.exchange_declare(
         m.exchange,
         m.exchange_type,
         passive=m.passive,
@@ -714,165 +728,90 @@ def _exchange_declare(self: AMQPConnection, ch: Channel, m: commands.Exchange.De
         auto_delete=m.auto_delete,
         internal=m.internal,
         arguments=m.arguments,
-    )
-    return commands.Exchange.DeclareOk()
-
-
-def _exchange_delete(self: AMQPConnection, ch: Channel, m: commands.Exchange.Delete) -> Any:
-    ch.exchange_delete(m.exchange, if_unused=m.if_unused)
-    return commands.Exchange.DeleteOk()
-
-
-def _exchange_bind(self: AMQPConnection, ch: Channel, m: commands.Exchange.Bind) -> Any:
-    ch.exchange_bind(m.destination, m.source, m.routing_key, m.arguments)
-    return commands.Exchange.BindOk()
-
-
-def _exchange_unbind(self: AMQPConnection, ch: Channel, m: commands.Exchange.Unbind) -> Any:
-    ch.exchange_unbind(m.destination, m.source, m.routing_key, m.arguments)
-    return commands.Exchange.UnbindOk()
-
-
-def _queue_declare(self: AMQPConnection, ch: Channel, m: commands.Queue.Declare) -> Any:
-    ok = ch.queue_declare(
+        nowait=m.nowait,
+    ),
+    commands.Exchange.Delete: lambda ch, m: ch.exchange_delete(
+        m.exchange, if_unused=m.if_unused, nowait=m.nowait
+    ),
+    commands.Exchange.Bind: lambda ch, m: ch.exchange_bind(
+        m.destination, m.source, m.routing_key, m.arguments, nowait=m.nowait
+    ),
+    commands.Exchange.Unbind: lambda ch, m: ch.exchange_unbind(
+        m.destination, m.source, m.routing_key, m.arguments, nowait=m.nowait
+    ),
+    commands.Queue.Declare: lambda ch, m: ch.queue_declare(
         m.queue,
         passive=m.passive,
         durable=m.durable,
         exclusive=m.exclusive,
         auto_delete=m.auto_delete,
         arguments=m.arguments,
-    )
-    return QueueDeclareOk(ok.queue, ok.message_count, ok.consumer_count)
+        nowait=m.nowait,
+    ),
+    commands.Queue.Bind: lambda ch, m: ch.queue_bind(
+        m.queue, m.exchange, m.routing_key, m.arguments, nowait=m.nowait
+    ),
+    commands.Queue.Unbind: lambda ch, m: ch.queue_unbind(m.queue, m.exchange, m.routing_key, m.arguments),
+    commands.Queue.Purge: lambda ch, m: ch.queue_purge(m.queue, nowait=m.nowait),
+    commands.Queue.Delete: lambda ch, m: ch.queue_delete(
+        m.queue, if_unused=m.if_unused, if_empty=m.if_empty, nowait=m.nowait
+    ),
+    commands.Basic.Qos: lambda ch, m: ch.basic_qos(
+        m.prefetch_count, global_qos=m.global_, prefetch_size=m.prefetch_size
+    ),
+    commands.Basic.Consume: lambda ch, m: ch.basic_consume(
+        m.queue,
+        m.consumer_tag,
+        no_ack=m.no_ack,
+        exclusive=m.exclusive,
+        arguments=m.arguments,
+        nowait=m.nowait,
+    ),
+    commands.Basic.Cancel: lambda ch, m: ch.basic_cancel(m.consumer_tag or "", nowait=m.nowait),
+    commands.Basic.Get: lambda ch, m: ch.basic_get(m.queue, no_ack=m.no_ack),
+    commands.Basic.Ack: lambda ch, m: ch.basic_ack(m.delivery_tag, m.multiple),
+    commands.Basic.Nack: lambda ch, m: ch.basic_nack(m.delivery_tag, m.multiple, m.requeue),
+    commands.Basic.Reject: lambda ch, m: ch.basic_reject(m.delivery_tag or 0, m.requeue),
+    commands.Basic.Recover: lambda ch, m: ch.basic_recover(m.requeue),
+    commands.Basic.RecoverAsync: lambda ch, m: ch.basic_recover_async(m.requeue),
+    commands.Confirm.Select: lambda ch, m: ch.confirm_select(nowait=m.nowait),
+    commands.Tx.Select: lambda ch, m: ch.tx_select(),
+    commands.Tx.Commit: lambda ch, m: ch.tx_commit(),
+    commands.Tx.Rollback: lambda ch, m: ch.tx_rollback(),
+    commands.Channel.Flow: lambda ch, m: ch.channel_flow(bool(m.active)),
+    commands.Channel.Close: lambda ch, m: ch.close(),  # close-ok is ours: we own channel numbers
+}
 
+#: The core's method name -> its reply, made from the value the core method returned
+#: (basic.get-ok, which carries content, is `_render_reply`'s own).
+REPLIES: dict[str, Callable[[Any], Any]] = {
+    "exchange.declare": lambda _: commands.Exchange.DeclareOk(),
+    "exchange.delete": lambda _: commands.Exchange.DeleteOk(),
+    "exchange.bind": lambda _: commands.Exchange.BindOk(),
+    "exchange.unbind": lambda _: commands.Exchange.UnbindOk(),
+    "queue.declare": lambda ok: QueueDeclareOk(ok.queue, ok.message_count, ok.consumer_count),
+    "queue.bind": lambda _: commands.Queue.BindOk(),
+    "queue.unbind": lambda _: commands.Queue.UnbindOk(),
+    "queue.purge": commands.Queue.PurgeOk,
+    "queue.delete": commands.Queue.DeleteOk,
+    "basic.qos": lambda _: commands.Basic.QosOk(),
+    "basic.consume": commands.Basic.ConsumeOk,
+    "basic.cancel": commands.Basic.CancelOk,
+    "basic.get": lambda _: commands.Basic.GetEmpty(),
+    "basic.recover": lambda _: commands.Basic.RecoverOk(),
+    "confirm.select": lambda _: commands.Confirm.SelectOk(),
+    "tx.select": lambda _: commands.Tx.SelectOk(),
+    "tx.commit": lambda _: commands.Tx.CommitOk(),
+    "tx.rollback": lambda _: commands.Tx.RollbackOk(),
+    "channel.flow": commands.Channel.FlowOk,
+}
 
-def _queue_bind(self: AMQPConnection, ch: Channel, m: commands.Queue.Bind) -> Any:
-    ch.queue_bind(m.queue, m.exchange, m.routing_key, m.arguments)
-    return commands.Queue.BindOk()
-
-
-def _queue_unbind(self: AMQPConnection, ch: Channel, m: commands.Queue.Unbind) -> Any:
-    ch.queue_unbind(m.queue, m.exchange, m.routing_key, m.arguments)
-    return commands.Queue.UnbindOk()
-
-
-def _queue_purge(self: AMQPConnection, ch: Channel, m: commands.Queue.Purge) -> Any:
-    return commands.Queue.PurgeOk(ch.queue_purge(m.queue))
-
-
-def _queue_delete(self: AMQPConnection, ch: Channel, m: commands.Queue.Delete) -> Any:
-    return commands.Queue.DeleteOk(ch.queue_delete(m.queue, if_unused=m.if_unused, if_empty=m.if_empty))
-
-
-def _basic_qos(self: AMQPConnection, ch: Channel, m: commands.Basic.Qos) -> Any:
-    ch.basic_qos(m.prefetch_count, global_qos=m.global_, prefetch_size=m.prefetch_size)
-    return commands.Basic.QosOk()
-
-
-def _basic_consume(self: AMQPConnection, ch: Channel, m: commands.Basic.Consume) -> Any:
-    reply_first: list[bytes] = []
-    tag = m.consumer_tag or self.broker.generate_name("amq.ctag")
-    # consume-ok must reach the client before the first delivery, so send it before consuming
-    if not m.nowait:
-        if tag in ch.consumers:
-            ch.basic_consume(m.queue, tag)  # raises the 530 RabbitMQ gives for a reused tag
-        reply_first.append(frame.marshal(commands.Basic.ConsumeOk(tag), ch.number))
-    ch.basic_consume(m.queue, tag, no_ack=m.no_ack, exclusive=m.exclusive, arguments=m.arguments)
-    self._out.extend(reply_first)
-    return None
-
-
-def _basic_cancel(self: AMQPConnection, ch: Channel, m: commands.Basic.Cancel) -> Any:
-    return commands.Basic.CancelOk(ch.basic_cancel(m.consumer_tag or ""))
-
-
-def _basic_get(self: AMQPConnection, ch: Channel, m: commands.Basic.Get) -> Any:
-    got = ch.basic_get(m.queue, no_ack=m.no_ack)
-    if got is None:
-        return commands.Basic.GetEmpty()
-    self._send(
-        BasicGetOk(got.delivery_tag, got.redelivered, got.exchange, got.routing_key, got.message_count),
-        ch.number,
-    )
-    self._out.extend(content_frames(got.message, ch.number, self.frame_max))
-    return None
-
-
-def _basic_ack(self: AMQPConnection, ch: Channel, m: commands.Basic.Ack) -> Any:
-    ch.basic_ack(m.delivery_tag, m.multiple)
-
-
-def _basic_nack(self: AMQPConnection, ch: Channel, m: commands.Basic.Nack) -> Any:
-    ch.basic_nack(m.delivery_tag, m.multiple, m.requeue)
-
-
-def _basic_reject(self: AMQPConnection, ch: Channel, m: commands.Basic.Reject) -> Any:
-    ch.basic_reject(m.delivery_tag or 0, m.requeue)
-
-
-def _basic_recover(self: AMQPConnection, ch: Channel, m: commands.Basic.Recover) -> Any:
-    ch.basic_recover(m.requeue)
-    return commands.Basic.RecoverOk()
-
-
-def _basic_recover_async(self: AMQPConnection, ch: Channel, m: commands.Basic.RecoverAsync) -> Any:
-    ch.basic_recover(m.requeue)
-
-
-def _confirm_select(self: AMQPConnection, ch: Channel, m: commands.Confirm.Select) -> Any:
-    ch.confirm_select()
-    return commands.Confirm.SelectOk()
-
-
-def _tx_select(self: AMQPConnection, ch: Channel, m: commands.Tx.Select) -> Any:
-    ch.tx_select()
-    return commands.Tx.SelectOk()
-
-
-def _tx_commit(self: AMQPConnection, ch: Channel, m: commands.Tx.Commit) -> Any:
-    ch.tx_commit()
-    return commands.Tx.CommitOk()
-
-
-def _tx_rollback(self: AMQPConnection, ch: Channel, m: commands.Tx.Rollback) -> Any:
-    ch.tx_rollback()
-    return commands.Tx.RollbackOk()
-
-
-def _channel_flow(self: AMQPConnection, ch: Channel, m: commands.Channel.Flow) -> Any:
-    return commands.Channel.FlowOk(ch.channel_flow(bool(m.active)))
-
-
-def _channel_close(self: AMQPConnection, ch: Channel, m: commands.Channel.Close) -> Any:
-    ch.close()
-    del self.channels[ch.number]  # the number is free again, and no longer counts
-    return commands.Channel.CloseOk()
-
-
-#: AMQP method class -> handler, on an open channel. Any other method is RabbitMQ's 503
-#: "unimplemented method" (connection methods, replies, channel.close-ok unasked).
-HANDLERS: dict[type, Handler] = {
-    commands.Exchange.Declare: _exchange_declare,
-    commands.Exchange.Delete: _exchange_delete,
-    commands.Exchange.Bind: _exchange_bind,
-    commands.Exchange.Unbind: _exchange_unbind,
-    commands.Queue.Declare: _queue_declare,
-    commands.Queue.Bind: _queue_bind,
-    commands.Queue.Unbind: _queue_unbind,
-    commands.Queue.Purge: _queue_purge,
-    commands.Queue.Delete: _queue_delete,
-    commands.Basic.Qos: _basic_qos,
-    commands.Basic.Consume: _basic_consume,
-    commands.Basic.Cancel: _basic_cancel,
-    commands.Basic.Get: _basic_get,
-    commands.Basic.Ack: _basic_ack,
-    commands.Basic.Nack: _basic_nack,
-    commands.Basic.Reject: _basic_reject,
-    commands.Basic.Recover: _basic_recover,
-    commands.Basic.RecoverAsync: _basic_recover_async,
-    commands.Confirm.Select: _confirm_select,
-    commands.Tx.Select: _tx_select,
-    commands.Tx.Commit: _tx_commit,
-    commands.Tx.Rollback: _tx_rollback,
-    commands.Channel.Flow: _channel_flow,
-    commands.Channel.Close: _channel_close,
+#: What the core sends -> how this connection renders it.
+RENDERERS: dict[type, Callable[[AMQPConnection, int, Any], None]] = {
+    Deliver: AMQPConnection._render_deliver,
+    PublisherAck: AMQPConnection._render_ack,
+    Reply: AMQPConnection._render_reply,
+    Return: AMQPConnection._render_return,
+    PublisherNack: AMQPConnection._render_nack,
+    ConsumerCancelled: AMQPConnection._render_cancel,
 }

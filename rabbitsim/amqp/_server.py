@@ -1,6 +1,7 @@
 """The asyncio server: one event loop in a daemon thread owns the broker core, so the core
-stays single-threaded. Each socket gets an `AMQPConnection`; after a burst of input, one
-flush renders everything the core produced and writes each socket once."""
+stays single-threaded. Each socket gets an `AMQPConnection`. Whoever calls the core drains
+its output road through `route`: each item goes to the connection it is for, events to the
+listeners. After a burst of input, one flush writes each socket once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rabbitsim.broker import Broker, Connection, TraceEvent
+from rabbitsim.broker import Broker, Output, TraceEvent
 
 from ._connection import AMQPConnection
 
@@ -30,23 +31,19 @@ class _Wire(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.amqp = AMQPConnection(self.server.broker, from_loopback=_is_loopback(peer))
+        self.amqp.router = self.server.route
         self.server.wires.add(self)
 
     def data_received(self, data: bytes) -> None:
         assert self.amqp is not None
-        core_before = self.amqp.core
         self.amqp.receive(data)
-        if self.amqp.core is not None and core_before is None:
-            self.server.by_core[self.amqp.core] = self
-        self.server.schedule_flush(self)
+        self.server.schedule_flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.wires.discard(self)
         if self.amqp is not None:
-            if self.amqp.core is not None:
-                self.server.by_core.pop(self.amqp.core, None)
             self.amqp.lost()
-            self.server.schedule_flush(None)
+            self.server.schedule_flush()
 
     def write_pending(self) -> None:
         if self.amqp is None or self.transport is None or self.transport.is_closing():
@@ -74,8 +71,7 @@ class AMQPServer:
             self.broker.wall_clock = time.time
         self.host = host
         self.wires: set[_Wire] = set()
-        self.by_core: dict[Connection, _Wire] = {}
-        self._dirty: dict[_Wire, None] = {}
+        self._listeners: list[Callable[[TraceEvent], None]] = []
         self._flush_scheduled = False
         self._expiry: asyncio.TimerHandle | None = None  # the next run of the core's timers
         self._expiry_at = 0.0  # when it is due, on the broker's clock
@@ -109,24 +105,28 @@ class AMQPServer:
 
     # --- flushing ------------------------------------------------------------------------------
 
-    def schedule_flush(self, wire: _Wire | None) -> None:
-        if wire is not None:
-            self._dirty[wire] = None
+    def schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 
+    def route(self, items: list[Output]) -> None:
+        """Send each item of the core's output where it goes: to its connection's frames, or
+        (events) to every listener."""
+        listeners = self._listeners
+        for connection, number, item in items:
+            if connection is None:
+                for listener in listeners:
+                    listener(item)  # type: ignore[arg-type]
+            elif connection.peer is not None:
+                connection.peer.render(number, item)  # type: ignore[attr-defined]
+
     def _flush(self) -> None:
-        """Render what the core produced for every connection, then write each socket once."""
+        """Route what the core produced since the last call, then write each socket once."""
         self._flush_scheduled = False
-        dirty = self._dirty
-        for core, items in self.broker.take_outbound():
-            wire = self.by_core.get(core)
-            if wire is not None and wire.amqp is not None:
-                wire.amqp.render(items)
-                dirty[wire] = None
-        self._dirty = {}
-        for wire in dirty:
+        if self.broker.output:
+            self.route(self.broker.take_output())
+        for wire in list(self.wires):
             wire.write_pending()
         self._arm_expiry()
 
@@ -153,7 +153,6 @@ class AMQPServer:
         for wire in list(self.wires):
             if wire.amqp is not None:
                 wire.amqp.tick()  # may queue a heartbeat, or give up on a silent peer
-                self._dirty[wire] = None
         self._flush()
         self._loop.call_later(TICK_SECONDS, self._tick)
 
@@ -163,7 +162,19 @@ class AMQPServer:
         """Call `listener` with every core event from now on, on the broker's thread; returns the
         function that stops it. Call both inside `call`, so that a snapshot taken in the same
         call is exactly the state before the first event."""
-        return self.broker.subscribe(listener)
+        if self.broker.output:  # what happened before belongs to earlier listeners
+            self.route(self.broker.take_output())
+        self._listeners.append(listener)
+        self.broker.tracing = True
+
+        def unsubscribe() -> None:
+            if self.broker.output:  # what happened so far is still this listener's
+                self.route(self.broker.take_output())
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+            self.broker.tracing = bool(self._listeners)
+
+        return unsubscribe
 
     # --- control from other threads ------------------------------------------------------------
 
@@ -178,7 +189,7 @@ class AMQPServer:
     async def _call(self, function: Callable[[], T]) -> T:
         self.broker.run_due()  # a snapshot sees what has expired by now
         result = function()
-        self.schedule_flush(None)
+        self.schedule_flush()
         return result
 
     def close(self) -> None:

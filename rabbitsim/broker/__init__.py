@@ -7,6 +7,7 @@ virtual-time simulator drives it directly, the pictures draw the events it emits
 from ._broker import Broker, User
 from ._channel import Channel
 from ._connection import Connection
+from ._consumer import Consumer
 from ._errors import (
     ACCESS_REFUSED,
     CHANNEL_ERROR,
@@ -30,25 +31,21 @@ from ._errors import (
 )
 from ._events import EventKind, Node, NodeKind, TraceEvent
 from ._exchange import Binding, Exchange
-from ._message import (
+from ._message import DeadLettered, Death, Entry, Long, Message, Properties, PropertiesLike
+from ._output import (
     ConsumerCancelled,
-    DeadLettered,
-    Death,
     DeclareOk,
     Deliver,
-    Entry,
     GetOk,
-    Long,
-    Message,
     Outbound,
-    Properties,
-    PropertiesLike,
+    Output,
     PublisherAck,
     PublisherNack,
+    Reply,
     Return,
 )
 from ._profile import PROFILES, VersionProfile
-from ._queue import Consumer, Queue
+from ._queue import Queue
 from ._routing import topic_words
 from ._text import display_text, relayed_text, utf8_text
 from ._vhost import VHost
@@ -93,11 +90,13 @@ __all__ = [
     "Node",
     "NodeKind",
     "Outbound",
+    "Output",
     "Properties",
     "PropertiesLike",
     "PublisherAck",
     "PublisherNack",
     "Queue",
+    "Reply",
     "Return",
     "TraceEvent",
     "User",

@@ -1,5 +1,5 @@
 """The broker: vhosts, users, connections, and the things shared by all of them
-(message ids, generated names, the clock, the trace listeners, pending output)."""
+(message ids, generated names, the clock, timers, and the one output road)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from ._connection import Connection
 from ._direct_reply import ReplyRegistry
 from ._errors import ACCESS_REFUSED, NOT_ALLOWED, ConnectionError
 from ._events import EventKind, Node, TraceEvent
-from ._message import Message, Outbound, PropertiesLike
+from ._message import Message, PropertiesLike
+from ._output import Output
 from ._profile import DEFAULT_PROFILE, PROFILES, VersionProfile
 from ._vhost import VHost
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from ._queue import Queue
 
 Clock = Callable[[], float]
-Listener = Callable[[TraceEvent], None]
 
 
 @dataclass(slots=True)
@@ -62,9 +62,8 @@ class Broker:
         self.vhosts: dict[str, VHost] = {}
         self.users: dict[str, User] = {}
         self.connections: dict[str, Connection] = {}
-        self.pending_output: dict[Connection, None] = {}  # connections with something to send
-        self.tracing = False
-        self._listeners: list[Listener] = []
+        self.output: list[Output] = []  # the road: see `take_output`
+        self.tracing = False  # set by whoever drains the road and wants events on it
         self._message_ids = 0
         self._connection_ids = 0
         self._names = 0
@@ -113,11 +112,10 @@ class Broker:
             self.emit(EventKind.CONNECTION_OPENED, vhost, connection.node, user=user)
         return connection
 
-    def take_outbound(self) -> list[tuple[Connection, list[tuple[int, Outbound]]]]:
-        """Everything the core wants sent, per connection, in the order it was produced."""
-        pending = list(self.pending_output)
-        self.pending_output.clear()
-        return [(connection, connection.take_outbox()) for connection in pending]
+    def take_output(self) -> list[Output]:
+        """Everything the calls since the last take produced, in order (see `_output`)."""
+        output, self.output = self.output, []
+        return output
 
     # --- shared counters -------------------------------------------------------------------------
 
@@ -173,19 +171,6 @@ class Broker:
 
     # --- tracing -------------------------------------------------------------------------------
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call `listener` with every event from now on; returns the function that stops it.
-        Events cost nothing while nobody listens."""
-        self._listeners.append(listener)
-        self.tracing = True
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-            self.tracing = bool(self._listeners)
-
-        return unsubscribe
-
     def emit(
         self,
         kind: EventKind,
@@ -196,9 +181,10 @@ class Broker:
         routing_key: str | None = None,
         **detail: Any,
     ) -> None:
+        """Put an event on the road. Callers test `tracing` first, so that events cost nothing
+        while nobody records."""
         self._event_seq += 1
         event = TraceEvent(
             self._event_seq, self.clock(), kind, vhost, source, target, message, routing_key, detail
         )
-        for listener in self._listeners:
-            listener(event)
+        self.output.append((None, 0, event))

@@ -1,13 +1,13 @@
-"""A client connection as the broker sees it: its channels, its exclusive queues, its outbox."""
+"""A client connection as the broker sees it: its channels and its exclusive queues."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ._channel import Channel
-from ._errors import CHANNEL_ERROR, AMQPError, ConnectionError
+from ._errors import CHANNEL_ERROR, REPLY_SUCCESS, AMQPError, ConnectionError
 from ._events import EventKind, Node, NodeKind
-from ._message import Outbound
+from ._output import Outbound
 from ._queue import Queue
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ class Connection:
         self.is_open = True
         self.channels: dict[int, Channel] = {}
         self.exclusive_queues: dict[str, Queue] = {}
-        self.outbox: list[tuple[int, Outbound]] = []  # (channel number, what to send)
+        self.peer: object = None  # free for an adapter to attach its own side; the core never reads it
         self.close_reason: AMQPError | None = None
         self.node = Node(NodeKind.CONNECTION, name, name)
 
@@ -54,13 +54,8 @@ class Connection:
         return channel
 
     def send(self, channel: int, item: Outbound) -> None:
-        if not self.outbox:
-            self.broker.pending_output[self] = None
-        self.outbox.append((channel, item))
-
-    def take_outbox(self) -> list[tuple[int, Outbound]]:
-        items, self.outbox = self.outbox, []
-        return items
+        """Tell this connection something on `channel`, by way of the broker's output road."""
+        self.broker.output.append((self, channel, item))
 
     def close(self) -> None:
         """connection.close from the client, or the socket gone: same cleanup."""
@@ -80,13 +75,14 @@ class Connection:
                 self.vhost.delete_queue(queue, reason="exclusive-owner-closed")
         self.exclusive_queues.clear()
         self.broker.connections.pop(self.name, None)
-        self.broker.pending_output.pop(self, None)
-        self.outbox.clear()
+        # a closed connection is told nothing more: what was on its way to it is dropped
+        output = self.broker.output
+        output[:] = [item for item in output if item[0] is not self]
         if self.broker.tracing:
             self.broker.emit(
                 EventKind.CONNECTION_CLOSED,
                 self.vhost.name,
                 self.node,
-                reply_code=error.reply_code if error else 200,
+                reply_code=error.reply_code if error else REPLY_SUCCESS,
                 reply_text=error.reply_text if error else "",
             )

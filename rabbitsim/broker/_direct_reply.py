@@ -18,7 +18,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._channel import Channel
+    from ._channel_base import ChannelBase
 
 REPLY_QUEUE = "amq.rabbitmq.reply-to"
 REPLY_KEY_PREFIX = REPLY_QUEUE + "."
@@ -32,10 +32,10 @@ class ReplyRegistry:
     """The broker's live reply keys, each naming the channel whose reply consumer receives."""
 
     def __init__(self) -> None:
-        self.channels: dict[str, Channel] = {}
+        self.channels: dict[str, ChannelBase] = {}
         self._issued = 0
 
-    def register(self, channel: Channel) -> str:
+    def register(self, channel: ChannelBase) -> str:
         """A new key for `channel`; deterministic (a counter), opaque like RabbitMQ's."""
         self._issued += 1
         digest = hashlib.blake2b(b"reply-to" + self._issued.to_bytes(8, "big"), digest_size=16).digest()

@@ -1,4 +1,4 @@
-"""Messages as the core holds them, and what the core hands back for the adapter to send."""
+"""Messages as the core holds them: properties, the message, its copies in queues, its deaths."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 import dataclasses
 import datetime
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 
 class PropertiesLike(Protocol):
@@ -141,63 +141,3 @@ class Entry:
         self.seq = seq
         self.redelivered = False
         self.delivery_count = 0  # returns so far (quorum queues count them)
-
-
-# What the core hands back for the adapter to send. Tuples: they are made per message.
-
-
-class Deliver(NamedTuple):
-    """basic.deliver to a consumer."""
-
-    consumer_tag: str
-    delivery_tag: int
-    redelivered: bool
-    exchange: str
-    routing_key: str
-    message: Message
-
-
-class Return(NamedTuple):
-    """basic.return of a mandatory message that reached no queue."""
-
-    reply_code: int
-    reply_text: str
-    exchange: str
-    routing_key: str
-    message: Message
-
-
-class PublisherAck(NamedTuple):
-    delivery_tag: int
-    multiple: bool = False
-
-
-class PublisherNack(NamedTuple):
-    delivery_tag: int
-    multiple: bool = False
-
-
-class ConsumerCancelled(NamedTuple):
-    """A broker-initiated basic.cancel: the consumed queue went away."""
-
-    consumer_tag: str
-
-
-Outbound = Deliver | Return | PublisherAck | PublisherNack | ConsumerCancelled
-
-
-class GetOk(NamedTuple):
-    """basic.get-ok. `message_count` is what is still ready after this one."""
-
-    delivery_tag: int
-    redelivered: bool
-    exchange: str
-    routing_key: str
-    message_count: int
-    message: Message
-
-
-class DeclareOk(NamedTuple):
-    queue: str
-    message_count: int
-    consumer_count: int

@@ -11,7 +11,8 @@ from ._arguments import resource
 from ._errors import NOT_FOUND, ChannelError
 from ._events import EventKind
 from ._exchange import Binding, DefaultRouter, Exchange
-from ._message import ConsumerCancelled, Message
+from ._message import Message
+from ._output import ConsumerCancelled
 from ._queue import Queue
 
 if TYPE_CHECKING:

@@ -31,7 +31,8 @@ from pamqp.header import ProtocolHeader
 
 import rabbitsim
 from rabbitsim.amqp import AMQPConnection, State
-from rabbitsim.amqp._framing import decode_method, decode_properties
+from rabbitsim.amqp._methods import decode_method
+from rabbitsim.amqp._properties import decode_properties
 from rabbitsim.backends import EmbeddedBroker
 from rabbitsim.broker import REPLY_NAMES, Broker
 

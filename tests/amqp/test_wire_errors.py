@@ -23,7 +23,7 @@ from pamqp.heartbeat import Heartbeat
 
 import rabbitsim
 from rabbitsim.amqp import AMQPConnection, State
-from rabbitsim.amqp._framing import frame_octets
+from rabbitsim.amqp._erlang import frame_octets
 from rabbitsim.backends import EmbeddedBroker
 from rabbitsim.broker import Broker
 

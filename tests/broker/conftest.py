@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from weakref import WeakKeyDictionary
 
 import pytest
 
-from rabbitsim.broker import Broker, Channel, Connection, TraceEvent
+from rabbitsim.broker import Broker, Channel, Connection, Reply, TraceEvent
 
 
 class FakeClock:
@@ -39,21 +41,112 @@ def channel(connection: Connection) -> Channel:
     return connection.open_channel(1)
 
 
+class Road:
+    """Drains a broker's output road as a wire adapter would, sorting it into the events and
+    what the connections are told, each in the order the core produced it."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.events = EventLog(self)
+        self.outbound: list[tuple[str, int, object]] = []
+
+    def pull(self) -> None:
+        for connection, number, item in self.broker.take_output():
+            if connection is None:
+                list.append(self.events, item)  # type: ignore[arg-type]
+            else:
+                self.outbound.append((connection.name, number, item))
+
+
+class EventLog(list[TraceEvent]):
+    """The events so far: reading it drains the broker first, so a test reads it like a list
+    that the core fills as it goes."""
+
+    def __init__(self, road: Road) -> None:
+        super().__init__()
+        self.road = road
+
+    def _now(self) -> list[TraceEvent]:
+        self.road.pull()
+        return list(super().__iter__())
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._now())
+
+    def __len__(self) -> int:
+        return len(self._now())
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        return self._now()[index]
+
+    def __eq__(self, other: object) -> bool:
+        return self._now() == other
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._now()
+
+    def __bool__(self) -> bool:
+        return bool(self._now())
+
+    def __repr__(self) -> str:
+        return repr(self._now())
+
+    def clear(self) -> None:
+        self.road.pull()
+        super().clear()
+
+    def __delitem__(self, index):  # type: ignore[no-untyped-def]
+        self.road.pull()
+        super().__delitem__(index)
+
+    def index(self, *args):  # type: ignore[no-untyped-def]
+        return self._now().index(*args)
+
+    def count(self, item: object) -> int:
+        return self._now().count(item)  # type: ignore[arg-type]
+
+    def copy(self) -> list[TraceEvent]:
+        return self._now()
+
+
+_ROADS: WeakKeyDictionary[Broker, Road] = WeakKeyDictionary()
+
+
+def road(broker: Broker) -> Road:
+    """The one `Road` of `broker` (events and deliveries share it, as an adapter's drain does)."""
+    found = _ROADS.get(broker)
+    if found is None:
+        found = _ROADS[broker] = Road(broker)
+    return found
+
+
+def record_events(broker: Broker) -> list[TraceEvent]:
+    """Every event the broker emits from now on (what a listener on the adapter would get)."""
+    broker.tracing = True
+    return road(broker).events
+
+
 @pytest.fixture
 def events(broker: Broker) -> list[TraceEvent]:
     """Every event the broker emits during the test."""
-    recorded: list[TraceEvent] = []
-    broker.subscribe(recorded.append)
-    return recorded
+    return record_events(broker)
+
+
+def drain_events(broker: Broker, sink: Callable[[TraceEvent], object]) -> None:
+    """Hand the events on the road to `sink`, as an adapter does after each call; the rest goes."""
+    for connection, _number, item in broker.take_output():
+        if connection is None:
+            sink(item)  # type: ignore[arg-type]
 
 
 def deliveries(broker: Broker) -> list[tuple[str, int, object]]:
-    """Drain the broker's outboxes: (connection name, channel number, outbound item)."""
-    return [
-        (connection.name, number, item)
-        for connection, items in broker.take_outbound()
-        for number, item in items
-    ]
+    """Drain what the connections are told: (connection name, channel number, outbound item),
+    replies to the methods left out (the tests look at what the core sends unasked)."""
+    found = road(broker)
+    found.pull()
+    items = [item for item in found.outbound if type(item[2]) is not Reply]
+    found.outbound.clear()
+    return items
 
 
 def live_copies(broker: Broker) -> Counter[tuple[str, int]]:

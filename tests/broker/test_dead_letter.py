@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rabbitsim.broker import Broker, Channel, EventKind, GetOk, Long, Properties, TraceEvent
-from tests.broker.conftest import FakeClock
+from tests.broker.conftest import FakeClock, record_events
 
 WALL = 1_700_000_000.0  # what the wall clock says in these tests
 WHEN = datetime.datetime.fromtimestamp(WALL, datetime.UTC)
@@ -350,8 +350,7 @@ def test_an_automatic_cycle_is_cut(profile: str) -> None:
     message (RabbitMQ logs it); a rejection in the cycle is a client's choice and goes on."""
     clock = FakeClock()
     channel = make_channel(profile, clock)
-    recorded: list[TraceEvent] = []
-    channel.broker.subscribe(recorded.append)
+    recorded = record_events(channel.broker)
     channel.queue_declare("self", arguments={"x-dead-letter-exchange": "", "x-message-ttl": 100})
     channel.basic_publish("", "self", b"m")
     clock.now = 0.1

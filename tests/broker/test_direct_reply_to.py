@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from rabbitsim.broker import Broker, Channel, ChannelError, Connection, Deliver, EventKind, TraceEvent
+from rabbitsim.broker import (
+    Broker,
+    Channel,
+    ChannelError,
+    Connection,
+    Deliver,
+    EventKind,
+    Properties,
+    Return,
+    TraceEvent,
+)
 from rabbitsim.broker._direct_reply import REPLY_KEY_PREFIX, REPLY_QUEUE
-from rabbitsim.broker._message import Properties, Return
 from tests.broker.conftest import deliveries
 
 

@@ -1,0 +1,197 @@
+"""Deliveries awaiting acknowledgement: delivery tags, basic.ack / nack / reject / recover, and
+what each does to the copy (it leaves the broker, is dead-lettered, or goes back to its queue
+in its original place, redelivered)."""
+
+from __future__ import annotations
+
+from ._channel_base import ChannelBase, Delivery, Settlement, Transaction, amqp_method
+from ._consumer import Consumer
+from ._deadletter import dead_letter
+from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError
+from ._events import EventKind
+from ._message import Entry
+from ._output import Deliver
+from ._queue import Queue
+
+ACK, NACK, REJECT = EventKind.ACK, EventKind.NACK, EventKind.REJECT
+
+
+class Acknowledgements(ChannelBase):
+    """The channel's unacked deliveries, by tag (per channel, from 1), and their settlement."""
+
+    def deliver(self, consumer: Consumer, queue: Queue, entry: Entry) -> None:
+        """Called by a queue's dispatch: give `entry` to `consumer` with the next delivery tag."""
+        tag = self.next_delivery_tag = self.next_delivery_tag + 1
+        if not consumer.no_ack:
+            self.unacked[tag] = Delivery(tag, entry, queue, consumer)
+            consumer.unacked += 1
+            self.consumer_unacked += 1
+            queue.unacked += 1
+        message = queue.as_delivered(entry) if queue.counts_deliveries else entry.message
+        if self.broker.tracing:
+            self._emit(
+                EventKind.DELIVER,
+                queue.node,
+                consumer.node,
+                message=message.id,
+                routing_key=message.routing_key,
+                delivery_tag=tag,
+                redelivered=entry.redelivered,
+                no_ack=consumer.no_ack,
+            )
+        self.connection.send(
+            self.number,
+            Deliver(consumer.tag, tag, entry.redelivered, message.exchange, message.routing_key, message),
+        )
+
+    # --- the methods ---------------------------------------------------------------------------
+
+    def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
+        """basic.ack. The fast path, for the usual ack (one known tag, an open channel, no
+        transaction), skips only the guard's bookkeeping; everything else takes `_basic_ack`."""
+        if self.timers:
+            self.broker.run_due()
+        if not multiple and self.is_open and not isinstance(self.mode, Transaction):
+            delivery = self.unacked.pop(delivery_tag, None)
+            if delivery is not None:
+                self._ack(delivery)
+                return
+        self._basic_ack(delivery_tag, multiple)
+
+    @amqp_method("basic.ack", reply=False)
+    def _basic_ack(self, delivery_tag: int, multiple: bool) -> None:
+        self._settle(Settlement(ACK, False, self._take_unacked(delivery_tag, multiple)))
+
+    @amqp_method("basic.nack", reply=False)
+    def basic_nack(self, delivery_tag: int, multiple: bool = False, requeue: bool = True) -> None:
+        self._settle(Settlement(NACK, requeue, self._take_unacked(delivery_tag, multiple)))
+
+    @amqp_method("basic.reject", reply=False)
+    def basic_reject(self, delivery_tag: int, requeue: bool = True) -> None:
+        self._settle(Settlement(REJECT, requeue, self._take_unacked(delivery_tag, False)))
+
+    @amqp_method("basic.recover")
+    def basic_recover(self, requeue: bool = True) -> None:
+        self._recover(requeue)
+
+    @amqp_method("basic.recover", reply=False)
+    def basic_recover_async(self, requeue: bool = True) -> None:
+        """The deprecated basic.recover-async: basic.recover without recover-ok (RabbitMQ names
+        basic.recover in its errors)."""
+        self._recover(requeue)
+
+    def _recover(self, requeue: bool) -> None:
+        if not requeue:
+            raise ConnectionError(NOT_IMPLEMENTED, "requeue=false")
+        deliveries = list(self.unacked.values())
+        self.unacked.clear()
+        self.requeue(deliveries)
+
+    # --- settling ------------------------------------------------------------------------------
+
+    def _take_unacked(self, delivery_tag: int, multiple: bool) -> list[Delivery]:
+        """Remove and return the deliveries an ack names: one tag, every tag up to it
+        (`multiple`), or all (`multiple` with tag 0). The named tag must be unacked."""
+        unacked = self.unacked
+        if multiple and delivery_tag == 0:
+            taken = list(unacked.values())
+            unacked.clear()
+            return taken
+        if delivery_tag not in unacked:
+            raise ChannelError(PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}")
+        if not multiple:
+            return [unacked.pop(delivery_tag)]
+        tags = [tag for tag in unacked if tag <= delivery_tag]
+        return [unacked.pop(tag) for tag in tags]
+
+    def _settle(self, settlement: Settlement) -> None:
+        """Settle now, or at commit in a transaction (the deliveries stay out of `unacked`)."""
+        mode = self.mode
+        if isinstance(mode, Transaction):
+            mode.settlements.append(settlement)
+        else:
+            self.settle_now(settlement)
+
+    def settle_now(self, settlement: Settlement) -> None:
+        if settlement.requeue:
+            self.requeue(settlement.deliveries, settlement.action)
+            return
+        settle = self._ack if settlement.action is ACK else self._discard
+        for delivery in settlement.deliveries:
+            settle(delivery, settlement.action)
+
+    def _ack(self, delivery: Delivery, action: EventKind = ACK) -> None:
+        """An ack: the copy leaves the broker."""
+        self._release(delivery, action, requeue=False)
+        if delivery.consumer is not None:
+            self._refill(delivery.queue)
+
+    def _discard(self, delivery: Delivery, action: EventKind) -> None:
+        """A nack or reject without requeue: the copy leaves its queue, to the queue's
+        dead-letter exchange if it has one (not once the queue is deleted)."""
+        self._release(delivery, action, requeue=False)
+        queue, message = delivery.queue, delivery.entry.message
+        if queue.deleted:
+            self._emit(EventKind.DROP, queue.node, message=message.id, reason="rejected")
+        else:
+            dead_letter(queue, message, "rejected")
+        if delivery.consumer is not None:
+            self._refill(queue)
+
+    def _release(self, delivery: Delivery, action: EventKind | None, *, requeue: bool) -> None:
+        """Take a settled delivery off the counts of its queue, consumer and channel, and say so."""
+        _tag, entry, queue, consumer = delivery
+        queue.unacked -= 1
+        if consumer is not None:
+            consumer.unacked -= 1
+            self.consumer_unacked -= 1
+        if action is not None and self.broker.tracing:
+            self._emit(
+                action,
+                queue.node,
+                consumer.node if consumer else self.node,
+                message=entry.message.id,
+                requeue=requeue,
+            )
+
+    def _refill(self, queue: Queue) -> None:
+        """A consumer's ack made room under its prefetch: its queue (and, with a channel-wide
+        limit, every queue the channel consumes) may deliver again."""
+        if queue.ready:
+            queue.dispatch()
+        if self.global_prefetch:
+            self.dispatch_all()
+
+    def requeue(self, deliveries: list[Delivery], action: EventKind | None = None) -> None:
+        """Return deliveries to their queues, in their original places, marked redelivered."""
+        by_queue: dict[Queue, list[Entry]] = {}
+        tracing = self.broker.tracing
+        for delivery in deliveries:
+            self._release(delivery, action, requeue=True)
+            queue, entry = delivery.queue, delivery.entry
+            if tracing:
+                reason = "deleted-queue" if queue.deleted else action.value if action else "recover"
+                self._emit(
+                    EventKind.DROP if queue.deleted else EventKind.REQUEUE,
+                    queue.node,
+                    message=entry.message.id,
+                    reason=reason,
+                )
+            if not queue.deleted:
+                by_queue.setdefault(queue, []).append(entry)
+        for queue, entries in by_queue.items():
+            for entry in queue.requeue(entries):
+                dead_letter(queue, entry.message, "delivery_limit")
+        self.dispatch_all()
+
+    def dispatch_all(self) -> None:
+        for queue in {consumer.queue: None for consumer in self.consumers.values()}:
+            if queue.ready:
+                queue.dispatch()
+
+    def restore_unacked(self, settlements: list[Settlement]) -> None:
+        """Deliveries an uncommitted transaction settled are unacked again, in tag order."""
+        for settlement in settlements:
+            for delivery in settlement.deliveries:
+                self.unacked[delivery.tag] = delivery
+        self.unacked = dict(sorted(self.unacked.items()))
