@@ -5,7 +5,7 @@
 
 Budget (issue 5): the HTML animation renders in at most 5 s on a 2-core machine and weighs
 under 5 MB. Reported:
-  record     running the scenario with pika while subscribed to the core's events (not rendering)
+  record     running the scenario with pika while the handle's event source delivers (not rendering)
   cold       animate() + to_html() the first time in this process (fonts and caches load)
   warm       the same again, median of --repeat runs
   frames     the frame model alone (pure Python), median

@@ -1,5 +1,6 @@
 """Where the broker lives: the embedded simulator, a RabbitMQ container, or any broker by URL.
-Every backend returns the same handle (`BrokerHandle`), so a chapter never changes."""
+Every backend returns the same handle (`BrokerHandle`), so a chapter never changes; each handle
+supplies its own event source (`handle.events()`), which `handle.trace()` records."""
 
 from __future__ import annotations
 
@@ -7,11 +8,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from ._base import BackendUnavailable, BrokerHandle
-from ._container import ContainerBroker
-from ._embedded import EmbeddedBroker, snapshot
-from ._management import ManagementClient, ManagementError
-from ._topology import (
+from rabbitsim.vocabulary import (
     BindingInfo,
     ChannelInfo,
     ConnectionInfo,
@@ -21,10 +18,23 @@ from ._topology import (
     Topology,
     plain,
 )
+
+from ._base import BackendUnavailable, BrokerHandle
+from ._compare import FIREHOSE_KINDS, FlowStep, flow
+from ._container import ContainerBroker
+from ._embedded import EmbeddedBroker, snapshot
+from ._firehose import FirehoseConverter
+from ._firehose_source import FirehoseSource
+from ._management import ManagementClient, ManagementError
+from ._real import RealBroker
+from ._recording import Snapshots, Trace, TraceIncomplete
+from ._settle import QueueStats, settlements
+from ._sim_source import SimSource
 from ._url import UrlBroker
 
 __all__ = [
     "BACKENDS",
+    "FIREHOSE_KINDS",
     "BackendUnavailable",
     "BindingInfo",
     "BrokerHandle",
@@ -34,12 +44,23 @@ __all__ = [
     "ContainerBroker",
     "EmbeddedBroker",
     "ExchangeInfo",
+    "FirehoseConverter",
+    "FirehoseSource",
+    "FlowStep",
     "ManagementClient",
     "ManagementError",
     "QueueInfo",
+    "QueueStats",
+    "RealBroker",
+    "SimSource",
+    "Snapshots",
     "Topology",
+    "Trace",
+    "TraceIncomplete",
     "UrlBroker",
+    "flow",
     "plain",
+    "settlements",
     "snapshot",
     "start",
 ]

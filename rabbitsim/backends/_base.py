@@ -5,14 +5,13 @@ from __future__ import annotations
 import urllib.parse
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import ClassVar, Self
 
 import pika
 
-from ._topology import Topology
+from rabbitsim.vocabulary import EventSource, Topology
 
-if TYPE_CHECKING:
-    from rabbitsim.trace import Trace
+from ._recording import Trace
 
 
 class BackendUnavailable(RuntimeError):
@@ -22,7 +21,8 @@ class BackendUnavailable(RuntimeError):
 
 class BrokerHandle(ABC):
     """A running broker. Connect with `.parameters` (pika) or `.url` (any AMQP client); look
-    inside with `.topology()`; stop with `.close()` or a `with` block."""
+    inside with `.topology()`, follow it with `.events()` or record it with `.trace()`; stop
+    with `.close()` or a `with` block."""
 
     backend: ClassVar[str]
     url: str
@@ -49,16 +49,18 @@ class BrokerHandle(ABC):
     def topology(self) -> Topology: ...
 
     @abstractmethod
+    def events(self, *, timeout: float = 5.0, settle: float = 0.0) -> EventSource:
+        """A new source of this broker's events, for one recording. `timeout` bounds each wait;
+        `settle` (real brokers) is how long to let the management statistics catch up at the
+        end so acks can be derived (see docs/tracing.md)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def trace(self, *, timeout: float = 5.0, settle: float = 0.0) -> Trace:
         """Record what the broker does: `with broker.trace() as t: ...`, then `print(t)`.
-        `timeout` bounds each wait; `settle` (real brokers) is how long to let the management
-        statistics catch up at the end so acks can be derived (see docs/tracing.md)."""
-        # imported here: rabbitsim.trace stands on the backends, not the other way round
-        from rabbitsim.trace import record
-
-        return record(self, timeout=timeout, settle=settle)
+        `timeout` and `settle` are as for `events`."""
+        return Trace(self.events(timeout=timeout, settle=settle), self.backend)
 
     def __enter__(self) -> Self:
         return self

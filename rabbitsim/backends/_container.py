@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._base import BackendUnavailable, BrokerHandle
+from ._base import BackendUnavailable
 from ._management import ManagementClient
-from ._topology import Topology
+from ._real import RealBroker
 
 #: The newest official line that still accepts transient non-exclusive queues, which the classic
 #: tutorials (and this course's early chapters) declare: RabbitMQ 4.3 refuses them by default
@@ -37,7 +37,7 @@ def _docker_problem() -> str | None:
     return None
 
 
-class ContainerBroker(BrokerHandle):
+class ContainerBroker(RealBroker):
     """A RabbitMQ container owned by this handle: `close()` stops and removes it."""
 
     backend = "container"
@@ -77,9 +77,6 @@ class ContainerBroker(BrokerHandle):
         if code != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(arguments)} failed ({code}): {text}")
         return text
-
-    def topology(self) -> Topology:
-        return self.management.topology()
 
     def close(self) -> None:
         self.container.stop()

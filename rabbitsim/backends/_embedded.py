@@ -8,9 +8,7 @@ import pika
 
 from rabbitsim.amqp import AMQPServer
 from rabbitsim.broker import Broker, Exchange
-
-from ._base import BrokerHandle
-from ._topology import (
+from rabbitsim.vocabulary import (
     BindingInfo,
     ChannelInfo,
     ConnectionInfo,
@@ -21,6 +19,12 @@ from ._topology import (
     plain,
 )
 
+from ._base import BrokerHandle
+from ._sim_source import SimSource
+
+#: The core's clock: real time. Its events are stamped with it, and so is a recording's start.
+CLOCK = time.monotonic
+
 
 class EmbeddedBroker(BrokerHandle):
     """A running simulated RabbitMQ. `.broker` is the core; touch it only through
@@ -29,7 +33,7 @@ class EmbeddedBroker(BrokerHandle):
     backend = "sim"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, profile: str = "4.0") -> None:
-        self.broker = Broker(clock=time.monotonic, profile=profile)
+        self.broker = Broker(clock=CLOCK, profile=profile)
         self.server = AMQPServer(self.broker, host, port)
         self.profile = profile
         self.url = f"amqp://guest:guest@{host}:{self.server.port}/%2F"
@@ -40,7 +44,14 @@ class EmbeddedBroker(BrokerHandle):
         return pika.ConnectionParameters(host=self.host, port=self.port, heartbeat=0)
 
     def topology(self) -> Topology:
-        return self.server.call(lambda: snapshot(self.broker))
+        return self.server.call(self._snapshot)
+
+    def events(self, *, timeout: float = 5.0, settle: float = 0.0) -> SimSource:
+        """The core's own events, complete: `settle` has nothing to wait for here."""
+        return SimSource(self.server, self._snapshot, CLOCK, timeout=timeout)
+
+    def _snapshot(self) -> Topology:
+        return snapshot(self.broker)
 
     def close(self) -> None:
         self.server.close()

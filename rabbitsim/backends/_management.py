@@ -13,7 +13,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from ._topology import (
+from rabbitsim.vocabulary import (
     BindingInfo,
     ChannelInfo,
     ConnectionInfo,

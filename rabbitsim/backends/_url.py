@@ -8,9 +8,9 @@ import urllib.parse
 import pika
 import pika.exceptions
 
-from ._base import BackendUnavailable, BrokerHandle, with_credentials
+from ._base import BackendUnavailable, with_credentials
 from ._management import ManagementClient
-from ._topology import Topology
+from ._real import RealBroker
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 MANAGEMENT_PORT_OFFSET = 10000  # RabbitMQ's defaults: AMQP 5672, management 15672
@@ -27,7 +27,7 @@ def management_url_for(url: str) -> str:
     )
 
 
-class UrlBroker(BrokerHandle):
+class UrlBroker(RealBroker):
     """A broker someone else runs. `close()` forgets it; the broker keeps running."""
 
     backend = "url"
@@ -52,9 +52,6 @@ class UrlBroker(BrokerHandle):
                 "(rabbitsim.start('url', url=...) or RABBITSIM_URL), or use the simulator: "
                 "rabbitsim.start('sim')."
             ) from error
-
-    def topology(self) -> Topology:
-        return self.management.topology()
 
     def close(self) -> None:
         """Nothing to stop: the broker is not ours."""

@@ -5,69 +5,40 @@
     print(t)                           # a table: publish, route, enqueue, deliver, ack ...
     t.of_kind("deliver"), t.messages(), t.path(1), t.topology.start, t.topology.end
 
-The events are the core's own (`rabbitsim.broker.TraceEvent`): the simulator emits them as it
-works; a real RabbitMQ's firehose (`amq.rabbitmq.trace`) is turned into the same kinds, with
-acks derived from management statistics where they can be. What the real side cannot show is
-listed in docs/tracing.md. `flow()` puts a trace in a form that compares across backends.
+Every broker handle supplies its own event source (`handle.events()`): the simulator's core
+emits its events (`rabbitsim.vocabulary.TraceEvent`) as it works; a real RabbitMQ's firehose
+(`amq.rabbitmq.trace`) is turned into the same kinds, with acks derived from management
+statistics where they can be. What the real side cannot show is listed in docs/tracing.md.
+A `Trace` records one source and knows no backend class; `flow()` puts a trace in a form that
+compares across backends; `follow()` is the live recording `rabbitsim.viz.live` draws from.
+
+`Trace` and `flow` are defined beside the handles (`rabbitsim.backends`), because
+`broker.trace()` makes a trace and a layer never imports the layers above it; this package is
+their face, and the road from a broker's events to anything drawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from rabbitsim.backends import FIREHOSE_KINDS, FlowStep, Snapshots, Trace, TraceIncomplete, flow
+from rabbitsim.vocabulary import EventKind, EventSource, Node, NodeKind, Started, Stopped, TraceEvent
 
-from rabbitsim.backends import BrokerHandle, ContainerBroker, EmbeddedBroker, UrlBroker
-from rabbitsim.broker import EventKind, Node, NodeKind, TraceEvent
-
-from ._compare import FIREHOSE_KINDS, FlowStep, flow
-from ._firehose import FirehoseConverter
-from ._real import FirehoseRecorder
-from ._settle import QueueStats, settlements
-from ._sim import SimRecorder
-from ._trace import Recorder, Snapshots, Trace, TraceIncomplete
+from ._follow import Followable, Following, follow
 
 __all__ = [
     "FIREHOSE_KINDS",
-    "RECORDERS",
     "EventKind",
-    "FirehoseConverter",
-    "FirehoseRecorder",
+    "EventSource",
     "FlowStep",
+    "Followable",
+    "Following",
     "Node",
     "NodeKind",
-    "QueueStats",
-    "Recorder",
-    "SimRecorder",
     "Snapshots",
+    "Started",
+    "Stopped",
     "Trace",
     "TraceEvent",
     "TraceIncomplete",
     "flow",
-    "record",
-    "settlements",
+    "follow",
 ]
-
-
-def _sim(handle: BrokerHandle, timeout: float, settle: float) -> Recorder:
-    assert isinstance(handle, EmbeddedBroker)
-    return SimRecorder(handle, timeout=timeout)
-
-
-def _firehose(handle: BrokerHandle, timeout: float, settle: float) -> Recorder:
-    assert isinstance(handle, UrlBroker | ContainerBroker)
-    return FirehoseRecorder(handle.url, handle.management, timeout=timeout, settle=settle)
-
-
-#: backend name -> what records it
-RECORDERS: dict[str, Callable[[BrokerHandle, float, float], Recorder]] = {
-    "sim": _sim,
-    "url": _firehose,
-    "container": _firehose,
-}
-
-
-def record(handle: BrokerHandle, *, timeout: float = 5.0, settle: float = 0.0) -> Trace:
-    """A trace of `handle`, recording from `with` (or `.start()`) to its end (or `.stop()`).
-    `timeout` bounds each wait; `settle` (real brokers) is how long to let the management
-    statistics catch up at the end, so that acks can be derived."""
-    recorder = RECORDERS[handle.backend](handle, timeout, settle)
-    return Trace(recorder, handle.backend)

@@ -35,23 +35,23 @@ an animation plays.
         frames drawn by the kernel. Works headless (nbclient) without errors.
     live(handle, interval=0.5) -> LiveView
         A widget that follows a running broker: redraws when the topology changes, shows the
-        latest events on the simulator. One daemon thread; `.stop()` ends it.
+        latest events (through `rabbitsim.trace`, from the handle's own event source, on every
+        backend). One daemon thread; `.stop()` ends it.
 
-Example, on the simulator (the recorded trace of `rabbitsim.trace` works the same way)::
+Example, on any backend::
 
     import pika, rabbitsim
     from rabbitsim import viz
 
     broker = rabbitsim.start()
-    events = []
-    stop = broker.server.call(lambda: broker.broker.subscribe(events.append))
     channel = pika.BlockingConnection(broker.parameters).channel()
     channel.exchange_declare("logs", "fanout")
     queue = channel.queue_declare("", exclusive=True).method.queue
     channel.queue_bind(queue, "logs")
-    channel.basic_publish("logs", "", b"hello")
-    viz.draw(events, topology=broker.topology())        # the picture
-    viz.animate(events, topology=broker.topology())     # the film
+    with broker.trace() as trace:
+        channel.basic_publish("logs", "", b"hello")
+    viz.draw(trace)          # the picture
+    viz.animate(trace)       # the film
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rabbitsim.broker import TraceEvent
+from rabbitsim.vocabulary import TraceEvent
 
 from ._animate import Animation, animate
 from ._frames import Film, Frame, Mark, Token, frames

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from matplotlib.animation import FuncAnimation
 
-from rabbitsim.backends import Topology
-from rabbitsim.broker import TraceEvent
+from rabbitsim.vocabulary import Topology, TraceEvent
 
 from ._frames import Film, Frame, frames
 from ._html import film_html

@@ -20,10 +20,9 @@ from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped]
 
-from rabbitsim.backends import Topology
-from rabbitsim.broker import EventKind, Node, NodeKind, TraceEvent
+from rabbitsim.vocabulary import REPLY_QUEUE, EventKind, Node, NodeKind, Topology, TraceEvent
 
-from ._graph import DEFAULT_EXCHANGE, REPLY_TO_PREFIX, drawn_as, graph, resolve, traced_vhost
+from ._graph import DEFAULT_EXCHANGE, drawn_as, graph, resolve, traced_vhost
 from ._layout import Layout, layout
 
 MARK_DURATION = 0.75  # how long an ack, requeue or drop glyph stays, in hops
@@ -193,7 +192,7 @@ class _Scheduler:
         assert event.source is not None and event.target is not None
         queue, consumer = self.at(event.source), self.at(event.target)
         copy = (message, queue)
-        if queue.endswith(REPLY_TO_PREFIX) and copy not in self.state:  # no route, no enqueue
+        if queue.endswith(REPLY_QUEUE) and copy not in self.state:  # no route, no enqueue
             self.replied.add(message)
             arrival = self.free_at.get((message, DEFAULT_EXCHANGE), self.base)
             self.free_at[copy] = self.hop(arrival, DEFAULT_EXCHANGE, queue, message)
@@ -274,7 +273,9 @@ class _Scheduler:
         return at
 
     def dead_letter(self, event: TraceEvent, message: int) -> float:
-        """Not emitted by the simulator yet: drawn as a hop when both ends are named."""
+        """A copy leaves its queue for the dead-letter exchange: a hop from queue to exchange,
+        whose ROUTE and ENQUEUE follow. Both ends are named by the simulator and by a real
+        broker's derived events; an event naming only one is not drawn."""
         if event.source is None or event.target is None:
             return self.base
         source, target = self.at(event.source), self.at(event.target)

@@ -13,26 +13,26 @@ from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped]
 
-from rabbitsim.backends import Topology
-from rabbitsim.broker import EventKind, Node, NodeKind, TraceEvent
+from rabbitsim.vocabulary import (
+    REPLY_QUEUE,
+    STANDARD_EXCHANGES,
+    TRACE_EXCHANGE,
+    EventKind,
+    Node,
+    NodeKind,
+    Topology,
+    TraceEvent,
+)
 
 from ._style import channel_caption, shorten, shorten_all
 
 DEFAULT_EXCHANGE_LABEL = "(AMQP default)"
-REPLY_TO_PREFIX = "amq.rabbitmq.reply-to"
 BASIC_GET = "basic.get"
 
-# The exchanges every vhost is born with: their types, so a trace that only uses them still
-# labels them, and their names, so that unused ones stay out of the picture.
-BUILT_IN_EXCHANGES: dict[str, str] = {
-    "": "direct",
-    "amq.direct": "direct",
-    "amq.fanout": "fanout",
-    "amq.topic": "topic",
-    "amq.headers": "headers",
-    "amq.match": "headers",
-    "amq.rabbitmq.trace": "topic",
-}
+# The exchanges every vhost is born with (a real broker's firehose exchange too): their types,
+# so a trace that only uses them still labels them, and their names, so that unused ones stay
+# out of the picture.
+BUILT_IN_EXCHANGES: dict[str, str] = {"": "direct", **dict(STANDARD_EXCHANGES), TRACE_EXCHANGE: "topic"}
 # Types whose bindings ignore the routing key: their edges carry no key label.
 KEYLESS_TYPES = frozenset({"fanout", "headers"})
 MAX_KEYS_SHOWN = 3
@@ -69,7 +69,7 @@ _EVENT_NODES = {
     NodeKind.PUBLISHER: lambda node: node_id(NodeKind.PUBLISHER, channel_name(node)),
     NodeKind.EXCHANGE: lambda node: node_id(NodeKind.EXCHANGE, node.name),
     NodeKind.QUEUE: lambda node: node_id(
-        NodeKind.QUEUE, REPLY_TO_PREFIX if node.name.startswith(REPLY_TO_PREFIX) else node.name
+        NodeKind.QUEUE, REPLY_QUEUE if node.name.startswith(REPLY_QUEUE) else node.name
     ),
     NodeKind.CONSUMER: lambda node: node_id(NodeKind.CONSUMER, f"{channel_name(node)}:{node.name}"),
     NodeKind.CHANNEL: lambda node: node_id(NodeKind.CONSUMER, f"{channel_name(node)}:{BASIC_GET}"),
@@ -252,7 +252,7 @@ class _Builder:
         source, target = event.source, event.target
         if source is None or target is None:
             return
-        queue = REPLY_TO_PREFIX if source.name.startswith(REPLY_TO_PREFIX) else source.name
+        queue = REPLY_QUEUE if source.name.startswith(REPLY_QUEUE) else source.name
         tag = BASIC_GET if target.kind is NodeKind.CHANNEL else target.name
         channel = channel_name(target)
         known = self.tags.get((channel, queue), [])
@@ -266,7 +266,7 @@ class _Builder:
             prefetch=int(event.detail.get("prefetch") or 0),
             no_ack=bool(event.detail.get("no_ack")),
         )
-        if queue == REPLY_TO_PREFIX:  # direct reply-to: the default exchange hands it over
+        if queue == REPLY_QUEUE:  # direct reply-to: the default exchange hands it over
             self.edge(self.add_exchange(""), node_id(NodeKind.QUEUE, queue), "binding")
             self.default_routes.add(node_id(NodeKind.QUEUE, queue))
 

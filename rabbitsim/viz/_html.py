@@ -16,7 +16,7 @@ import json
 import uuid
 from typing import Any
 
-from rabbitsim.broker import NodeKind
+from rabbitsim.vocabulary import NodeKind
 
 from ._frames import Film
 from ._log import line_html, titles

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import networkx as nx  # type: ignore[import-untyped]
 
-from rabbitsim.broker import NodeKind
+from rabbitsim.vocabulary import NodeKind
 
 from ._style import HALF_WIDTHS, INCHES_PER_UNIT, LAYER_GAP, ROW_GAP
 

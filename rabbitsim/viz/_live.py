@@ -1,30 +1,31 @@
 """The live view: a widget that follows a running broker while the learner publishes from other
-cells. A daemon thread polls `handle.topology()` every `interval` seconds and redraws when
-something changed; on the simulator it also subscribes to the core's events, which add the
-producers (no snapshot knows who publishes) and fill the log of what just happened.
+cells. A daemon thread polls the topology every `interval` seconds and redraws when something
+changed. The events come through the trace layer (`rabbitsim.trace.Following`, on the event
+source the handle supplies), the same on every backend: they add the producers (no snapshot knows
+who publishes) and fill the log of what just happened.
 
-It owns exactly one thread and one subscription, and `stop()` ends both (it is also stopped
-when the broker goes away); tests check that nothing is left running."""
+It owns exactly one thread and one following, and `stop()` ends both (the thread also ends when
+the broker goes away); tests check that nothing is left running."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import threading
-from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from rabbitsim.backends import BrokerHandle, EmbeddedBroker, Topology, snapshot
-from rabbitsim.broker import EventKind, TraceEvent
+from rabbitsim.vocabulary import EventKind, Topology, TraceEvent
 
 from ._graph import channel_name, event_node_id
 from ._log import line_html, log_box, titles
 from ._scene import RENDERING, draw
 
-KEPT_EVENTS = 20_000
-CALL_TIMEOUT = 2.0
+if TYPE_CHECKING:
+    from rabbitsim.trace import Followable
+
+CALL_TIMEOUT = 2.0  # once a broker is closed, a longer wait on it only delays the view's end
 # What the picture takes from the events: who publishes where, which queues the default exchange fed.
 DRAWN_KINDS = frozenset({EventKind.PUBLISH, EventKind.ROUTE})
 
@@ -34,13 +35,17 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        handle: BrokerHandle,
+        handle: Followable,
         *,
         interval: float = 0.5,
         dpi: float = 90,
         log_lines: int = 12,
         vhost: str | None = None,
     ) -> None:
+        # imported here, not with rabbitsim.viz: the trace layer stands on the backends, which
+        # load pika and the AMQP server, and drawing a picture needs neither
+        from rabbitsim.trace import Following
+
         self.handle, self.interval, self.dpi, self.log_lines, self.vhost = (
             handle,
             interval,
@@ -57,14 +62,11 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
             [widgets.HBox([self.image, self.event_log]), widgets.HBox([self.stop_button, self.status])]
         )
         self.redraws = 0
-        self._events: deque[TraceEvent] = deque(maxlen=KEPT_EVENTS)  # appended on the broker's thread
-        self._seen = 0  # events received so far (the deque forgets, this does not)
+        self.following = Following(handle, timeout=CALL_TIMEOUT)
         self._last: tuple[Topology, int, frozenset[tuple[str, str]]] | None = None
         self._drawn_seen = 0  # events already reflected in the picture
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
-        self._unsubscribe: Any = None
-        self._gone = False  # the broker went away: nothing left to unsubscribe from
         self.start()
 
     @property
@@ -75,23 +77,23 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
         if self.running:
             return
         self._halt.clear()
-        if isinstance(self.handle, EmbeddedBroker) and self._unsubscribe is None:
-            broker = self.handle.broker
-            self._unsubscribe = self.handle.server.call(lambda: broker.subscribe(self._listen))
+        status = "<i>following the broker</i>"
+        try:
+            self.following.start()
+        except Exception as error:  # e.g. a real broker whose firehose this user may not switch on
+            status = f"<i>following the topology only: no events ({type(error).__name__}: {error})</i>"
         self._thread = threading.Thread(target=self._follow, name="rabbitsim-live-view", daemon=True)
         self._thread.start()
-        self.status.value = "<i>following the broker</i>"
+        self.status.value = status
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread and the subscription; the last picture stays."""
+        """Stop the thread and the following; the last picture stays."""
         self._halt.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        unsubscribe, self._unsubscribe = self._unsubscribe, None
-        if unsubscribe is not None and isinstance(self.handle, EmbeddedBroker) and not self._gone:
-            with contextlib.suppress(Exception):  # the broker went meanwhile, and its listeners with it
-                self.handle.server.call(unsubscribe, timeout=CALL_TIMEOUT)
+        with contextlib.suppress(Exception):  # the broker went meanwhile, and its listeners with it
+            self.following.stop()
         self.status.value = "<i>stopped</i>"
 
     def __enter__(self) -> LiveView:
@@ -100,18 +102,12 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    def _listen(self, event: TraceEvent) -> None:
-        """On the broker's thread: keep it cheap."""
-        self._events.append(event)
-        self._seen += 1
-
     def _follow(self) -> None:
         while not self._halt.is_set():
             try:
                 self.refresh()
             except Exception as error:  # a closed broker, a management API that went away
                 self.status.value = f"<i>stopped: {type(error).__name__}: {error}</i>"
-                self._gone = True
                 self._halt.set()
                 break
             self._halt.wait(self.interval)
@@ -119,9 +115,9 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
     def refresh(self) -> bool:
         """Take a snapshot and redraw if anything changed; True when it redrew. Edges that
         messages took since the last look are drawn bold, until a look finds no traffic."""
-        topology = self._snapshot()
-        seen = self._seen
-        events = list(self._events)
+        topology = self.following.topology()
+        seen = self.following.seen
+        events = self.following.events
         fresh = events[len(events) - min(seen - self._drawn_seen, len(events)) :]
         lit = frozenset(edge for event in fresh if (edge := _travelled(event)) is not None)
         state = (topology, seen, lit)
@@ -136,14 +132,6 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
         self._last, self._drawn_seen = state, seen
         self.redraws += 1
         return True
-
-    def _snapshot(self) -> Topology:
-        """The simulator's snapshot with a short timeout: once it is closed, a call into it
-        would otherwise wait the server's full ten seconds to fail."""
-        handle = self.handle
-        if isinstance(handle, EmbeddedBroker):
-            return handle.server.call(lambda: snapshot(handle.broker), timeout=CALL_TIMEOUT)
-        return handle.topology()
 
     def _drawn(self, topology: Topology, events: list[TraceEvent]) -> list[TraceEvent]:
         """Publishes from channels still open, routes into queues that still exist: the
@@ -183,9 +171,7 @@ def _travelled(event: TraceEvent) -> tuple[str, str] | None:
     return (event_node_id(event.source), event_node_id(event.target))
 
 
-def live(
-    handle: BrokerHandle, *, interval: float = 0.5, dpi: float = 90, vhost: str | None = None
-) -> LiveView:
+def live(handle: Followable, *, interval: float = 0.5, dpi: float = 90, vhost: str | None = None) -> LiveView:
     """A widget that redraws `handle`'s topology as it changes (queue depths, new queues,
-    bindings, consumers), with the latest events on the simulator. Call `.stop()` when done."""
+    bindings, consumers), with the latest events. Call `.stop()` when done."""
     return LiveView(handle, interval=interval, dpi=dpi, vhost=vhost)

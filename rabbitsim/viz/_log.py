@@ -10,7 +10,7 @@ from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped]
 
-from rabbitsim.broker import EventKind, Node, NodeKind, TraceEvent
+from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
 from ._graph import DEFAULT_EXCHANGE_LABEL, drawn_as
 

@@ -20,7 +20,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangl
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from rabbitsim.broker import NodeKind
+from rabbitsim.vocabulary import NodeKind
 
 from ._frames import Frame
 from ._graph import graph

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rabbitsim.broker import NodeKind
+from rabbitsim.vocabulary import NodeKind
 
 # Okabe-Ito: tokens take these in order (routing keys or messages), nodes take tints of four.
 PALETTE: tuple[str, ...] = (

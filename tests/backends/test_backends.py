@@ -17,9 +17,9 @@ from rabbitsim.backends import (
     BrokerHandle,
     ContainerBroker,
     EmbeddedBroker,
-    Topology,
     UrlBroker,
 )
+from rabbitsim.vocabulary import Topology
 from tests.real_brokers import require_real_broker
 
 VERSIONS = ["3.10", "4.0"]

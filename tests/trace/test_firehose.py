@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rabbitsim.broker import EventKind, Node, NodeKind, TraceEvent
-from rabbitsim.trace import FirehoseConverter, QueueStats, settlements
-from rabbitsim.trace._firehose import MARKER_KEY, marker_of
+from rabbitsim.backends import FirehoseConverter, QueueStats, settlements
+from rabbitsim.backends._firehose import MARKER_KEY, marker_of
+from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
 CONNECTION = "127.0.0.1:40780 -> 127.0.0.1:5672"
 CONSUMER = "127.0.0.1:40784 -> 127.0.0.1:5672"

@@ -9,9 +9,9 @@ import pika
 import pytest
 
 from rabbitsim.backends import BrokerHandle, UrlBroker
-from rabbitsim.broker import EventKind, Node, NodeKind
-from rabbitsim.trace._firehose import MARKER_KEY
-from rabbitsim.trace._real import RECORDER_NAME
+from rabbitsim.backends._firehose import MARKER_KEY
+from rabbitsim.backends._firehose_source import RECORDER_NAME
+from rabbitsim.vocabulary import EventKind, Node, NodeKind
 
 from .conftest import VHOST
 from .scenarios import connect, pump

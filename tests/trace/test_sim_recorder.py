@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pika
 import pytest
 
 from rabbitsim.backends import EmbeddedBroker
-from rabbitsim.broker import EventKind, Node, NodeKind, TraceEvent
 from rabbitsim.trace import Trace
+from rabbitsim.vocabulary import EventKind, Node, NodeKind, Started, Stopped, Topology, TraceEvent
 
 from .scenarios import connect, pump
 
@@ -166,8 +167,14 @@ def test_recording_is_thread_safe(sim: EmbeddedBroker) -> None:
 
 def test_adding_from_many_threads_loses_nothing() -> None:
     class Idle:
-        def start(self, trace: Trace) -> None: ...
-        def stop(self, trace: Trace) -> None: ...
+        def start(self, deliver: Callable[[TraceEvent], None]) -> Started:
+            return Started(None, 0.0)
+
+        def stop(self) -> Stopped:
+            return Stopped(None)
+
+        def topology(self) -> Topology:
+            return Topology()
 
     trace = Trace(Idle(), "test")
     event = TraceEvent(0, 0.0, EventKind.PUBLISH, "/")
@@ -210,7 +217,7 @@ def test_tracing_is_off_while_nobody_records(sim: EmbeddedBroker) -> None:
             assert tracing(sim)
         assert tracing(sim)  # the outer recording still listens
     assert not tracing(sim)
-    assert sim.server.call(lambda: sim.broker._listeners) == []
+    assert sim.server.call(lambda: sim.server._listeners) == []
 
 
 def test_a_trace_records_once(sim: EmbeddedBroker) -> None:

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from rabbitsim.broker import Broker, TraceEvent
+from rabbitsim.broker import Broker
+from rabbitsim.vocabulary import TraceEvent
+from tests.broker.conftest import record_events
 
 from .scenarios import Scenario, run
 
@@ -29,6 +31,4 @@ def scenario() -> Callable[[str], Scenario]:
 def core() -> tuple[Broker, list[TraceEvent]]:
     """The sans-IO core with a frozen clock, and every event it emits: exact, repeatable traces."""
     broker = Broker(clock=lambda: 0.0)
-    events: list[TraceEvent] = []
-    broker.subscribe(events.append)
-    return broker, events
+    return broker, record_events(broker)

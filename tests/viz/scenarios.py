@@ -19,8 +19,8 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 import rabbitsim
-from rabbitsim.backends import EmbeddedBroker, Topology
-from rabbitsim.broker import EventKind, TraceEvent
+from rabbitsim.backends import EmbeddedBroker
+from rabbitsim.vocabulary import EventKind, Topology, TraceEvent
 
 TIMEOUT = 10.0
 DPI = 120
@@ -37,11 +37,12 @@ class Scenario:
 def recording(handle: EmbeddedBroker) -> Iterator[list[TraceEvent]]:
     """Every event the simulator emits while the block runs (appended on the broker's thread)."""
     events: list[TraceEvent] = []
-    unsubscribe = handle.server.call(lambda: handle.broker.subscribe(events.append))
+    source = handle.events(timeout=TIMEOUT)
+    source.start(events.append)
     try:
         yield events
     finally:
-        handle.server.call(unsubscribe)
+        source.stop()
 
 
 def pump(connections: list[pika.BlockingConnection], done: Callable[[], bool]) -> None:

@@ -8,10 +8,12 @@ from collections.abc import Callable
 import pytest
 
 from rabbitsim import viz
-from rabbitsim.backends import ConsumerInfo, QueueInfo, Topology, snapshot
-from rabbitsim.broker import Broker, EventKind, Node, NodeKind, TraceEvent
+from rabbitsim.backends import snapshot
+from rabbitsim.broker import Broker
 from rabbitsim.viz._frames import groups
 from rabbitsim.viz._log import describe
+from rabbitsim.vocabulary import ConsumerInfo, EventKind, Node, NodeKind, QueueInfo, Topology, TraceEvent
+from tests.broker.conftest import record_events
 
 from .scenarios import SCENARIOS, Scenario
 
@@ -111,8 +113,7 @@ def test_depth_before_the_trace_comes_from_the_final_snapshot() -> None:
     channel.queue_declare("backlog")
     for _ in range(3):
         channel.basic_publish("", "backlog", b"old")
-    events: list[TraceEvent] = []
-    broker.subscribe(events.append)
+    events = record_events(broker)
     for _ in range(2):
         channel.basic_publish("", "backlog", b"new")
     film = viz.frames(events, topology=snapshot(broker))

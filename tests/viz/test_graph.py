@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import networkx as nx
 
 from rabbitsim import viz
-from rabbitsim.backends import BindingInfo, ExchangeInfo, QueueInfo, Topology
-from rabbitsim.broker import NodeKind
 from rabbitsim.viz._style import channel_caption
+from rabbitsim.vocabulary import BindingInfo, ExchangeInfo, NodeKind, QueueInfo, Topology
 
 from .scenarios import Scenario
 

@@ -16,8 +16,8 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from rabbitsim import viz
-from rabbitsim.backends import BindingInfo, ConsumerInfo, ExchangeInfo, QueueInfo, Topology
 from rabbitsim.viz._html import MARKUP_JS, film_data
+from rabbitsim.vocabulary import BindingInfo, ConsumerInfo, ExchangeInfo, QueueInfo, Topology
 
 from .scenarios import SCENARIOS, Scenario
 

@@ -45,7 +45,7 @@ def ready(view: viz.LiveView, queue: str) -> int | None:
 
 
 def listeners(handle: EmbeddedBroker) -> int:
-    return int(handle.server.call(lambda: len(handle.broker._listeners)))
+    return int(handle.server.call(lambda: len(handle.server._listeners)))
 
 
 def test_player_steps_through_frames(scenario: Get) -> None:
@@ -152,16 +152,16 @@ def test_live_view_stops_by_itself_when_the_broker_goes() -> None:
 
 
 NOTEBOOK = [
-    "import pika, rabbitsim\nfrom rabbitsim import viz\nbroker = rabbitsim.start()\nevents = []\n"
-    "stop = broker.server.call(lambda: broker.broker.subscribe(events.append))",
+    "import pika, rabbitsim\nfrom rabbitsim import viz\nbroker = rabbitsim.start()\n"
+    "trace = broker.trace().start()",
     "channel = pika.BlockingConnection(broker.parameters).channel()\n"
     "channel.exchange_declare('logs', 'fanout')\n"
     "queue = channel.queue_declare('', exclusive=True).method.queue\n"
     "channel.queue_bind(queue, 'logs')\nchannel.basic_consume(queue, lambda *a: None, auto_ack=True)\n"
     "for n in range(5):\n    channel.basic_publish('logs', '', b'x')\n"
-    "channel.connection.process_data_events(time_limit=0.2)",
-    "viz.draw(events, topology=broker.topology())",
-    "animation = viz.animate(events, topology=broker.topology())\nanimation",
+    "channel.connection.process_data_events(time_limit=0.2)\ntrace.stop()",
+    "viz.draw(trace)",
+    "animation = viz.animate(trace)\nanimation",
     "player = animation.player()\nplayer.forward.click()\nplayer.show(len(animation) - 1)\nplayer",
     "view = viz.live(broker, interval=0.1)\nview",
     "channel.basic_publish('logs', '', b'more')\nimport time; time.sleep(0.5)\nview.stop()\n"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rabbitsim.broker import EventKind, Node, NodeKind, TraceEvent
+from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
 #: What the firehose shows, and so what the two backends can be compared on.
 FIREHOSE_KINDS = (EventKind.PUBLISH, EventKind.ROUTE, EventKind.ENQUEUE, EventKind.DELIVER)

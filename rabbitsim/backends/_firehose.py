@@ -31,10 +31,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from rabbitsim.backends import plain
-from rabbitsim.broker import EventKind, Node, NodeKind, TraceEvent
+from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent, plain
 
-TRACE_EXCHANGE = "amq.rabbitmq.trace"
 BINDING_KEYS = ("publish.#", "deliver.#")
 
 #: Recorders publish a marker to the default exchange with this routing key (no such queue

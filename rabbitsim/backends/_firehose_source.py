@@ -1,5 +1,5 @@
-"""Recording a real RabbitMQ: its firehose, consumed on a thread of our own, plus management
-snapshots at the start and the end.
+"""A real RabbitMQ's event source: its firehose, consumed on a thread of our own, plus
+management snapshots at the start and the end.
 
 Starting switches tracing on for the vhost if it is off (and switches it back off at the end,
 unless another recording in this process still needs it), binds an exclusive server-named queue
@@ -28,17 +28,19 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from rabbitsim.backends import ManagementClient, Topology
+from rabbitsim.vocabulary import TRACE_EXCHANGE, Started, Stopped, Topology, TraceEvent
 
-from ._firehose import BINDING_KEYS, MARKER_KEY, TRACE_EXCHANGE, FirehoseConverter, marker_of
+from ._firehose import BINDING_KEYS, MARKER_KEY, FirehoseConverter, marker_of
+from ._management import ManagementClient
+from ._recording import TraceIncomplete
 from ._settle import QueueStats, queue_stats, settlements
-from ._trace import Snapshots, Trace, TraceIncomplete
 
 RECORDER_NAME = "rabbitsim trace recorder"
 
@@ -52,7 +54,7 @@ _enabled: dict[tuple[str, str], int] = {}
 _enabled_lock = threading.Lock()
 
 
-class FirehoseRecorder:
+class FirehoseSource:
     """`timeout` bounds every wait (connecting, each marker); `settle` is how long to wait at
     the end for the management statistics to count the block's deliveries, so that acks can be
     derived (they lag by one or more `collect_statistics_interval`s; 0 takes them as they are)."""
@@ -80,22 +82,23 @@ class FirehoseRecorder:
         self._check_channel: BlockingChannel | None = None
         self._thread: threading.Thread | None = None
         self._converter: FirehoseConverter | None = None
-        self._trace: Trace | None = None
+        self._deliver: Callable[[TraceEvent], None] | None = None
+        self._delivered: list[TraceEvent] = []  # what settlements derive acks from
         self._enabled_here = False
         self._stats_before: dict[str, QueueStats] = {}
         self._live = False  # set by the consumer thread at the first marker: earlier copies are not ours
 
     # --- the recording's two ends ---------------------------------------------------------------
 
-    def start(self, trace: Trace) -> None:
-        self._trace = trace
-        start_topology = self._topology(trace)
+    def start(self, deliver: Callable[[TraceEvent], None]) -> Started:
+        notes: list[str] = []
+        start_topology = self._snapshot(notes)
         self._stats_before = queue_stats(self.management, self.vhost)
-        trace.topology = Snapshots(start=start_topology)
         known = start_topology.queues if start_topology is not None else ()
         self._converter = FirehoseConverter(
             self._queue_exists, (queue.name for queue in known if queue.vhost == self.vhost)
         )
+        self._deliver = deliver
         self._enable_tracing()
         try:
             self._thread = threading.Thread(target=self._consume, name="rabbitsim-firehose", daemon=True)
@@ -104,7 +107,7 @@ class FirehoseRecorder:
                 raise TimeoutError(f"the firehose consumer did not start within {self.timeout} s")
             if self._error is not None:
                 raise self._error
-            trace.started_at = time.monotonic()
+            started_at = time.monotonic()
             if not self._mark():
                 raise TraceIncomplete(
                     f"the firehose of vhost '{self.vhost}' delivered nothing within {self.timeout} s: "
@@ -113,46 +116,53 @@ class FirehoseRecorder:
         except BaseException:
             self._shut_down()
             raise
+        return Started(start_topology, started_at, tuple(notes))
 
-    def stop(self, trace: Trace) -> None:
+    def stop(self) -> Stopped:
+        notes: list[str] = []
+        complete = True
         try:
             # pika returns from basic_publish once the bytes are sent, and RabbitMQ reads each
             # connection on its own process: a publish sent just before the block ended can be
             # handled after our marker. Measured: 1 run in 60 without this pause, none with 10 ms.
             time.sleep(self.grace)
             if not self._mark():
-                trace.complete = False
-                trace.notes.append(
+                complete = False
+                notes.append(
                     f"the firehose did not catch up within {self.timeout} s: the last steps may be missing"
                 )
         finally:
             self._shut_down()
-        stats_after = self._statistics_after(trace)
-        trace.topology = Snapshots(start=trace.topology.start, end=self._topology(trace))
-        derived, notes = settlements(trace.events, self._stats_before, stats_after, time.monotonic())
-        trace.extend(derived)
-        trace.notes.extend(notes)
-        if not trace.complete:
-            raise TraceIncomplete("; ".join(trace.notes))
+        stats_after = self._statistics_after()
+        end_topology = self._snapshot(notes)
+        derived, unsettled = settlements(self._delivered, self._stats_before, stats_after, time.monotonic())
+        return Stopped(end_topology, tuple(derived), (*notes, *unsettled), complete)
 
-    def _topology(self, trace: Trace) -> Topology | None:
+    def topology(self) -> Topology:
         """A snapshot without the recorders in it. The management API can list a channel whose
         connection has just gone with `connection_details: []`, which the snapshot cannot read:
-        try again a few times, then do without."""
-        for _ in range(TOPOLOGY_ATTEMPTS):
+        try again a few times."""
+        for _ in range(TOPOLOGY_ATTEMPTS - 1):
             try:
                 return without_recorders(self.management.topology())
             except (TypeError, KeyError):
                 time.sleep(0.1)
-        trace.notes.append("the management API gave no consistent topology snapshot")
-        return None
+        return without_recorders(self.management.topology())
 
-    def _statistics_after(self, trace: Trace) -> dict[str, QueueStats]:
+    def _snapshot(self, notes: list[str]) -> Topology | None:
+        """`topology()`, or None and a note when the management API gave no consistent one."""
+        try:
+            return self.topology()
+        except (TypeError, KeyError):
+            notes.append("the management API gave no consistent topology snapshot")
+            return None
+
+    def _statistics_after(self) -> dict[str, QueueStats]:
         """Queue statistics at the end, waiting up to `settle` seconds for them to count every
         delivery the firehose saw."""
         deadline = time.monotonic() + self.settle
         delivered: dict[str, int] = {}
-        for event in trace.events:
+        for event in self._delivered:
             if event.kind == "deliver" and event.source is not None:
                 delivered[event.source.name] = delivered.get(event.source.name, 0) + 1
         while True:
@@ -276,8 +286,10 @@ class FirehoseRecorder:
             return  # ours or another recorder's: never part of a trace
         if not self._live:
             return  # a step from before the recording began
-        assert self._converter is not None and self._trace is not None
-        self._trace.extend(self._converter.convert(method.routing_key, headers, body, time.monotonic()))
+        assert self._converter is not None and self._deliver is not None
+        for event in self._converter.convert(method.routing_key, headers, body, time.monotonic()):
+            self._delivered.append(event)
+            self._deliver(event)
 
     def _queue_exists(self, name: str) -> bool:
         """A passive declare, on a channel of its own because a 404 closes it (runs on the

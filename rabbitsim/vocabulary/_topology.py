@@ -1,5 +1,6 @@
 """One snapshot of a broker's topology, whatever the backend: the simulator fills it from the
-core's objects, real brokers from the management HTTP API. Pictures and checks read only this.
+core's objects, real brokers from the management HTTP API. Pictures and checks read only this,
+and it is plain data, so it can cross a process boundary.
 
 Names follow the management API (`messages_ready`, `ack_required`, ...), so what a learner
 sees here is what RabbitMQ's own web UI and `rabbitmqctl list_*` call the same things."""
@@ -28,6 +29,8 @@ def plain(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class ExchangeInfo:
+    """An exchange as `rabbitmqctl list_exchanges` shows it."""
+
     vhost: str
     name: str  # "" is the default exchange
     type: str
@@ -39,6 +42,8 @@ class ExchangeInfo:
 
 @dataclass(frozen=True, slots=True)
 class QueueInfo:
+    """A queue and its counts; `messages` adds ready and unacked, as the web UI's total does."""
+
     vhost: str
     name: str
     type: str  # "classic" or "quorum"
@@ -69,6 +74,8 @@ class BindingInfo:
 
 @dataclass(frozen=True, slots=True)
 class ConsumerInfo:
+    """A consumer, named by its tag and its channel, because tags are unique per channel only."""
+
     vhost: str
     queue: str
     consumer_tag: str
@@ -81,6 +88,8 @@ class ConsumerInfo:
 
 @dataclass(frozen=True, slots=True)
 class ChannelInfo:
+    """A channel with its prefetch and modes: what decides who gets the next message."""
+
     name: str  # "<connection name> (<number>)", as RabbitMQ names channels
     connection: str
     number: int
@@ -94,6 +103,8 @@ class ChannelInfo:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionInfo:
+    """A client connection; `client_provided_name` is what the client called itself."""
+
     name: str
     vhost: str
     user: str

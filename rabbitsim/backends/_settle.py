@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from rabbitsim.backends import ManagementClient
-from rabbitsim.broker import EventKind, Node, TraceEvent
+from rabbitsim.vocabulary import EventKind, Node, TraceEvent
+
+from ._management import ManagementClient
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
-"""`Trace`: the events one recording collected, whichever backend produced them.
+"""`Trace`: the events one recording of a broker's event source collected, whichever backend.
 
-A trace is filled by a recorder (the simulator's core listener, or the firehose consumer of
-a real broker) on a thread of its own, and read by the learner's thread, so every access goes
+A trace is filled by its source (the simulator's core listener, or the firehose consumer of a
+real broker) on a thread of the source's, and read by the learner's thread, so every access goes
 through one lock. It refuses events once stopped, so nothing that happens after the `with`
-block can leak into it."""
+block can leak into it. It lives beside the handles, because `broker.trace()` makes one and a
+layer may not import the layers above it; `rabbitsim.trace` is its public face."""
 
 from __future__ import annotations
 
@@ -11,23 +12,16 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, NamedTuple, Protocol, Self
+from typing import Any, NamedTuple, Self
 
-from rabbitsim.backends import Topology
-from rabbitsim.broker import EventKind, Node, NodeKind, TraceEvent
+from rabbitsim.vocabulary import EventKind, EventSource, Node, NodeKind, Topology, TraceEvent
 
-
-class Recorder(Protocol):
-    """Where a trace's events come from. `start` returns once events are flowing into
-    `trace.add`; `stop` returns once every event caused inside the recording has arrived."""
-
-    def start(self, trace: Trace) -> None: ...
-
-    def stop(self, trace: Trace) -> None: ...
+from ._compare import FIREHOSE_KINDS, FlowStep, flow
 
 
 class TraceIncomplete(RuntimeError):
-    """A real broker's firehose did not deliver everything in time; `trace.notes` says what."""
+    """An event source could not deliver everything in time (a real broker's firehose);
+    `trace.notes` says what."""
 
 
 class Snapshots(NamedTuple):
@@ -46,12 +40,12 @@ class Trace:
     table for people) or `.flow()` (the backend-independent form used to compare a simulator
     run with a real one). `.topology` shows the broker at the start and the end."""
 
-    def __init__(self, recorder: Recorder, backend: str) -> None:
+    def __init__(self, source: EventSource, backend: str) -> None:
         self.backend = backend
-        self.recorder = recorder
+        self.source = source
         self.started_at: float | None = None  # on the clock the events' `time` uses
         self.topology = Snapshots()
-        self.notes: list[str] = []  # what a recorder could not see or had to guess
+        self.notes: list[str] = []  # what the source could not see or had to guess
         self.complete = True
         self._events: list[TraceEvent] = []
         self._lock = threading.Lock()
@@ -66,34 +60,42 @@ class Trace:
                 raise RuntimeError(f"this trace is {self._state}; take a new one with broker.trace()")
             self._state = "recording"
         try:
-            self.recorder.start(self)
+            started = self.source.start(self.add)
         except BaseException:
             with self._lock:
                 self._state = "stopped"
             raise
+        self.topology = Snapshots(start=started.topology)
+        self.started_at = started.time
+        self.notes.extend(started.notes)
         return self
 
     def stop(self) -> None:
-        """Stop recording once everything caused inside has arrived (what `with` does on exit)."""
+        """Stop recording once everything caused inside has arrived (what `with` does on exit).
+        Raises `TraceIncomplete` when the source says steps may be missing."""
         with self._lock:
             if self._state != "recording":
                 return
         try:
-            self.recorder.stop(self)
-        finally:
+            stopped = self.source.stop()
+        except BaseException:
             with self._lock:
                 self._state = "stopped"
+            raise
+        with self._lock:
+            self._events.extend(stopped.events)
+            self._state = "stopped"
+        self.topology = Snapshots(start=self.topology.start, end=stopped.topology)
+        self.notes.extend(stopped.notes)
+        if not stopped.complete:
+            self.complete = False
+            raise TraceIncomplete("; ".join(self.notes))
 
     def add(self, event: TraceEvent) -> None:
-        """Append one event, from any thread; ignored unless recording. For recorders."""
+        """Append one event, from any thread; ignored unless recording. What a source delivers to."""
         with self._lock:
             if self._state == "recording":
                 self._events.append(event)
-
-    def extend(self, events: list[TraceEvent]) -> None:
-        with self._lock:
-            if self._state == "recording":
-                self._events.extend(events)
 
     @property
     def recording(self) -> bool:
@@ -115,7 +117,7 @@ class Trace:
 
     @property
     def events(self) -> list[TraceEvent]:
-        """A copy, so it can be read while the recorder is still adding."""
+        """A copy, so it can be read while the source is still adding."""
         with self._lock:
             return list(self._events)
 
@@ -144,10 +146,8 @@ class Trace:
     def counts(self) -> Counter[str]:
         return Counter(str(event.kind) for event in self.events)
 
-    def flow(self, kinds: tuple[EventKind, ...] | None = None) -> list[tuple[str, str, str, int]]:
+    def flow(self, kinds: tuple[EventKind, ...] | None = None) -> list[FlowStep]:
         """The backend-independent form: see `rabbitsim.trace.flow`."""
-        from ._compare import FIREHOSE_KINDS, flow
-
         return flow(self.events, FIREHOSE_KINDS if kinds is None else kinds)
 
     # --- showing -----------------------------------------------------------------------------

@@ -1,0 +1,22 @@
+"""What every real RabbitMQ handle shares, wherever the broker runs: the topology comes from the
+management HTTP API, the events from the firehose."""
+
+from __future__ import annotations
+
+from rabbitsim.vocabulary import Topology
+
+from ._base import BrokerHandle
+from ._firehose_source import FirehoseSource
+from ._management import ManagementClient
+
+
+class RealBroker(BrokerHandle):
+    """A real broker reached through `.url` and `.management`; subclasses say how it runs."""
+
+    management: ManagementClient
+
+    def topology(self) -> Topology:
+        return self.management.topology()
+
+    def events(self, *, timeout: float = 5.0, settle: float = 0.0) -> FirehoseSource:
+        return FirehoseSource(self.url, self.management, timeout=timeout, settle=settle)
