@@ -9,22 +9,22 @@ to kill, exercise checks that explain what is wrong, and cleanup for real broker
     course.EXERCISES["2.1"].solution()                             # shown only when asked for
     course.wait_for_topology(broker, lambda t: t.queue("hello").messages == 0)   # real brokers lag
     course.cleanup(broker, queues=["hello"])
+    course.CHAPTERS                                                # the chapters and their exercises
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-from ._cleanup import cleanup
+from ._chapters import CHAPTERS, EXERCISES, Chapter
+from ._client import cleanup, wait_for_topology
 from ._consumers import BackgroundConsumer, Received, Subscriber, SubscriberSetupError
-from ._feedback import EXERCISES, Exercise, Feedback, Solution, exercise, right, wrong
+from ._feedback import Exercise, Feedback, Solution, exercise, right, wrong
 from ._processes import WorkerProcess
-from ._waiting import wait_for_topology
 
 __all__ = [
+    "CHAPTERS",
     "EXERCISES",
     "BackgroundConsumer",
+    "Chapter",
     "Exercise",
     "Feedback",
     "Received",
@@ -38,9 +38,3 @@ __all__ = [
     "wait_for_topology",
     "wrong",
 ]
-
-# Each chapter's exercises live in a module of their own (`_ch01_hello_world.py`, ...), which
-# registers them in EXERCISES when imported: import them all, so a notebook needs only this.
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name.startswith("_ch"):
-        importlib.import_module(f"{__name__}.{_module.name}")

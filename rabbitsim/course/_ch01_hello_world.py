@@ -1,111 +1,26 @@
 """Chapter 1, hello world: the checks of exercises 1.1 (get three messages to the receiver) and
 1.2 (predict what redeclaring a queue does). Both run the learner's answer against the broker the
-notebook uses, so they say what RabbitMQ itself did, on the simulator and on a real one alike.
-
-`RecordingChannel` is shared with chapter 2: it hands a learner's function a real pika channel
-and notes what the function asked of it, so a check can explain *why* a message went missing."""
+notebook uses, so they say what RabbitMQ itself did, on the simulator and on a real one alike."""
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import pika
 import pika.exceptions
 
 from rabbitsim.backends import BrokerHandle
 
-from ._cleanup import cleanup
-from ._feedback import Feedback, exercise, right, wrong
+from ._client import Call, RecordingChannel, as_bytes, cleanup, connect, describe
+from ._feedback import Feedback, exercise, listed, right, wrong
+
+__all__ = ["MESSAGES", "QUEUE", "REPLY_CODES", "all_three_arrive", "redeclare_puzzle"]
 
 QUEUE = "hello"
 MESSAGES = 3
 RECEIVE_SECONDS = 5.0
-
-#: the channel methods a check wants to hear about
-WATCHED = frozenset(
-    {
-        "basic_ack",
-        "basic_nack",
-        "basic_publish",
-        "basic_reject",
-        "close",
-        "exchange_declare",
-        "queue_bind",
-        "queue_declare",
-        "queue_delete",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One watched method call, its arguments by name (defaults filled in)."""
-
-    method: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.arguments.get(name, default)
-
-
-class RecordingChannel:
-    """A pika channel that notes the declares, publishes and acks made through it, and
-    otherwise behaves exactly as the channel it wraps."""
-
-    def __init__(self, channel: Any) -> None:
-        self._channel = channel
-        self.calls: list[Call] = []
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._channel, name)
-        if name not in WATCHED or not callable(attribute):
-            return attribute
-        signature = inspect.signature(attribute)
-
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            try:
-                bound = signature.bind(*args, **kwargs)
-                bound.apply_defaults()
-                arguments = dict(bound.arguments)
-            except TypeError:  # pika will say what is wrong with the call, in its own words
-                arguments = {}
-            self.calls.append(Call(name, arguments))
-            return attribute(*args, **kwargs)
-
-        return watched
-
-    def of(self, method: str) -> list[tuple[int, Call]]:
-        """The calls of one method, with their positions among all calls."""
-        return [(index, call) for index, call in enumerate(self.calls) if call.method == method]
-
-    def __repr__(self) -> str:
-        return f"<RecordingChannel of {self._channel!r}: {len(self.calls)} calls>"
-
-
-def connect(broker: BrokerHandle, name: str) -> pika.BlockingConnection:
-    """A connection named as the management UI and the pictures will show it."""
-    parameters = pika.URLParameters(broker.url)
-    parameters.client_properties = {"connection_name": name}
-    return pika.BlockingConnection(parameters)
-
-
-def as_bytes(body: Any) -> bytes:
-    """A body as it travels: pika encodes text as UTF-8."""
-    if isinstance(body, bytes | bytearray):
-        return bytes(body)
-    return str(body).encode()
-
-
-def describe(error: BaseException) -> str:
-    """An exception as a learner should read it: the broker's reply code and text when it has them."""
-    if isinstance(error, pika.exceptions.ChannelClosedByBroker | pika.exceptions.ConnectionClosedByBroker):
-        return f"{error.reply_code} {error.reply_text}"
-    return f"{type(error).__name__}: {error}"
-
 
 # --- exercise 1.1 -----------------------------------------------------------------------------------
 
@@ -261,7 +176,7 @@ def all_three_arrive(broker: BrokerHandle, send: Callable[[Any], object]) -> Fee
             remaining.remove(body)
         else:
             missing.append((index, call))
-    got = ", ".join(repr(body) for body in received) or "nothing"
+    got = listed(received)
     if missing:
         return wrong(
             f"receive.py got {len(received)} of the {len(publishes)} messages you published ({got})",

@@ -15,13 +15,14 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from rabbitsim.backends import BrokerHandle, QueueInfo, Topology
+from rabbitsim.backends import BrokerHandle
+from rabbitsim.vocabulary import QueueInfo, Topology
 
-from ._ch01_hello_world import RecordingChannel, connect, describe
-from ._cleanup import cleanup
+from ._client import RecordingChannel, cleanup, connect, describe, find_queue, wait_for_topology
 from ._consumers import BackgroundConsumer
-from ._feedback import Feedback, exercise, right, wrong
-from ._waiting import wait_for_topology
+from ._feedback import Feedback, exercise, plural, right, wrong
+
+__all__ = ["QUEUE", "fair_dispatch", "fix_the_forgotten_ack", "survive_a_restart"]
 
 QUEUE = "task_queue"  # exercise 2.3: the learner's code names it
 # Exercises 2.1 and 2.2 name no queue, so they use queues of their own and leave the chapter's
@@ -29,11 +30,6 @@ QUEUE = "task_queue"  # exercise 2.3: the learner's code names it
 QUEUE_2_1 = "exercise-2.1-tasks"
 QUEUE_2_2 = "exercise-2.2-tasks"
 PERSISTENT = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent)
-
-
-def _queue(topology: Topology, name: str = QUEUE) -> QueueInfo | None:
-    """The queue, or None while a real broker's management API does not list it yet."""
-    return next((queue for queue in topology.queues if queue.vhost == "/" and queue.name == name), None)
 
 
 def _publish_tasks(broker: BrokerHandle, queue: str, tasks: list[bytes]) -> None:
@@ -115,7 +111,7 @@ def _run_worker(broker: BrokerHandle, callback: Callable[..., object]) -> tuple[
             ready = len(TASKS_2_1) - len(worked.delivered)
 
             def caught_up(topology: Topology) -> bool:
-                queue = _queue(topology, QUEUE_2_1)
+                queue = find_queue(topology, QUEUE_2_1)
                 return queue is not None and (queue.messages_ready, queue.messages_unacknowledged) == (
                     ready,
                     unacked,
@@ -131,10 +127,6 @@ def _run_worker(broker: BrokerHandle, callback: Callable[..., object]) -> tuple[
 
 def _tasks(bodies: list[bytes]) -> str:
     return ", ".join(body.decode(errors="replace") for body in bodies) or "none"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 @exercise(
@@ -165,7 +157,7 @@ def fix_the_forgotten_ack(broker: BrokerHandle, callback: Callable[..., object])
         worked, topology, ready_after = _run_worker(broker, callback)
     finally:
         cleanup(broker, queues=[QUEUE_2_1])
-    queue = _queue(topology, QUEUE_2_1)
+    queue = find_queue(topology, QUEUE_2_1)
     ready, unacked = (queue.messages_ready, queue.messages_unacknowledged) if queue else (0, 0)
     counts = f"{QUEUE_2_1}  messages_ready={ready}  messages_unacknowledged={unacked}"
     if worked.channel_closed is not None:
@@ -208,7 +200,7 @@ def fix_the_forgotten_ack(broker: BrokerHandle, callback: Callable[..., object])
     if unacked or not worked.acked:
         never = [body for tag, body, _ in worked.delivered if tag not in worked.acked]
         return wrong(
-            f"Your worker never acknowledged {len(never)} of its {_count(len(received), 'task')}: "
+            f"Your worker never acknowledged {len(never)} of its {plural(len(received), 'task')}: "
             f"messages_unacknowledged = {unacked}",
             f"It received {_tasks(received)} and did the work, but RabbitMQ is still holding "
             f"{_tasks(never)} for it. rabbitmqctl list_queues name messages_ready "
@@ -320,8 +312,8 @@ def fair_dispatch(broker: BrokerHandle, prefetch: Any = None) -> Feedback:
     if run.error is not None:
         return wrong("A worker failed", run.error)
     split = (
-        f"slow worker: {_count(len(run.slow), 'task')} ({_tasks(run.slow)}); fast worker: "
-        f"{_count(len(run.fast), 'task')} ({_tasks(run.fast)}); all done after {run.seconds:.2f} s."
+        f"slow worker: {plural(len(run.slow), 'task')} ({_tasks(run.slow)}); fast worker: "
+        f"{plural(len(run.fast), 'task')} ({_tasks(run.fast)}); all done after {run.seconds:.2f} s."
     )
     busy = f"The slow worker was busy for {len(run.slow) * SLOW_SECONDS:.2f} s"
     if len(run.slow) + len(run.fast) < len(TASKS_2_2):
@@ -394,8 +386,8 @@ def _store(broker: BrokerHandle, send_task: Callable[[Any, bytes], object]) -> _
                 stored.arrived = True
                 stored.delivery_mode = properties.delivery_mode
             # the queue's flags: a real broker's management API lists a new queue within moments
-            topology = wait_for_topology(broker, lambda t: _queue(t) is not None, timeout=5)
-            stored.queue = _queue(topology)
+            topology = wait_for_topology(broker, lambda t: find_queue(t, QUEUE) is not None, timeout=5)
+            stored.queue = find_queue(topology, QUEUE)
         return stored
     finally:
         cleanup(broker, queues=[QUEUE])

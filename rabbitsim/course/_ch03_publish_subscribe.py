@@ -1,14 +1,12 @@
-"""Chapter 3, publish/subscribe: a subscriber that runs the tutorial's receive_logs.py on a
-thread of its own, and the chapter's exercise checks.
+"""Chapter 3, publish/subscribe: the chapter's exercise checks.
 
-    first = Subscriber(broker, receive_logs, name="first")   # receive_logs(channel) -> queue name
-    course.EXERCISES["3.1"](broker, receive_logs)            # does every copy get every log?
-    course.EXERCISES["3.2"](broker, 5)                       # a prediction, checked on the broker
+    first = course.Subscriber(broker, receive_logs, name="first")   # the chapter's subscriber
+    course.EXERCISES["3.1"](broker, receive_logs)                   # does every copy get every log?
+    course.EXERCISES["3.2"](broker, 5)                              # a prediction, checked on the broker
 
-Why a subscriber of its own and not `BackgroundConsumer`: the tutorial's queue is exclusive, and
-an exclusive queue belongs to the connection that declared it (any other gets 405
-RESOURCE_LOCKED). So the declaring and binding must happen on the consumer's own connection, on
-its thread: the learner's `setup(channel)` does that, and returns the queue's name to consume.
+3.1 runs the learner's `receive_logs(channel)` (declare, bind, return the queue's name) as two
+subscribers at once, each on a connection of its own: the tutorial's queue is exclusive, and an
+exclusive queue belongs to the connection that declared it (any other gets 405 RESOURCE_LOCKED).
 
 The checks never guess: they run the learner's code on the broker in use (the simulator or a
 real RabbitMQ), publish with confirms so every message has been routed before they look, and
@@ -18,21 +16,29 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pika
 import pika.exceptions
-from pika.adapters.blocking_connection import BlockingChannel
 
 from rabbitsim.backends import BrokerHandle
 
-from ._consumers import Subscriber, SubscriberSetupError, run_setup
-from ._feedback import Feedback, exercise, right, wrong
+from ._client import (
+    connect,
+    connected,
+    delete_queues,
+    drain,
+    find_queue,
+    private_name,
+    publish_confirmed,
+    wait_until_gone,
+)
+from ._consumers import SubscriberSetupError, run_setup
+from ._feedback import Feedback, exercise, listed, right, wrong
 
-__all__ = ["LOGS", "Subscriber", "SubscriberSetupError", "check_early_logs", "check_every_log"]
+__all__ = ["LOGS", "check_early_logs", "check_every_log"]
 
 #: What emit_log.py sends in this chapter: one log of each severity.
 LOGS = ("info: Hello World!", "warning: disk 91% full", "error: disk full")
@@ -41,84 +47,8 @@ LOGS = ("info: Hello World!", "warning: disk 91% full", "error: disk full")
 DELIVERY_SECONDS = 5.0
 #: The last message a check sends each queue: once it arrives, everything before it has.
 SENTINEL = "(the check's last message)"
-#: How long a check waits for an exclusive queue to go after its connection closed.
-GONE_SECONDS = 3.0
 
 Setup = Callable[..., Any]
-
-
-# --- what the checks share ----------------------------------------------------------------------
-
-
-def connect(broker: BrokerHandle, name: str) -> pika.BlockingConnection:
-    parameters = pika.URLParameters(broker.url)
-    parameters.client_properties = {"connection_name": name}
-    return pika.BlockingConnection(parameters)
-
-
-@contextlib.contextmanager
-def connected(broker: BrokerHandle, name: str) -> Iterator[pika.BlockingConnection]:
-    connection = connect(broker, name)
-    try:
-        yield connection
-    finally:
-        if connection.is_open:
-            with contextlib.suppress(pika.exceptions.AMQPError):
-                connection.close()
-
-
-def private_name(what: str) -> str:
-    """A name no learner's code uses, so a check never disturbs the notebook's own topology."""
-    return f"exercise-{what}-{uuid.uuid4().hex[:8]}"
-
-
-def publish_confirmed(channel: BlockingChannel, exchange: str, routing_key: str, body: str) -> bool:
-    """Publish with `mandatory` on a confirming channel: when this returns, the broker has
-    routed the message. True if some queue took it, False if the broker returned it (312)."""
-    try:
-        channel.basic_publish(exchange, routing_key, body.encode(), mandatory=True)
-    except pika.exceptions.UnroutableError:
-        return False
-    return True
-
-
-def drain(channel: BlockingChannel, queue: str) -> list[str]:
-    """Every message ready in `queue`, taken with basic.get (and acked)."""
-    bodies: list[str] = []
-    while True:
-        method, _properties, body = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            return bodies
-        bodies.append(body.decode(errors="replace"))
-
-
-def queue_exists(broker: BrokerHandle, queue: str) -> bool:
-    """A passive declare from a fresh connection: 404 means gone; 405 means it exists (and is
-    another connection's exclusive queue)."""
-    with connected(broker, "exercise check") as connection:
-        try:
-            connection.channel().queue_declare(queue, passive=True)
-        except pika.exceptions.ChannelClosedByBroker as error:
-            return bool(error.reply_code == 405)
-    return True
-
-
-def wait_until_gone(broker: BrokerHandle, queue: str, timeout: float = GONE_SECONDS) -> bool:
-    """True once `queue` no longer exists (a real broker deletes an exclusive queue just after
-    the connection's close completes, not before)."""
-    deadline = time.monotonic() + timeout
-    while queue_exists(broker, queue):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def delete_queues(broker: BrokerHandle, queues: list[str]) -> None:
-    with connected(broker, "exercise cleanup") as connection:
-        for queue in queues:
-            with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):
-                connection.channel().queue_delete(queue)
 
 
 def broker_refusal(error: pika.exceptions.ChannelClosedByBroker, exchange: str) -> str:
@@ -290,7 +220,7 @@ def _what_went_wrong(broker: BrokerHandle, copies: list[_Copy], shared: bool) ->
         first, second = copies
         return wrong(
             f"Both subscribers consumed the same queue, '{first.queue}', so they shared the logs",
-            f"Subscriber 1 got {_listed(first.received)}; subscriber 2 got {_listed(second.received)}.",
+            f"Subscriber 1 got {listed(first.received)}; subscriber 2 got {listed(second.received)}.",
             "Two consumers on one queue take turns (round-robin, as the workers of chapter 2 do): "
             "each log reaches only one of them. For every subscriber to get every log, each needs a "
             "queue of its own: queue_declare(queue='', exclusive=True) makes a fresh one each time.",
@@ -316,7 +246,7 @@ def _what_went_wrong(broker: BrokerHandle, copies: list[_Copy], shared: bool) ->
             why = f"Its queue '{copy.queue}' is bound to {', '.join(bound)}."
         return wrong(
             f"Subscriber {number} missed {len(missed)} of the {len(LOGS)} logs",
-            f"It never received {_listed(missed)}.",
+            f"It never received {listed(missed)}.",
             why,
         )
     return None
@@ -325,11 +255,12 @@ def _what_went_wrong(broker: BrokerHandle, copies: list[_Copy], shared: bool) ->
 def _lasting(broker: BrokerHandle, copies: list[_Copy]) -> list[str]:
     """The copies' queues that would stay after their subscriber stops: neither exclusive nor
     auto-delete (properties the management API shows at once, unlike counts)."""
-    queues = {queue.name: queue for queue in broker.topology().queues if queue.vhost == "/"}
+    topology = broker.topology()
     return [
         copy.queue
         for copy in copies
-        if copy.queue in queues and not (queues[copy.queue].exclusive or queues[copy.queue].auto_delete)
+        if (queue := find_queue(topology, copy.queue)) is not None
+        and not (queue.exclusive or queue.auto_delete)
     ]
 
 
@@ -341,12 +272,6 @@ def _remove_leftovers(broker: BrokerHandle, copies: list[_Copy]) -> None:
 
 def _names(names: list[str]) -> str:
     return " and ".join(f"'{name}'" for name in names)
-
-
-def _listed(bodies: list[str]) -> str:
-    if not bodies:
-        return "nothing"
-    return ", ".join(repr(body) for body in bodies)
 
 
 # --- 3.2: what happens to logs published before any queue is bound ------------------------------
@@ -394,7 +319,7 @@ def check_early_logs(broker: BrokerHandle, prediction: Any) -> Feedback:
             channel.exchange_delete(exchange)
     got = len(received)
     evidence = (
-        f"Played on your broker just now: it received {_listed(received)}. The first {EARLY} were "
+        f"Played on your broker just now: it received {listed(received)}. The first {EARLY} were "
         f"published while no queue was bound to the exchange; published with mandatory=True, the "
         f"broker returned {len(returned)} of them as 312 NO_ROUTE, which is its way of saying "
         "'dropped'."

@@ -18,8 +18,8 @@ import pika.exceptions
 
 from rabbitsim.backends import BrokerHandle
 
-from ._ch03_publish_subscribe import connected, drain, private_name, publish_confirmed
-from ._feedback import Feedback, exercise, right, wrong
+from ._client import route
+from ._feedback import Feedback, and_joined, exercise, listed, plural, right, wrong
 
 __all__ = [
     "DISK_WANTS",
@@ -55,22 +55,7 @@ def route_through(
     """On the broker: a direct exchange of the check's own, one exclusive queue per label bound
     with its keys (in order, repeats included), then `messages` published with confirms. Returns
     where each message went, read back from the queues."""
-    exchange = private_name(what)
-    with connected(broker, f"exercise {what}") as connection:
-        channel = connection.channel()
-        channel.exchange_declare(exchange, "direct")
-        try:
-            queues: dict[str, str] = {}
-            for label, keys in bindings.items():
-                queues[label] = channel.queue_declare("", exclusive=True).method.queue
-                for key in keys:
-                    channel.queue_bind(queues[label], exchange, key)
-            channel.confirm_delivery()
-            for key, body in messages:
-                publish_confirmed(channel, exchange, key, body)
-            held = {label: drain(channel, queue) for label, queue in queues.items()}
-        finally:
-            channel.exchange_delete(exchange)
+    held = route(broker, "direct", bindings, messages, what)
     return [
         Routed(key, body, tuple(label for label in bindings if body in held[label])) for key, body in messages
     ]
@@ -166,27 +151,22 @@ def check_disk_keys(broker: BrokerHandle, binding_keys: Any) -> Feedback:
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
         details.append(
-            f"Binding {_quoted(repeated)} more than once adds nothing: it is the same binding, "
+            f"Binding {listed(repeated)} more than once adds nothing: it is the same binding, "
             "and a message enters a queue once."
         )
     got = [m.body for m in routed if "disk" in m.queues]
     if not missed and not extra:
         return right(
-            f"With binding keys {keys!r} the disk subscriber gets exactly {_quoted(got)}",
+            f"With binding keys {keys!r} the disk subscriber gets exactly {listed(got)}",
             *details,
             "Info messages reach no binding of this queue; the screen subscriber, bound with "
             "'info' too, still gets them.",
         )
-    parts = []
-    if missed:
-        parts.append(f"miss {len(missed)} {'message' if len(missed) == 1 else 'messages'}")
-    if extra:
-        parts.append(f"wrongly get {len(extra)}")
-    return wrong(f"With binding keys {keys!r} the disk subscriber would {' and '.join(parts)}", *details)
-
-
-def _quoted(items: list[str]) -> str:
-    return ", ".join(repr(item) for item in items) if items else "nothing"
+    would = and_joined(
+        f"miss {plural(len(missed), 'message')}" if missed else "",
+        f"wrongly get {len(extra)}" if extra else "",
+    )
+    return wrong(f"With binding keys {keys!r} the disk subscriber would {would}", *details)
 
 
 # --- 4.2: many bindings ------------------------------------------------------------------------
@@ -211,20 +191,20 @@ DROPPED = "dropped"
 def _reason(label: str, keys: list[str], routed: list[Routed]) -> str:
     held = [m for m in routed if label in m.queues]
     unique = list(dict.fromkeys(keys))
-    text = f"it is bound with {_quoted(unique)}, so it takes every message whose routing key is one of those"
+    text = f"it is bound with {listed(unique)}, so it takes every message whose routing key is one of those"
     if len(keys) > len(unique):
         text = (
-            f"it is bound with {_quoted(keys)}: the second queue_bind with the same key changes "
+            f"it is bound with {listed(keys)}: the second queue_bind with the same key changes "
             "nothing (a binding is exchange + queue + key, and that one exists already), and a "
             "message enters a queue at most once"
         )
     skipped = sorted({m.routing_key for m in routed if label not in m.queues})
     also = (
-        f"; {_quoted(skipped)} {'matches' if len(skipped) == 1 else 'match'} none of its keys"
+        f"; {listed(skipped)} {'matches' if len(skipped) == 1 else 'match'} none of its keys"
         if skipped
         else ""
     )
-    return f"{label} holds {len(held)} ({_quoted([m.body for m in held])}): {text}{also}."
+    return f"{label} holds {len(held)} ({listed([m.body for m in held])}): {text}{also}."
 
 
 @exercise(
@@ -260,17 +240,17 @@ def check_puzzle(broker: BrokerHandle, prediction: Any) -> Feedback:
     missing = [key for key in actual if key not in prediction]
     details: list[str] = []
     if unknown:
-        details.append(f"There is no queue called {_quoted([str(k) for k in unknown])} in the puzzle.")
+        details.append(f"There is no queue called {listed([str(k) for k in unknown])} in the puzzle.")
     if missing:
-        details.append(f"Add a count for {_quoted(missing)}.")
+        details.append(f"Add a count for {listed(missing)}.")
     for label, keys in PUZZLE_BINDINGS.items():
         if label in prediction and prediction[label] != actual[label]:
             details.append(f"{label}: you said {prediction[label]!r}, but {_reason(label, keys, routed)}")
     if DROPPED in prediction and prediction[DROPPED] != actual[DROPPED]:
         details.append(
             f"dropped: you said {prediction[DROPPED]!r}, but {actual[DROPPED]} "
-            f"({_quoted([m.body for m in dropped])}) reached no queue: no queue is bound with "
-            f"{_quoted(sorted({m.routing_key for m in dropped}))}, and an exchange keeps nothing."
+            f"({listed([m.body for m in dropped])}) reached no queue: no queue is bound with "
+            f"{listed(sorted({m.routing_key for m in dropped}))}, and an exchange keeps nothing."
         )
     if details:
         right_ones = [k for k in actual if k in prediction and prediction[k] == actual[k]]

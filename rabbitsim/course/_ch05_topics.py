@@ -10,16 +10,15 @@ reading of the matching rules (tested against the simulator, which is tested aga
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import pika
 import pika.exceptions
 
 from rabbitsim.backends import BrokerHandle
 
-from ._feedback import Feedback, exercise, right, wrong
+from ._client import route
+from ._feedback import Feedback, and_joined, exercise, listed, plural, right, wrong
 
 __all__ = [
     "LOG_KEYS",
@@ -75,10 +74,6 @@ def _quoted_words(taken: list[str]) -> str:
     return "no word" if not taken else repr(".".join(taken))
 
 
-def _count(number: int) -> str:
-    return f"{number} word" if number == 1 else f"{number} words"
-
-
 def explain(binding_key: str, routing_key: str) -> str:
     """One sentence saying why `binding_key` does or does not match `routing_key`."""
     lined_up = match(binding_key, routing_key)
@@ -102,8 +97,8 @@ def _why_not(binding_key: str, routing_key: str) -> str:
     if "#" not in pattern:
         if len(pattern) != len(key):
             return (
-                f"without #, it matches only keys of exactly {_count(len(pattern))} (each * is exactly "
-                f"one word), and '{routing_key}' has {_count(len(key))}"
+                f"without #, it matches only keys of exactly {plural(len(pattern), 'word')} (each * is "
+                f"exactly one word), and '{routing_key}' has {plural(len(key), 'word')}"
             )
         for position, (wanted, found) in enumerate(zip(pattern, key, strict=True), start=1):
             if wanted != "*" and wanted != found:
@@ -111,8 +106,8 @@ def _why_not(binding_key: str, routing_key: str) -> str:
     needed = sum(1 for word in pattern if word != "#")
     if len(key) < needed:
         return (
-            f"it needs at least {_count(needed)} (# can take none, every other word takes one), "
-            f"and '{routing_key}' has {_count(len(key))}"
+            f"it needs at least {plural(needed, 'word')} (# can take none, every other word takes one), "
+            f"and '{routing_key}' has {plural(len(key), 'word')}"
         )
     head = pattern[: pattern.index("#")]
     for position, (wanted, found) in enumerate(zip(head, key, strict=False), start=1):
@@ -135,34 +130,10 @@ def route_on_broker(
 ) -> dict[str, set[str]]:
     """binding key -> the routing keys that reach a queue bound with it, asked of `broker`: a
     throwaway topic exchange, one exclusive queue per binding key, one message per routing key
-    (confirmed, so it has been routed before we look), then basic.get on every queue."""
-    parameters = pika.URLParameters(broker.url)
-    parameters.client_properties = {"connection_name": "rabbitsim exercise check"}
-    exchange = f"rabbitsim.check.{uuid.uuid4().hex[:12]}"
-    reached: dict[str, set[str]] = {}
-    with pika.BlockingConnection(parameters) as connection:
-        channel = connection.channel()
-        channel.exchange_declare(exchange, "topic", auto_delete=True)
-        try:
-            queues = {}
-            for binding_key in dict.fromkeys(binding_keys):
-                queue = channel.queue_declare("", exclusive=True).method.queue
-                channel.queue_bind(queue, exchange, binding_key)
-                queues[binding_key] = queue
-            channel.confirm_delivery()
-            for routing_key in routing_keys:
-                channel.basic_publish(exchange, routing_key, routing_key.encode())
-            for binding_key, queue in queues.items():
-                reached[binding_key] = set()
-                while True:
-                    method, _properties, body = channel.basic_get(queue, auto_ack=True)
-                    if method is None:
-                        break
-                    reached[binding_key].add(body.decode())
-        finally:
-            if channel.is_open:
-                channel.exchange_delete(exchange)
-    return reached
+    (its body is the key; confirmed, so it has been routed before we look)."""
+    bindings = {binding_key: [binding_key] for binding_key in binding_keys}
+    held = route(broker, "topic", bindings, [(key, key) for key in routing_keys], "5.2")
+    return {binding_key: set(bodies) for binding_key, bodies in held.items()}
 
 
 def _binding_keys(answer: Any) -> list[str] | Feedback:
@@ -384,7 +355,7 @@ def check_log_bindings(broker: Any = None, binding_keys: Any = None) -> Feedback
         return wrong("The broker could not run the check", f"{type(error).__name__}: {error}")
     missed = [key for key, wanted in LOG_KEYS.items() if wanted and not _through(keys, key, reached)]
     extra = [key for key, wanted in LOG_KEYS.items() if not wanted and _through(keys, key, reached)]
-    shown = ", ".join(repr(key) for key in keys)
+    shown = listed(keys)
     if not missed and not extra:
         details = [
             f"'{key}' takes {', '.join(sorted(reached[key], key=list(LOG_KEYS).index)) or 'nothing here'}"
@@ -404,12 +375,10 @@ def check_log_bindings(broker: Any = None, binding_keys: Any = None) -> Feedback
         lines.append("'#' alone takes every message: with it, a topic exchange acts like a fanout exchange")
     if missed and not any("#" in key for key in keys):
         lines.append("hint: # matches zero or more words, where * matches exactly one")
-    problems = []
-    if missed:
-        problems.append(f"misses {len(missed)}")
-    if extra:
-        problems.append(f"wrongly gets {len(extra)}")
-    return wrong(f"[{shown}] {' and '.join(problems)} of the {len(LOG_KEYS)} test messages", *lines)
+    problems = and_joined(
+        f"misses {len(missed)}" if missed else "", f"wrongly gets {len(extra)}" if extra else ""
+    )
+    return wrong(f"[{shown}] {problems} of the {len(LOG_KEYS)} test messages", *lines)
 
 
 def _glued(binding_key: str) -> bool:

@@ -1,11 +1,13 @@
 """Consumers that run beside the notebook: a thread with its own pika connection, so the cell
-that starts one returns at once and the learner can keep publishing."""
+that starts one returns at once and the learner can keep publishing. (A worker that is a real
+process, to kill, is `_processes.WorkerProcess`; both stand on `RunningBeside`.)"""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -16,7 +18,53 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from rabbitsim.backends import BrokerHandle
 
+from ._client import connect
+
+__all__ = [
+    "BackgroundConsumer",
+    "Received",
+    "RunningBeside",
+    "SetupChannel",
+    "Subscriber",
+    "SubscriberSetupError",
+    "run_setup",
+]
+
 POLL_SECONDS = 0.02
+
+
+class RunningBeside(ABC):
+    """What runs beside the notebook while its cells go on: a `with` block stops it, and its
+    waits end at a deadline or when it has ended, so a cell never hangs on a dead worker."""
+
+    def __init__(self) -> None:
+        #: notified whenever something arrives, and when the consumer ends
+        self._changed = threading.Condition()
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def _wait_until(
+        self, done: Callable[[], bool], ended: Callable[[], bool], timeout: float, poll: float | None = None
+    ) -> bool:
+        """Block until `done()` (True), or `timeout` passes or `ended()` (then `done()` once
+        more). `poll` bounds each sleep, for an end that nobody notifies."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not done():
+                left = deadline - time.monotonic()
+                if left <= 0 or ended():
+                    return done()
+                self._changed.wait(left if poll is None else min(left, poll))
+        return True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +86,7 @@ class Received:
 Handler = Callable[[BlockingChannel, Received], None]
 
 
-class BackgroundConsumer:
+class BackgroundConsumer(RunningBeside):
     """Consume `queue` on a thread of its own until `.stop()`.
 
     `auto_ack` as in `basic_consume`; with `ack=False` (and no auto_ack) messages are never
@@ -63,12 +111,12 @@ class BackgroundConsumer:
         exclusive: bool = False,
         setup: Callable[[BlockingChannel], str] | None = None,
     ) -> None:
+        super().__init__()
         self.broker, self.queue, self.name = broker, queue, name
         self.auto_ack, self.ack, self.prefetch, self.exclusive = auto_ack, ack, prefetch, exclusive
         self.work_seconds, self.handler, self.setup = work_seconds, handler, setup
         self.received: list[Received] = []
         self.error: BaseException | None = None
-        self._changed = threading.Condition()
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"rabbitsim-{name}", daemon=True)
@@ -80,9 +128,7 @@ class BackgroundConsumer:
     def _run(self) -> None:
         connection: pika.BlockingConnection | None = None
         try:
-            parameters = pika.URLParameters(self.broker.url)
-            parameters.client_properties = {"connection_name": self.name}
-            connection = pika.BlockingConnection(parameters)
+            connection = connect(self.broker, self.name)
             channel = connection.channel()
             if self.setup is not None:
                 self.queue = self.setup(channel)
@@ -130,14 +176,7 @@ class BackgroundConsumer:
 
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
         """Block until `count` messages have arrived (True) or `timeout` passes (False)."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while len(self.received) < count:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    return len(self.received) >= count
-                self._changed.wait(left)
-        return True
+        return self._wait_until(lambda: len(self.received) >= count, lambda: not self.running, timeout)
 
     def stop(self) -> None:
         """Stop consuming and close the connection; unacked messages go back to the queue."""
@@ -148,14 +187,6 @@ class BackgroundConsumer:
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

@@ -1,4 +1,5 @@
-"""What an exercise check says back: a verdict a learner can read, not a bare assert."""
+"""What an exercise check says back: a verdict a learner can read, not a bare assert; and the
+few phrasings several chapters' verdicts share, so that a list reads the same everywhere."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import html
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+__all__ = ["Exercise", "Feedback", "Solution", "and_joined", "exercise", "listed", "plural", "right", "wrong"]
 
 #: (border, background) per verdict; colour-blind safe and readable in light and dark themes
 _COLOURS = {True: ("#1b7f3b", "#e7f5ec"), False: ("#b3261e", "#fdecea")}
@@ -48,6 +51,21 @@ def wrong(title: str, *details: str) -> Feedback:
     return Feedback(False, title, details)
 
 
+def listed(items: Iterable[object]) -> str:
+    """Items as a learner reads them back: their reprs, comma-separated, or "nothing"."""
+    return ", ".join(repr(item) for item in items) or "nothing"
+
+
+def and_joined(*clauses: str) -> str:
+    """The clauses that apply (the empty ones left out), as one: "misses 2 and wrongly gets 1"."""
+    return " and ".join(clause for clause in clauses if clause)
+
+
+def plural(number: int, noun: str) -> str:
+    """A count with its noun, as a sentence says it: "1 task", "2 tasks"."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 @dataclass(frozen=True, slots=True)
 class Solution:
     """A worked answer, shown only when asked for (`exercise.solution()`)."""
@@ -82,18 +100,13 @@ class Exercise:
         return self.hints[number - 1] if self.hints else "No hint for this one: try it on the broker!"
 
 
-#: every exercise of the course, by id
-EXERCISES: dict[str, Exercise] = {}
-
-
 def exercise(
     id: str, title: str, *, solution: str, explanation: str = "", hints: Iterable[str] = ()
 ) -> Callable[[Callable[..., Feedback]], Exercise]:
-    """Register a check function as exercise `id`."""
+    """Make a check function exercise `id`, its texts written beside the check they explain.
+    Nothing is registered here: the course's table of chapters (`_chapters.py`) lists them."""
 
-    def register(check: Callable[..., Feedback]) -> Exercise:
-        made = Exercise(id, title, check, Solution(solution, explanation), tuple(hints))
-        EXERCISES[id] = made
-        return made
+    def make(check: Callable[..., Feedback]) -> Exercise:
+        return Exercise(id, title, check, Solution(solution, explanation), tuple(hints))
 
-    return register
+    return make

@@ -9,23 +9,24 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from types import TracebackType
-from typing import Self
 
 from rabbitsim.backends import BrokerHandle
 
+from ._consumers import RunningBeside
 
-class WorkerProcess:
+__all__ = ["WorkerProcess"]
+
+
+class WorkerProcess(RunningBeside):
     """`python -m rabbitsim.course.worker` against `broker`, consuming `queue`. Its output
     lines are collected in `.lines`; `.received` and `.done` list the task bodies."""
 
     def __init__(
         self, broker: BrokerHandle, queue: str, *, name: str = "worker", seconds_per_dot: float = 0.2
     ) -> None:
+        super().__init__()
         self.name = name
         self.lines: list[str] = []
-        self._changed = threading.Condition()
         command = [
             sys.executable,
             "-m",
@@ -68,14 +69,12 @@ class WorkerProcess:
 
     def wait_for_line(self, line: str, timeout: float = 10.0) -> bool:
         """Wait until the worker prints `line` (True), or `timeout` passes or it exits (False)."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while line not in self.lines:
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.process.poll() is not None and not self._reader.is_alive()):
-                    return line in self.lines
-                self._changed.wait(min(left, 0.1))
-        return True
+        return self._wait_until(
+            lambda: line in self.lines,
+            lambda: self.process.poll() is not None and not self._reader.is_alive(),
+            timeout,
+            poll=0.1,
+        )
 
     def kill(self) -> None:
         """SIGKILL: the process dies at once, without closing its connection politely."""
@@ -95,14 +94,6 @@ class WorkerProcess:
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.alive else f"exited ({self.process.returncode})"

@@ -11,7 +11,9 @@ import sys
 import time
 from typing import Any
 
-import pika
+from ._client import connect
+
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,9 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefetch", type=int, default=1)
     parser.add_argument("--name", default="worker")
     options = parser.parse_args(argv)
-    parameters = pika.URLParameters(options.url)
-    parameters.client_properties = {"connection_name": options.name}
-    connection = pika.BlockingConnection(parameters)
+    connection = connect(options.url, options.name)
     channel = connection.channel()
     channel.basic_qos(prefetch_count=options.prefetch)
 

@@ -3,7 +3,6 @@ exercises 5.1 and 5.2 say what is wrong, specifically, and accept the right answ
 
 from __future__ import annotations
 
-import ast
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -23,23 +22,13 @@ from rabbitsim.course._ch05_topics import (
     tutorial_queues,
 )
 
+from .solutions import run_solution
+
 
 @pytest.fixture
 def broker() -> Iterator[BrokerHandle]:
     with rabbitsim.start("sim") as handle:
         yield handle
-
-
-def run_solution(exercise_id: str, **names: Any) -> course.Feedback:
-    """Run an exercise's published solution as a learner would paste it: its last line is the check."""
-    tree = ast.parse(course.EXERCISES[exercise_id].solution().code)
-    last = tree.body.pop()
-    assert isinstance(last, ast.Expr)
-    namespace: dict[str, Any] = {"course": course, **names}
-    exec(compile(tree, exercise_id, "exec"), namespace)
-    verdict = eval(compile(ast.Expression(last.value), exercise_id, "eval"), namespace)
-    assert isinstance(verdict, course.Feedback)
-    return verdict
 
 
 # --- the rules --------------------------------------------------------------------------------
@@ -63,7 +52,7 @@ def test_the_rules_agree_with_the_broker(broker: BrokerHandle) -> None:
 def test_the_check_exchange_and_queues_are_gone_afterwards(broker: BrokerHandle) -> None:
     route_on_broker(broker, ["a.#"], ["a.b"])
     topology = broker.topology()
-    assert not [e.name for e in topology.exchanges if e.name.startswith("rabbitsim.check")]
+    assert not [e.name for e in topology.exchanges if e.name.startswith("exercise-")]
     assert not [q.name for q in topology.queues]
 
 

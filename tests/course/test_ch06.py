@@ -16,7 +16,7 @@ import rabbitsim
 from rabbitsim import course
 from rabbitsim.backends import BrokerHandle
 
-from .test_ch05 import run_solution
+from .solutions import run_solution
 
 
 @pytest.fixture

@@ -1,0 +1,294 @@
+"""The client side that the course's helpers and checks share. A check never guesses: it runs
+the learner's code on the notebook's broker (the simulator or a real RabbitMQ) and reads back
+what that broker did. These are the moves every check makes to find out: a named connection,
+a channel that notes what the learner asked of it, publishing that waits until the broker has
+routed, reading a queue back, waiting for a real broker's lagging statistics, and cleaning up."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+
+from rabbitsim.backends import BrokerHandle
+from rabbitsim.vocabulary import QueueInfo, Topology
+
+__all__ = [
+    "Call",
+    "RecordingChannel",
+    "as_bytes",
+    "cleanup",
+    "connect",
+    "connected",
+    "delete_queues",
+    "describe",
+    "drain",
+    "find_queue",
+    "private_name",
+    "publish_confirmed",
+    "queue_exists",
+    "route",
+    "wait_for_topology",
+    "wait_until_gone",
+]
+
+#: How long a check waits at most for an exclusive queue to go after its connection closed.
+GONE_SECONDS = 3.0
+
+
+# --- connections ----------------------------------------------------------------------------------
+
+
+def connect(broker: BrokerHandle | str, name: str) -> pika.BlockingConnection:
+    """A connection to `broker` (a handle, or its URL in a worker process), named as the
+    management UI and the pictures will show it."""
+    parameters = pika.URLParameters(broker if isinstance(broker, str) else broker.url)
+    parameters.client_properties = {"connection_name": name}
+    return pika.BlockingConnection(parameters)
+
+
+@contextlib.contextmanager
+def connected(broker: BrokerHandle, name: str) -> Iterator[pika.BlockingConnection]:
+    """`connect` for a `with` block whose close may fail quietly: the broker may have closed
+    the connection already, and the verdict matters more than the goodbye."""
+    connection = connect(broker, name)
+    try:
+        yield connection
+    finally:
+        if connection.is_open:
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                connection.close()
+
+
+def private_name(what: str) -> str:
+    """A name no learner's code uses, so a check never disturbs the notebook's own topology."""
+    return f"exercise-{what}-{uuid.uuid4().hex[:8]}"
+
+
+def describe(error: BaseException) -> str:
+    """An exception as a learner should read it: the broker's reply code and text when it has them."""
+    if isinstance(error, pika.exceptions.ChannelClosedByBroker | pika.exceptions.ConnectionClosedByBroker):
+        return f"{error.reply_code} {error.reply_text}"
+    return f"{type(error).__name__}: {error}"
+
+
+def as_bytes(body: Any) -> bytes:
+    """A body as it travels: pika encodes text as UTF-8."""
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    return str(body).encode()
+
+
+# --- watching what the learner's code asks of a channel -----------------------------------------
+
+#: the channel methods a check wants to hear about
+WATCHED = frozenset(
+    {
+        "basic_ack",
+        "basic_nack",
+        "basic_publish",
+        "basic_reject",
+        "close",
+        "exchange_declare",
+        "queue_bind",
+        "queue_declare",
+        "queue_delete",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One watched method call, its arguments by name (defaults filled in)."""
+
+    method: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.arguments.get(name, default)
+
+
+class RecordingChannel:
+    """A pika channel that notes the declares, publishes and acks made through it, and
+    otherwise behaves exactly as the channel it wraps: so a check can explain *why* a message
+    went missing, not only that it did."""
+
+    def __init__(self, channel: Any) -> None:
+        self._channel = channel
+        self.calls: list[Call] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._channel, name)
+        if name not in WATCHED or not callable(attribute):
+            return attribute
+        signature = inspect.signature(attribute)
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            try:
+                bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                arguments = dict(bound.arguments)
+            except TypeError:  # pika will say what is wrong with the call, in its own words
+                arguments = {}
+            self.calls.append(Call(name, arguments))
+            return attribute(*args, **kwargs)
+
+        return watched
+
+    def of(self, method: str) -> list[tuple[int, Call]]:
+        """The calls of one method, with their positions among all calls."""
+        return [(index, call) for index, call in enumerate(self.calls) if call.method == method]
+
+    def __repr__(self) -> str:
+        return f"<RecordingChannel of {self._channel!r}: {len(self.calls)} calls>"
+
+
+# --- asking the broker where messages go --------------------------------------------------------
+
+
+def publish_confirmed(channel: BlockingChannel, exchange: str, routing_key: str, body: str) -> bool:
+    """Publish with `mandatory` on a confirming channel: when this returns, the broker has
+    routed the message. True if some queue took it, False if the broker returned it (312)."""
+    try:
+        channel.basic_publish(exchange, routing_key, body.encode(), mandatory=True)
+    except pika.exceptions.UnroutableError:
+        return False
+    return True
+
+
+def drain(channel: BlockingChannel, queue: str) -> list[str]:
+    """Every message ready in `queue`, taken with basic.get (and acked)."""
+    bodies: list[str] = []
+    while True:
+        method, _properties, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            return bodies
+        bodies.append(body.decode(errors="replace"))
+
+
+def route(
+    broker: BrokerHandle,
+    exchange_type: str,
+    bindings: Mapping[str, Iterable[str]],
+    messages: Iterable[tuple[str, str]],
+    what: str,
+) -> dict[str, list[str]]:
+    """Where `messages` (routing key, body) go, asked of the broker itself, so a check judges
+    by the very routing the learner is learning: an exchange of `exchange_type` of the check's
+    own, one exclusive queue per label in `bindings` bound with its keys (in order, repeats
+    included), the messages published with confirms so each has been routed before the queues
+    are read. Returns the bodies each label's queue received, in order.
+
+    The exchange is auto-delete as well as deleted at the end: should the broker close the
+    channel halfway, the exclusive queues go with the connection and take the exchange along."""
+    exchange = private_name(what)
+    with connected(broker, f"exercise {what}") as connection:
+        channel = connection.channel()
+        channel.exchange_declare(exchange, exchange_type, auto_delete=True)
+        try:
+            queues: dict[str, str] = {}
+            for label, keys in bindings.items():
+                queues[label] = channel.queue_declare("", exclusive=True).method.queue
+                for key in keys:
+                    channel.queue_bind(queues[label], exchange, key)
+            channel.confirm_delivery()
+            for key, body in messages:
+                publish_confirmed(channel, exchange, key, body)
+            return {label: drain(channel, queue) for label, queue in queues.items()}
+        finally:
+            if channel.is_open:
+                channel.exchange_delete(exchange)
+
+
+# --- what exists, and waiting for it --------------------------------------------------------------
+
+
+def find_queue(topology: Topology, name: str) -> QueueInfo | None:
+    """Queue `name` of vhost "/", or None while a real broker's management API does not list it yet."""
+    return next((queue for queue in topology.queues if queue.vhost == "/" and queue.name == name), None)
+
+
+def wait_for_topology(
+    broker: BrokerHandle, condition: Callable[[Topology], bool], timeout: float = 15.0
+) -> Topology:
+    """The first snapshot for which `condition` holds; after `timeout`, the last one taken
+    (so the notebook still shows what the broker says, and the check after it explains). The
+    simulator's snapshots are exact at once; a real broker's management API lags by its
+    statistics interval (seconds), hence the waiting. A condition that looks up a queue the
+    API does not list yet (KeyError) means "not yet"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topology = broker.topology()
+        try:
+            holds = condition(topology)
+        except KeyError:
+            holds = False
+        if holds or time.monotonic() >= deadline:
+            return topology
+        time.sleep(0.2)
+
+
+def queue_exists(broker: BrokerHandle, queue: str) -> bool:
+    """A passive declare from a fresh connection: 404 means gone; 405 means it exists (and is
+    another connection's exclusive queue)."""
+    with connected(broker, "exercise check") as connection:
+        try:
+            connection.channel().queue_declare(queue, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            return bool(error.reply_code == 405)
+    return True
+
+
+def wait_until_gone(broker: BrokerHandle, queue: str, timeout: float = GONE_SECONDS) -> bool:
+    """True once `queue` no longer exists (a real broker deletes an exclusive queue just after
+    the connection's close completes, not before)."""
+    deadline = time.monotonic() + timeout
+    while queue_exists(broker, queue):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# --- leaving the broker as it was -----------------------------------------------------------------
+
+
+def delete_queues(broker: BrokerHandle, queues: Iterable[str]) -> None:
+    """Delete what a check made, whether or not it is still there. An exclusive queue whose
+    connection is still closing answers 405, and goes by itself."""
+    with connected(broker, "exercise cleanup") as connection:
+        for queue in queues:
+            with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):
+                connection.channel().queue_delete(queue)
+
+
+def cleanup(broker: BrokerHandle, *, queues: Iterable[str] = (), exchanges: Iterable[str] = ()) -> list[str]:
+    """Leave the broker as the chapter found it: delete the named queues and exchanges that
+    exist, and return what was deleted. On the simulator a new `rabbitsim.start()` is empty
+    anyway; on a real broker, queues and exchanges would otherwise pile up between runs.
+    Missing ones are skipped (a 404 closes only the throwaway channel that asked)."""
+    deleted: list[str] = []
+    with connect(broker, "cleanup") as connection:
+        for kind, names in (("queue", queues), ("exchange", exchanges)):
+            for name in names:
+                channel = connection.channel()
+                try:
+                    if kind == "queue":
+                        channel.queue_declare(name, passive=True)
+                        channel.queue_delete(name)
+                    else:
+                        channel.exchange_declare(name, passive=True)
+                        channel.exchange_delete(name)
+                except pika.exceptions.ChannelClosedByBroker:
+                    continue  # not there (404), or another connection's exclusive queue (405)
+                deleted.append(f"{kind} {name}")
+                channel.close()
+    return deleted
