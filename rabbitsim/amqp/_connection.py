@@ -14,7 +14,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from pamqp import commands, constants, decode, frame
 
@@ -123,6 +123,12 @@ class Phase(Enum):
     STARTING = "awaiting channel.open"
     OPEN = "open"
     CLOSING = "closing"  # we sent channel.close; only close / close-ok matter now
+
+
+# The open state and phase as plain names, for the tests made on every frame: reading an enum
+# member through its class costs ten times a global.
+_RUNNING: Final = State.OPEN
+_PHASE_OPEN: Final = Phase.OPEN
 
 
 def _well_formed(frame_type: int, payload: bytes) -> bool:
@@ -324,7 +330,7 @@ class AMQPConnection:
     def render(self, number: int, item: Outbound) -> None:
         """Frames for one item the core sends on channel `number`."""
         channel = self.channels.get(number)
-        if channel is None or channel.phase is not Phase.OPEN or self.state is not State.OPEN:
+        if channel is None or channel.phase is not _PHASE_OPEN or self.state is not _RUNNING:
             return  # closed, or closing: RabbitMQ sends nothing more on it
         RENDERERS[type(item)](self, number, item)
 
@@ -404,7 +410,7 @@ class AMQPConnection:
 
     def _frame(self, frame_type: int, number: int, payload: bytes) -> None:
         state = self.state
-        if number and state is State.OPEN:
+        if number and state is _RUNNING:
             self._channel_frame(frame_type, number, payload)
         elif state is State.CLOSING:
             self._closing_frame(frame_type, number, payload)
@@ -634,7 +640,7 @@ class AMQPConnection:
 
     def _content_done(self, channel: _Channel, number: int, content: _Content) -> None:
         channel.content = None
-        if channel.phase is Phase.OPEN and type(content.method) is commands.Basic.Publish:
+        if channel.phase is _PHASE_OPEN and type(content.method) is commands.Basic.Publish:
             self._publish(channel, number, content)
         else:
             self._channel_method(channel, number, content.method)
@@ -642,7 +648,7 @@ class AMQPConnection:
     def _channel_method(self, channel: _Channel, number: int, method: Any) -> None:
         """A whole method, in the channel's phase: RabbitMQ's rabbit_channel:handle_method."""
         kind = type(method)
-        if channel.phase is Phase.OPEN:
+        if channel.phase is _PHASE_OPEN:
             handler = HANDLERS.get(kind)
             if handler is None:
                 if kind is commands.Channel.Open:

@@ -1,7 +1,9 @@
 """The broker core: RabbitMQ's behaviour as pure Python, with no sockets, threads or wall clock.
 
-Everything else in rabbitsim stands on this: the wire server feeds it frames' meaning, the
-virtual-time simulator drives it directly, the pictures draw the events it emits.
+Everything else in rabbitsim stands on this: the wire adapter (`rabbitsim.amqp`) turns frames
+into calls on a `Channel` and drains `Broker.take_output()`, the one ordered road on which the
+core puts what it produces for others (replies, deliveries, returns, confirms, cancels, and
+the trace events that `rabbitsim.trace` records and `rabbitsim.viz` draws).
 """
 
 from ._broker import Broker, User

@@ -4,7 +4,7 @@ in its original place, redelivered)."""
 
 from __future__ import annotations
 
-from ._channel_base import ChannelBase, Delivery, Settlement, Transaction, amqp_method
+from ._channel_base import CONFIRM, PLAIN, ChannelBase, Delivery, Settlement, Transaction, amqp_method
 from ._consumer import Consumer
 from ._deadletter import dead_letter
 from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError
@@ -23,7 +23,7 @@ class Acknowledgements(ChannelBase):
         """Called by a queue's dispatch: give `entry` to `consumer` with the next delivery tag."""
         tag = self.next_delivery_tag = self.next_delivery_tag + 1
         if not consumer.no_ack:
-            self.unacked[tag] = Delivery(tag, entry, queue, consumer)
+            self.unacked[tag] = (tag, entry, queue, consumer)
             consumer.unacked += 1
             self.consumer_unacked += 1
             queue.unacked += 1
@@ -51,7 +51,8 @@ class Acknowledgements(ChannelBase):
         transaction), skips only the guard's bookkeeping; everything else takes `_basic_ack`."""
         if self.timers:
             self.broker.run_due()
-        if not multiple and self.is_open and not isinstance(self.mode, Transaction):
+        mode = self.mode
+        if not multiple and self.is_open and (mode is PLAIN or mode is CONFIRM):
             delivery = self.unacked.pop(delivery_tag, None)
             if delivery is not None:
                 self._ack(delivery)
@@ -123,20 +124,27 @@ class Acknowledgements(ChannelBase):
     def _ack(self, delivery: Delivery, action: EventKind = ACK) -> None:
         """An ack: the copy leaves the broker."""
         self._release(delivery, action, requeue=False)
-        if delivery.consumer is not None:
-            self._refill(delivery.queue)
+        if delivery[3] is not None:  # a consumer's ack may let its queues deliver again
+            queue = delivery[2]
+            if queue.ready:
+                queue.dispatch()
+            if self.global_prefetch:
+                self.dispatch_all()
 
     def _discard(self, delivery: Delivery, action: EventKind) -> None:
         """A nack or reject without requeue: the copy leaves its queue, to the queue's
         dead-letter exchange if it has one (not once the queue is deleted)."""
         self._release(delivery, action, requeue=False)
-        queue, message = delivery.queue, delivery.entry.message
+        _tag, entry, queue, consumer = delivery
         if queue.deleted:
-            self._emit(EventKind.DROP, queue.node, message=message.id, reason="rejected")
+            self._emit(EventKind.DROP, queue.node, message=entry.message.id, reason="rejected")
         else:
-            dead_letter(queue, message, "rejected")
-        if delivery.consumer is not None:
-            self._refill(queue)
+            dead_letter(queue, entry.message, "rejected")
+        if consumer is not None:
+            if queue.ready:
+                queue.dispatch()
+            if self.global_prefetch:
+                self.dispatch_all()
 
     def _release(self, delivery: Delivery, action: EventKind | None, *, requeue: bool) -> None:
         """Take a settled delivery off the counts of its queue, consumer and channel, and say so."""
@@ -154,21 +162,13 @@ class Acknowledgements(ChannelBase):
                 requeue=requeue,
             )
 
-    def _refill(self, queue: Queue) -> None:
-        """A consumer's ack made room under its prefetch: its queue (and, with a channel-wide
-        limit, every queue the channel consumes) may deliver again."""
-        if queue.ready:
-            queue.dispatch()
-        if self.global_prefetch:
-            self.dispatch_all()
-
     def requeue(self, deliveries: list[Delivery], action: EventKind | None = None) -> None:
         """Return deliveries to their queues, in their original places, marked redelivered."""
         by_queue: dict[Queue, list[Entry]] = {}
         tracing = self.broker.tracing
         for delivery in deliveries:
             self._release(delivery, action, requeue=True)
-            queue, entry = delivery.queue, delivery.entry
+            _tag, entry, queue, _consumer = delivery
             if tracing:
                 reason = "deleted-queue" if queue.deleted else action.value if action else "recover"
                 self._emit(
@@ -193,5 +193,5 @@ class Acknowledgements(ChannelBase):
         """Deliveries an uncommitted transaction settled are unacked again, in tag order."""
         for settlement in settlements:
             for delivery in settlement.deliveries:
-                self.unacked[delivery.tag] = delivery
+                self.unacked[delivery[0]] = delivery
         self.unacked = dict(sorted(self.unacked.items()))

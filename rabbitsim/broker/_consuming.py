@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _direct_reply as direct_reply
-from ._channel_base import ChannelBase, Delivery, amqp_method
+from ._channel_base import ChannelBase, amqp_method
 from ._consumer import Consumer
 from ._direct_reply import REPLY_QUEUE
 from ._errors import (
@@ -116,7 +116,7 @@ class ConsumerMethods(ChannelBase):
             return None
         tag = self.next_delivery_tag = self.next_delivery_tag + 1
         if not no_ack:
-            self.unacked[tag] = Delivery(tag, entry, found, None)
+            self.unacked[tag] = (tag, entry, found, None)
             found.unacked += 1
         message = found.as_delivered(entry) if found.counts_deliveries else entry.message
         if self.broker.tracing:

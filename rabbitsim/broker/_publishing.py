@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from . import _direct_reply as direct_reply
 from ._arguments import expiration_problem
-from ._channel_base import ChannelBase, Mode, Transaction, amqp_method
+from ._channel_base import CONFIRM, PLAIN, ChannelBase, Mode, Transaction, amqp_method
 from ._direct_reply import REPLY_KEY_PREFIX, REPLY_QUEUE
 from ._errors import (
     ACCESS_REFUSED,
@@ -58,10 +58,10 @@ class Publishing(ChannelBase):
             expiring = properties.expiration is not None
         message = self.broker.new_message(exchange, routing_key, properties, body)
         mode = self.mode
-        if isinstance(mode, Transaction):
-            mode.publishes.append((target, message, mandatory))
-        else:
+        if mode is PLAIN or mode is CONFIRM:
             self.route(target, message, mandatory, expiring)
+        else:
+            mode.publishes.append((target, message, mandatory))
 
     @amqp_method("basic.publish", reply=False)
     def _checked_publish(
@@ -136,7 +136,7 @@ class Publishing(ChannelBase):
                 )
             elif tracing and not replied:
                 self._emit(EventKind.DROP, exchange.node, message=message.id, reason="unroutable")
-        if self.mode is Mode.CONFIRM:
+        if self.mode is CONFIRM:
             self._confirm(exchange, message, refused)
         return not refused
 
