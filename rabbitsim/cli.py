@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from rabbitsim.backends import EmbeddedBroker
+from rabbitsim.broker import DEFAULT_PROFILE, PROFILES
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 FIRST_CHAPTER = "00_start_here.ipynb"
@@ -50,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     server = commands.add_parser("server", help="run a simulated RabbitMQ until interrupted")
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=5672)
-    server.add_argument("--profile", default="4.0", choices=["4.0", "3.10"], help="the RabbitMQ to imitate")
+    server.add_argument(
+        "--profile", default=DEFAULT_PROFILE.name, choices=list(PROFILES), help="the RabbitMQ to imitate"
+    )
     options, rest = parser.parse_known_args(argv)
     if options.command == "course":
         return course(options, rest)

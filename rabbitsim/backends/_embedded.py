@@ -7,7 +7,7 @@ import time
 import pika
 
 from rabbitsim.amqp import AMQPServer
-from rabbitsim.broker import Broker, Exchange
+from rabbitsim.broker import DEFAULT_PROFILE, Broker, Exchange
 from rabbitsim.vocabulary import (
     BindingInfo,
     ChannelInfo,
@@ -32,7 +32,9 @@ class EmbeddedBroker(BrokerHandle):
 
     backend = "sim"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, profile: str = "4.0") -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, profile: str = DEFAULT_PROFILE.name
+    ) -> None:
         self.broker = Broker(clock=CLOCK, profile=profile)
         self.server = AMQPServer(self.broker, host, port)
         self.profile = profile

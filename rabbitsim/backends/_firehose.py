@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from rabbitsim.broker import display_text
 from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent, plain
 
 BINDING_KEYS = ("publish.#", "deliver.#")
@@ -57,12 +58,12 @@ BROKER_HEADERS = frozenset(
 
 def marker_of(routing_key: str, headers: Mapping[str, Any]) -> str | None:
     """The marker id when this firehose message is a recorder's marker, else None."""
-    if routing_key != "publish." or _text(headers.get("exchange_name")) != "":
+    if routing_key != "publish." or display_text(headers.get("exchange_name")) != "":
         return None
     keys = headers.get("routing_keys") or []
-    if not keys or _text(keys[0]) != MARKER_KEY:
+    if not keys or display_text(keys[0]) != MARKER_KEY:
         return None
-    return _text((headers.get("properties") or {}).get("message_id"))
+    return display_text((headers.get("properties") or {}).get("message_id"))
 
 
 @dataclass(slots=True)
@@ -100,8 +101,8 @@ class FirehoseConverter:
     def _publish(
         self, exchange: str, headers: Mapping[str, Any], body: bytes, now: float
     ) -> list[TraceEvent]:
-        vhost = _text(headers.get("vhost"))
-        keys = [_text(key) for key in headers.get("routing_keys") or []]
+        vhost = display_text(headers.get("vhost"))
+        keys = [display_text(key) for key in headers.get("routing_keys") or []]
         key = keys[0] if keys else ""
         properties = plain(headers.get("properties") or {})
         self._messages += 1
@@ -118,14 +119,14 @@ class FirehoseConverter:
                 key,
                 routing_keys=keys,
                 properties=properties,
-                user=_text(headers.get("user")),
+                user=display_text(headers.get("user")),
             )
         ]
         routed = headers.get("routed_queues")
         if routed is None:  # brokers before 3.7 do not say where a message went
             self._remember(body, properties, _Published(message, set()))
             return events
-        queues = sorted({name for name in map(_text, routed) if self._exists(name, exchange)})
+        queues = sorted({name for name in map(display_text, routed) if self._exists(name, exchange)})
         self._remember(body, properties, _Published(message, set(queues)))
         for queue in queues:
             events.append(
@@ -162,10 +163,10 @@ class FirehoseConverter:
 
     def _deliver(self, queue: str, headers: Mapping[str, Any], body: bytes, now: float) -> list[TraceEvent]:
         self.known_queues.add(queue)
-        vhost = _text(headers.get("vhost"))
-        keys = [_text(key) for key in headers.get("routing_keys") or []]
+        vhost = display_text(headers.get("vhost"))
+        keys = [display_text(key) for key in headers.get("routing_keys") or []]
         key = keys[0] if keys else ""
-        exchange = _text(headers.get("exchange_name"))
+        exchange = display_text(headers.get("exchange_name"))
         properties = plain(headers.get("properties") or {})
         redelivered = bool(headers.get("redelivered"))
         content = _content(body, properties)
@@ -223,8 +224,8 @@ class FirehoseConverter:
         events: list[TraceEvent],
     ) -> _Published | None:
         """The publish this dead-lettered copy came from, with the steps that brought it here."""
-        source = _text(death.get("queue"))
-        reason = _text(death.get("reason"))
+        source = display_text(death.get("queue"))
+        reason = display_text(death.get("reason"))
         for record in self._by_content.get(content, ()):
             if source in record.queues and source not in record.dead_from:
                 record.dead_from.add(source)
@@ -282,25 +283,19 @@ class FirehoseConverter:
     }
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return value.decode("utf-8", "replace")
-    return "" if value is None else str(value)
-
-
 def _queue(name: str) -> Node:
     return Node(NodeKind.QUEUE, name)
 
 
 def _publisher(headers: Mapping[str, Any]) -> Node:
-    connection, channel = _text(headers.get("connection")), int(headers.get("channel") or 0)
+    connection, channel = display_text(headers.get("connection")), int(headers.get("channel") or 0)
     return Node(NodeKind.PUBLISHER, f"{connection}#{channel}", connection, channel)
 
 
 def _receiver(headers: Mapping[str, Any]) -> Node:
     """The firehose names the channel a delivery went to, not the consumer tag (nor whether it
     answered a basic.get): the receiver is named by its connection and channel."""
-    connection, channel = _text(headers.get("connection")), int(headers.get("channel") or 0)
+    connection, channel = display_text(headers.get("connection")), int(headers.get("channel") or 0)
     return Node(NodeKind.CONSUMER, f"{connection}#{channel}", connection, channel)
 
 

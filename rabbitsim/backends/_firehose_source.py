@@ -35,6 +35,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
+from rabbitsim.broker import RESOURCE_LOCKED
 from rabbitsim.vocabulary import TRACE_EXCHANGE, Started, Stopped, Topology, TraceEvent
 
 from ._firehose import BINDING_KEYS, MARKER_KEY, FirehoseConverter, marker_of
@@ -301,7 +302,7 @@ class FirehoseSource:
             self._check_channel.queue_declare(name, passive=True)
         except pika.exceptions.ChannelClosedByBroker as error:
             self._check_channel = None
-            return bool(error.reply_code == 405)
+            return bool(error.reply_code == RESOURCE_LOCKED)
         return True
 
 

@@ -6,6 +6,8 @@ core puts what it produces for others (replies, deliveries, returns, confirms, c
 the trace events that `rabbitsim.trace` records and `rabbitsim.viz` draws).
 """
 
+from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
+
 from ._broker import Broker, User
 from ._channel import Channel
 from ._connection import Connection
@@ -31,7 +33,6 @@ from ._errors import (
     ChannelError,
     ConnectionError,
 )
-from ._events import EventKind, Node, NodeKind, TraceEvent
 from ._exchange import Binding, Exchange
 from ._message import DeadLettered, Death, Entry, Long, Message, Properties, PropertiesLike
 from ._output import (
@@ -46,7 +47,7 @@ from ._output import (
     Reply,
     Return,
 )
-from ._profile import PROFILES, VersionProfile
+from ._profile import DEFAULT_PROFILE, PROFILES, VersionProfile
 from ._queue import Queue
 from ._routing import topic_words
 from ._text import display_text, relayed_text, utf8_text
@@ -56,6 +57,7 @@ __all__ = [
     "ACCESS_REFUSED",
     "CHANNEL_ERROR",
     "COMMAND_INVALID",
+    "DEFAULT_PROFILE",
     "FRAME_ERROR",
     "INTERNAL_ERROR",
     "METHOD_IDS",

@@ -4,11 +4,12 @@ in its original place, redelivered)."""
 
 from __future__ import annotations
 
+from rabbitsim.vocabulary import EventKind
+
 from ._channel_base import CONFIRM, PLAIN, ChannelBase, Delivery, Settlement, Transaction, amqp_method
 from ._consumer import Consumer
 from ._deadletter import dead_letter
 from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError
-from ._events import EventKind
 from ._message import Entry
 from ._output import Deliver
 from ._queue import Queue

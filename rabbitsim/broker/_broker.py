@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rabbitsim.vocabulary import EventKind, Node, TraceEvent
+
 from ._connection import Connection
 from ._direct_reply import ReplyRegistry
 from ._errors import ACCESS_REFUSED, NOT_ALLOWED, ConnectionError
-from ._events import EventKind, Node, TraceEvent
 from ._message import Message, PropertiesLike
 from ._output import Output
 from ._profile import DEFAULT_PROFILE, PROFILES, VersionProfile

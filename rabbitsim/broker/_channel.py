@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rabbitsim.vocabulary import EventKind, Node, NodeKind
+
 from ._acknowledging import Acknowledgements
 from ._channel_base import Delivery, Mode, amqp_method
 from ._consuming import ConsumerMethods
 from ._declaring import ExchangeMethods, QueueMethods
 from ._errors import NOT_IMPLEMENTED, REPLY_SUCCESS, AMQPError, ConnectionError
-from ._events import EventKind, Node, NodeKind
 from ._publishing import ModeMethods, Publishing
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Concatenate, Final, NamedTuple, ParamSpec, TypeVar
 
+from rabbitsim.vocabulary import EventKind, Node
+
 from ._errors import ACCESS_REFUSED, CHANNEL_ERROR, NOT_FOUND, AMQPError, ChannelError, ConnectionError
-from ._events import EventKind, Node
 from ._output import ConsumerCancelled, Reply
 
 if TYPE_CHECKING:

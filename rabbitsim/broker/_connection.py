@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rabbitsim.vocabulary import EventKind, Node, NodeKind
+
 from ._channel import Channel
 from ._errors import CHANNEL_ERROR, REPLY_SUCCESS, AMQPError, ConnectionError
-from ._events import EventKind, Node, NodeKind
 from ._output import Outbound
 from ._queue import Queue
 

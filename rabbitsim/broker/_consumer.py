@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._events import Node, NodeKind
+from rabbitsim.vocabulary import Node, NodeKind
 
 if TYPE_CHECKING:
     from ._channel_base import ChannelBase

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rabbitsim.vocabulary import REPLY_QUEUE, EventKind, Node, NodeKind
+
 from . import _direct_reply as direct_reply
 from ._channel_base import ChannelBase, amqp_method
 from ._consumer import Consumer
-from ._direct_reply import REPLY_QUEUE
 from ._errors import (
     ACCESS_REFUSED,
     NOT_ALLOWED,
@@ -18,7 +19,6 @@ from ._errors import (
     ChannelError,
     ConnectionError,
 )
-from ._events import EventKind, Node, NodeKind
 from ._message import Message
 from ._output import ConsumerCancelled, Deliver, GetOk
 

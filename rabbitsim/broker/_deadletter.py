@@ -12,7 +12,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._events import EventKind
+from rabbitsim.vocabulary import EventKind
+
 from ._message import DeadLettered, Death, Long, Message, with_changes
 from ._text import display_text
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rabbitsim.vocabulary import REPLY_QUEUE, EventKind
+
 from ._arguments import (
     EXCHANGE_COMPARED_ARGUMENTS,
     QUEUE_ARGUMENT_DEFAULTS,
@@ -19,9 +21,7 @@ from ._arguments import (
     without_default_queue_type,
 )
 from ._channel_base import ChannelBase, amqp_method
-from ._direct_reply import REPLY_QUEUE
 from ._errors import ACCESS_REFUSED, PRECONDITION_FAILED, ChannelError
-from ._events import EventKind
 from ._exchange import Exchange, binding_key
 from ._output import DeclareOk
 from ._queue import Queue

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._channel_base import ChannelBase
 
-REPLY_QUEUE = "amq.rabbitmq.reply-to"
-REPLY_KEY_PREFIX = REPLY_QUEUE + "."
+from rabbitsim.vocabulary import REPLY_KEY_PREFIX
 
 NEEDS_ACK = "reply consumer cannot acknowledge"
 ALREADY_SET = "reply consumer already set"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from rabbitsim.vocabulary import Node, NodeKind
+
 from ._arguments import resource
-from ._events import Node, NodeKind
 from ._routing import ROUTERS, Destination, Router
 from ._text import utf8_text
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rabbitsim.vocabulary import EventKind
+
 from ._deadletter import dead_letter
-from ._events import EventKind
 
 if TYPE_CHECKING:
     from ._queue import Queue

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._events import TraceEvent
+from rabbitsim.vocabulary import TraceEvent
+
 from ._message import Message
 
 if TYPE_CHECKING:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from rabbitsim.vocabulary import EventKind
+
 from ._deadletter import dead_letter
-from ._events import EventKind
 from ._text import utf8_text
 
 if TYPE_CHECKING:

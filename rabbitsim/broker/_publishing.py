@@ -3,10 +3,11 @@ message that reached none, and the publisher confirm that follows."""
 
 from __future__ import annotations
 
+from rabbitsim.vocabulary import REPLY_KEY_PREFIX, REPLY_QUEUE, EventKind
+
 from . import _direct_reply as direct_reply
 from ._arguments import expiration_problem
 from ._channel_base import CONFIRM, PLAIN, ChannelBase, Mode, Transaction, amqp_method
-from ._direct_reply import REPLY_KEY_PREFIX, REPLY_QUEUE
 from ._errors import (
     ACCESS_REFUSED,
     NO_ROUTE,
@@ -15,7 +16,6 @@ from ._errors import (
     ChannelError,
     ConnectionError,
 )
-from ._events import EventKind
 from ._exchange import Exchange
 from ._message import NO_PROPERTIES, Message, PropertiesLike, with_changes
 from ._output import PublisherAck, PublisherNack, Return

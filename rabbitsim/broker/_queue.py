@@ -13,10 +13,11 @@ from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from rabbitsim.vocabulary import EventKind, Node, NodeKind
+
 from ._arguments import resource
 from ._consumer import Consumer
 from ._errors import RESOURCE_LOCKED, ChannelError
-from ._events import EventKind, Node, NodeKind
 from ._expiry import due_at, expire_head
 from ._expiry import touch as _touch
 from ._expiry import wake as _wake

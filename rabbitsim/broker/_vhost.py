@@ -7,9 +7,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from rabbitsim.vocabulary import STANDARD_EXCHANGES, EventKind
+
 from ._arguments import resource
 from ._errors import NOT_FOUND, ChannelError
-from ._events import EventKind
 from ._exchange import Binding, DefaultRouter, Exchange
 from ._message import Message
 from ._output import ConsumerCancelled
@@ -17,15 +18,6 @@ from ._queue import Queue
 
 if TYPE_CHECKING:
     from ._broker import Broker
-
-#: The exchanges every vhost is born with (name, type).
-STANDARD_EXCHANGES = (
-    ("amq.direct", "direct"),
-    ("amq.fanout", "fanout"),
-    ("amq.topic", "topic"),
-    ("amq.headers", "headers"),
-    ("amq.match", "headers"),
-)
 
 
 class VHost:

@@ -16,7 +16,7 @@ from rabbitsim.broker import (
     Return,
     TraceEvent,
 )
-from rabbitsim.broker._direct_reply import REPLY_KEY_PREFIX, REPLY_QUEUE
+from rabbitsim.vocabulary import REPLY_KEY_PREFIX, REPLY_QUEUE
 from tests.broker.conftest import deliveries
 
 
