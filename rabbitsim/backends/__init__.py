@@ -8,17 +8,6 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from rabbitsim.vocabulary import (
-    BindingInfo,
-    ChannelInfo,
-    ConnectionInfo,
-    ConsumerInfo,
-    ExchangeInfo,
-    QueueInfo,
-    Topology,
-    plain,
-)
-
 from ._base import BackendUnavailable, BrokerHandle
 from ._compare import FIREHOSE_KINDS, FlowStep, flow
 from ._container import ContainerBroker
@@ -36,30 +25,22 @@ __all__ = [
     "BACKENDS",
     "FIREHOSE_KINDS",
     "BackendUnavailable",
-    "BindingInfo",
     "BrokerHandle",
-    "ChannelInfo",
-    "ConnectionInfo",
-    "ConsumerInfo",
     "ContainerBroker",
     "EmbeddedBroker",
-    "ExchangeInfo",
     "FirehoseConverter",
     "FirehoseSource",
     "FlowStep",
     "ManagementClient",
     "ManagementError",
-    "QueueInfo",
     "QueueStats",
     "RealBroker",
     "SimSource",
     "Snapshots",
-    "Topology",
     "Trace",
     "TraceIncomplete",
     "UrlBroker",
     "flow",
-    "plain",
     "settlements",
     "snapshot",
     "start",

@@ -23,22 +23,16 @@ class Acknowledgements(ChannelBase):
     def deliver(self, consumer: Consumer, queue: Queue, entry: Entry) -> None:
         """Called by a queue's dispatch: give `entry` to `consumer` with the next delivery tag."""
         tag = self.next_delivery_tag = self.next_delivery_tag + 1
-        if not consumer.no_ack:
+        no_ack = consumer.no_ack
+        if not no_ack:
             self.unacked[tag] = (tag, entry, queue, consumer)
             consumer.unacked += 1
             self.consumer_unacked += 1
             queue.unacked += 1
         message = queue.as_delivered(entry) if queue.counts_deliveries else entry.message
         if self.broker.tracing:
-            self._emit(
-                EventKind.DELIVER,
-                queue.node,
-                consumer.node,
-                message=message.id,
-                routing_key=message.routing_key,
-                delivery_tag=tag,
-                redelivered=entry.redelivered,
-                no_ack=consumer.no_ack,
+            self._delivered(
+                queue.node, consumer.node, message, tag, entry.redelivered, no_ack=consumer.no_ack
             )
         self.connection.send(
             self.number,

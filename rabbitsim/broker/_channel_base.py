@@ -174,6 +174,22 @@ class ChannelBase:
         if self.broker.tracing:
             self.broker.emit(kind, self.vhost.name, source, target, message, routing_key, **detail)
 
+    def _delivered(
+        self, source: Node, target: Node, message: Message, tag: int, redelivered: bool, **detail: Any
+    ) -> None:
+        """The DELIVER event of a delivery, a basic.get or a direct reply (callers test `tracing`)."""
+        self.broker.emit(
+            EventKind.DELIVER,
+            self.vhost.name,
+            source,
+            target,
+            message.id,
+            message.routing_key,
+            delivery_tag=tag,
+            redelivered=redelivered,
+            **detail,
+        )
+
     def _queue_shortcut(self, queue: str, routing_key: str) -> tuple[str, str]:
         """An empty queue name means the channel's last declared queue (and so does an empty key)."""
         if queue:

@@ -120,17 +120,7 @@ class ConsumerMethods(ChannelBase):
             found.unacked += 1
         message = found.as_delivered(entry) if found.counts_deliveries else entry.message
         if self.broker.tracing:
-            self._emit(
-                EventKind.DELIVER,
-                found.node,
-                self.node,
-                message=message.id,
-                routing_key=message.routing_key,
-                delivery_tag=tag,
-                redelivered=entry.redelivered,
-                no_ack=no_ack,
-                get=True,
-            )
+            self._delivered(found.node, self.node, message, tag, entry.redelivered, no_ack=no_ack, get=True)
         if found.special:
             found.settle_head()
         return GetOk(tag, entry.redelivered, message.exchange, message.routing_key, len(found.ready), message)
@@ -163,16 +153,7 @@ class ConsumerMethods(ChannelBase):
         if self.broker.tracing:
             reply_node = Node(NodeKind.QUEUE, message.routing_key)
             consumer_node = Node(NodeKind.CONSUMER, self.reply_consumer, self.connection.name, self.number)
-            self._emit(
-                EventKind.DELIVER,
-                reply_node,
-                consumer_node,
-                message=message.id,
-                routing_key=message.routing_key,
-                delivery_tag=tag,
-                redelivered=False,
-                no_ack=True,
-            )
+            self._delivered(reply_node, consumer_node, message, tag, False, no_ack=True)
         self.connection.send(
             self.number, Deliver(self.reply_consumer, tag, False, "", message.routing_key, message)
         )

@@ -271,8 +271,6 @@ class QueueMethods(Bindings):
         exchange: str,
         routing_key: str = "",
         arguments: Mapping[str, Any] | None = None,
-        *,
-        nowait: bool = False,
     ) -> None:
         queue, routing_key = self._queue_shortcut(queue, routing_key)
         self._unbind(exchange, queue, routing_key, arguments, is_queue=True)
