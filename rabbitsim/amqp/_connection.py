@@ -44,6 +44,7 @@ from rabbitsim.broker import (
     PublisherNack,
     Reply,
     Return,
+    TraceEvent,
     display_text,
 )
 
@@ -200,6 +201,18 @@ class _Channel:
 
 Handler = Callable[[Channel, Any], object]
 Router = Callable[[list[Output]], None]
+Listener = Callable[[TraceEvent], None]
+
+
+def route(items: Iterable[Output], listeners: Iterable[Listener] = ()) -> None:
+    """Send each item of the core's output where it goes: a connection's part becomes frames
+    through the `AMQPConnection` attached to it (its `peer`), an event goes to every listener."""
+    for connection, number, item in items:
+        if connection is None:
+            for listener in listeners:
+                listener(item)  # type: ignore[arg-type]
+        elif connection.peer is not None:
+            connection.peer.render(number, item)  # type: ignore[attr-defined]
 
 
 class AMQPConnection:
@@ -228,9 +241,9 @@ class AMQPConnection:
         self._reading = True
         self._in = bytearray()
         self._out: list[bytes] = []
-        #: where the core's output goes after each call: the server routes it to every
-        #: connection and to the event listeners; on its own, a connection renders its own part
-        self.router: Router = self.render_own
+        #: where the core's output goes after each call: to every connection on the broker (and,
+        #: under a server, to the event listeners too)
+        self.router: Router = route
         now = self.clock()
         self.last_received = now
         self.last_sent = now
@@ -319,13 +332,6 @@ class AMQPConnection:
         broker = self.broker
         if broker.output:
             self.router(broker.take_output())
-
-    def render_own(self, items: Iterable[Output]) -> None:
-        """Render this connection's part of the core's output (the rest has no one to go to)."""
-        core = self.core
-        for connection, number, item in items:
-            if connection is core and connection is not None:
-                self.render(number, item)  # type: ignore[arg-type]
 
     def render(self, number: int, item: Outbound) -> None:
         """Frames for one item the core sends on channel `number`."""

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from rabbitsim.broker import Broker, Output, TraceEvent
 
-from ._connection import AMQPConnection
+from ._connection import AMQPConnection, route
 
 T = TypeVar("T")
 TICK_SECONDS = 1.0
@@ -111,15 +111,8 @@ class AMQPServer:
             self._loop.call_soon(self._flush)
 
     def route(self, items: list[Output]) -> None:
-        """Send each item of the core's output where it goes: to its connection's frames, or
-        (events) to every listener."""
-        listeners = self._listeners
-        for connection, number, item in items:
-            if connection is None:
-                for listener in listeners:
-                    listener(item)  # type: ignore[arg-type]
-            elif connection.peer is not None:
-                connection.peer.render(number, item)  # type: ignore[attr-defined]
+        """The core's output to the connections, and its events to this server's listeners."""
+        route(items, self._listeners)
 
     def _flush(self) -> None:
         """Route what the core produced since the last call, then write each socket once."""
