@@ -61,8 +61,9 @@ class Settlement(NamedTuple):
 
 
 class Transaction:
-    """tx.select's unit of work: publishes and settlements that take effect at tx.commit, in
-    order, or never (tx.rollback, or the channel closing)."""
+    """tx.select's unit of work: publishes and settlements that take effect at tx.commit (the
+    publishes first, then the settlements, each in order), or never (tx.rollback, or the
+    channel closing)."""
 
     __slots__ = ("publishes", "settlements")
 
