@@ -30,14 +30,11 @@ class Acknowledgements(ChannelBase):
             self.consumer_unacked += 1
             queue.unacked += 1
         message = queue.as_delivered(entry) if queue.counts_deliveries else entry.message
+        redelivered = entry.redelivered
         if self.broker.tracing:
-            self._delivered(
-                queue.node, consumer.node, message, tag, entry.redelivered, no_ack=consumer.no_ack
-            )
-        self.connection.send(
-            self.number,
-            Deliver(consumer.tag, tag, entry.redelivered, message.exchange, message.routing_key, message),
-        )
+            self._delivered(queue.node, consumer.node, message, tag, redelivered, no_ack=no_ack)
+        deliver = Deliver(consumer.tag, tag, redelivered, message.exchange, message.routing_key, message)
+        self.broker.output.append((self.connection, self.number, deliver))  # `Connection.send`, inline
 
     # --- the methods ---------------------------------------------------------------------------
 
@@ -50,7 +47,7 @@ class Acknowledgements(ChannelBase):
         if not multiple and self.is_open and (mode is PLAIN or mode is CONFIRM):
             delivery = self.unacked.pop(delivery_tag, None)
             if delivery is not None:
-                self._ack(delivery)
+                self._release(delivery, ACK, False, True)
                 return
         self._basic_ack(delivery_tag, multiple)
 
@@ -112,37 +109,29 @@ class Acknowledgements(ChannelBase):
         if settlement.requeue:
             self.requeue(settlement.deliveries, settlement.action)
             return
-        settle = self._ack if settlement.action is ACK else self._discard
+        action = settlement.action
         for delivery in settlement.deliveries:
-            settle(delivery, settlement.action)
-
-    def _ack(self, delivery: Delivery, action: EventKind = ACK) -> None:
-        """An ack: the copy leaves the broker."""
-        self._release(delivery, action, requeue=False)
-        if delivery[3] is not None:  # a consumer's ack may let its queues deliver again
-            queue = delivery[2]
-            if queue.ready:
-                queue.dispatch()
-            if self.global_prefetch:
-                self.dispatch_all()
+            if action is ACK:  # the copy leaves the broker
+                self._release(delivery, action, False, True)
+            else:
+                self._discard(delivery, action)
 
     def _discard(self, delivery: Delivery, action: EventKind) -> None:
         """A nack or reject without requeue: the copy leaves its queue, to the queue's
         dead-letter exchange if it has one (not once the queue is deleted)."""
-        self._release(delivery, action, requeue=False)
+        self._release(delivery, action, False, False)
         _tag, entry, queue, consumer = delivery
         if queue.deleted:
             self._emit(EventKind.DROP, queue.node, message=entry.message.id, reason="rejected")
         else:
             dead_letter(queue, entry.message, "rejected")
         if consumer is not None:
-            if queue.ready:
-                queue.dispatch()
-            if self.global_prefetch:
-                self.dispatch_all()
+            self._refill(queue)
 
-    def _release(self, delivery: Delivery, action: EventKind | None, *, requeue: bool) -> None:
-        """Take a settled delivery off the counts of its queue, consumer and channel, and say so."""
+    def _release(self, delivery: Delivery, action: EventKind | None, requeue: bool, refill: bool) -> None:
+        """Take a settled delivery off the counts of its queue, consumer and channel, and say so
+        (`action`, unless None). With `refill`, a consumer's freed prefetch lets its queues
+        deliver again at once: an ack (the hottest settlement, so it is done here, in one call)."""
         _tag, entry, queue, consumer = delivery
         queue.unacked -= 1
         if consumer is not None:
@@ -156,13 +145,24 @@ class Acknowledgements(ChannelBase):
                 message=entry.message.id,
                 requeue=requeue,
             )
+        if refill and consumer is not None:  # `_refill`, inline
+            if queue.ready:
+                queue.dispatch()
+            if self.global_prefetch:
+                self.dispatch_all()
+
+    def _refill(self, queue: Queue) -> None:
+        if queue.ready:
+            queue.dispatch()
+        if self.global_prefetch:
+            self.dispatch_all()
 
     def requeue(self, deliveries: list[Delivery], action: EventKind | None = None) -> None:
         """Return deliveries to their queues, in their original places, marked redelivered."""
         by_queue: dict[Queue, list[Entry]] = {}
         tracing = self.broker.tracing
         for delivery in deliveries:
-            self._release(delivery, action, requeue=True)
+            self._release(delivery, action, True, False)
             _tag, entry, queue, _consumer = delivery
             if tracing:
                 reason = "deleted-queue" if queue.deleted else action.value if action else "recover"

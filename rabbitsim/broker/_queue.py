@@ -3,8 +3,9 @@ queue arguments add: priorities (`_ready`), length limits (`_overflow`), message
 `x-expires` (`_expiry`), quorum queues' delivery counts, dead-lettering (`_deadletter`).
 
 A queue that uses none of those (nor holds a message with an `expiration`) keeps to the fast
-paths (`enqueue`, `dispatch`); `special` sends the rest through the general ones (`offer`,
-`take`, `_dispatch_general`), so plain queues pay one flag test for all of it.
+paths (`enqueue`, and the plain case of `dispatch`); `special` sends the rest through the
+general ones (`offer`, `take`, and `dispatch`'s byte count and head expiry), so plain queues
+pay a flag test or two for all of it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Queue:
     __slots__ = (
         "arguments",
         "auto_delete",
+        "chooses",
         "consumers",
         "count_from_first_delivery",
         "counts_deliveries",
@@ -54,7 +56,6 @@ class Queue:
         "durable",
         "exclusive_consumer",
         "expires_after",
-        "general",
         "incoming",
         "max_length",
         "max_length_bytes",
@@ -101,6 +102,7 @@ class Queue:
         self.prioritised = 0  # consumers with a non-zero x-priority
         # x-single-active-consumer: the oldest consumer gets everything until it goes
         self.single_active = self.arguments.get("x-single-active-consumer") is True
+        self.chooses = self.single_active  # the ring does not decide who is next (`_chosen_consumer`)
         # quorum queues count deliveries (see `follow_quorum_rules`)
         self.quorum = False
         self.counts_deliveries = False
@@ -137,7 +139,6 @@ class Queue:
             or self.max_length is not None
             or self.max_length_bytes is not None
         )
-        self.general = self.special or self.single_active  # dispatch takes the general path
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r}, ready={len(self.ready)}, unacked={self.unacked})"
@@ -267,71 +268,60 @@ class Queue:
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumers.append(consumer)
         self.prioritised += consumer.priority != 0
-        self.general = bool(self.special or self.single_active or self.prioritised)
+        self.chooses = self.single_active or bool(self.prioritised)
         self.deadline = None  # a queue with a consumer is in use
 
     def remove_consumer(self, consumer: Consumer) -> None:
         self.consumers.remove(consumer)
         self.prioritised -= consumer.priority != 0
-        self.general = bool(self.special or self.single_active or self.prioritised)
+        self.chooses = self.single_active or bool(self.prioritised)
         if not self.consumers:
             self.touch()
 
     def dispatch(self) -> None:
-        """Hand ready messages to consumers in turn, skipping those at their prefetch limit."""
-        if self.general:
-            self._dispatch_general()
-            return
-        ready = self.ready
-        while ready and self.consumers:
-            consumer = self._next_in_ring()
-            if consumer is None:
-                return
-            consumer.channel.deliver(consumer, self, ready.popleft())
-
-    def _dispatch_general(self) -> None:
-        """Dispatch for everything but the plain case: consumers are chosen by
-        `_next_consumer`, and after each delivery expired copies that reached the head go."""
-        ready = self.ready
+        """Hand ready messages to consumers in turn, skipping those at their prefetch limit.
+        One loop for every queue, the plain case inline (it runs once per delivery): the next
+        consumer with room in the ring, unless single-active or priorities choose
+        (`_chosen_consumer`); a special queue also keeps its byte count and, after each
+        delivery, lets expired copies that reached the head go."""
+        ready, consumers = self.ready, self.consumers
         special = self.special
+        chooses = self.chooses
         now = self.vhost.broker.clock() if special else 0.0
-        while ready and self.consumers:
-            consumer = self._next_consumer()
-            if consumer is None:
-                break
-            entry = self.pop_head()
-            consumer.channel.deliver(consumer, self, entry)
+        while ready and consumers:
+            if chooses:
+                chosen = self._chosen_consumer()
+                if chosen is None:
+                    return
+                consumer = chosen
+            else:
+                for _ in range(len(consumers)):
+                    consumer = consumers[0]
+                    consumers.rotate(-1)
+                    if consumer.has_room():
+                        break
+                else:
+                    return
+            consumer.channel.deliver(consumer, self, self.pop_head() if special else ready.popleft())
             if special:
                 expire_head(self, now)
 
-    def _next_consumer(self) -> Consumer | None:
-        """Who takes the next message: the single active consumer (the ring is never rotated,
-        so the oldest is first); or, with consumer priorities (`x-priority`), the
-        highest-priority consumers with room in turn (lower ones only while all higher ones are
-        at their limit); else the next in the ring with room."""
+    def _chosen_consumer(self) -> Consumer | None:
+        """Who takes the next message when the ring does not decide: the single active consumer
+        (the ring is never rotated, so the oldest is first); or, with consumer priorities
+        (`x-priority`), the highest-priority consumers with room in turn (lower ones only while
+        all higher ones are at their limit)."""
         consumers = self.consumers
         if self.single_active:
             return consumers[0] if consumers[0].has_room() else None
-        if self.prioritised:
-            chosen: Consumer | None = None
-            for consumer in consumers:
-                if consumer.has_room() and (chosen is None or consumer.priority > chosen.priority):
-                    chosen = consumer
-            if chosen is not None:
-                consumers.remove(chosen)
-                consumers.append(chosen)  # to the back of the ring: its equals go first next time
-            return chosen
-        return self._next_in_ring()
-
-    def _next_in_ring(self) -> Consumer | None:
-        """Round-robin: the next consumer in the ring with room, which goes to the back."""
-        consumers = self.consumers
-        for _ in range(len(consumers)):
-            consumer = consumers[0]
-            consumers.rotate(-1)
-            if consumer.has_room():
-                return consumer
-        return None
+        chosen: Consumer | None = None
+        for consumer in consumers:
+            if consumer.has_room() and (chosen is None or consumer.priority > chosen.priority):
+                chosen = consumer
+        if chosen is not None:
+            consumers.remove(chosen)
+            consumers.append(chosen)  # to the back of the ring: its equals go first next time
+        return chosen
 
     # --- the general path: TTL, limits, priorities ---------------------------------------------
 
@@ -344,7 +334,7 @@ class Queue:
         made room (a priority queue's new head is not looked at, as in RabbitMQ, so it can
         even be delivered after its TTL)."""
         if not self.special:
-            self.special = self.general = True  # it holds a copy that can expire from now on
+            self.special = True  # it holds a copy that can expire from now on
         broker = self.vhost.broker
         if self.refuses and full_for(self, message):
             refuse(self, message)
@@ -367,7 +357,7 @@ class Queue:
         if self.max_length_bytes is not None:
             self.ready_bytes += len(message.body)
         if self.consumers:
-            self._dispatch_general()
+            self.dispatch()
             if was_empty and not ready:
                 return True  # delivered straight away
         dropped = drop_over_limit(self)

@@ -15,7 +15,18 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from rabbitsim.broker import AMQPError, Broker, Channel, Connection, EventKind, NodeKind, TraceEvent
+from rabbitsim.broker import (
+    AMQPError,
+    Broker,
+    Channel,
+    Connection,
+    Consumer,
+    Entry,
+    EventKind,
+    NodeKind,
+    Queue,
+    TraceEvent,
+)
 from tests.broker.conftest import drain_events, live_copies
 
 QUEUES = ("q0", "q1")
@@ -46,7 +57,7 @@ class Conservation(RuleBasedStateMachine):
         setup.close()
         for connection in self.connections:
             for number in CHANNELS:
-                connection.open_channel(number)
+                self.watched(connection.open_channel(number))
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -66,17 +77,26 @@ class Conservation(RuleBasedStateMachine):
             self.delivered.add(copy)
             if event.detail.get("no_ack"):
                 self.gone[copy] += 1
-            elif not event.detail.get("get"):
-                self.check_limits_at_delivery(event)
 
-    def check_limits_at_delivery(self, event: TraceEvent) -> None:
-        """Prefetch limits bind when a message is handed out (lowering one later is legal)."""
-        node = event.target
-        assert node is not None
-        channel = self.broker.connections[node.connection].channels[node.channel]
-        consumer = channel.consumers[node.name]
+    @staticmethod
+    def check_limits_at_delivery(channel: Channel, consumer: Consumer) -> None:
+        """Prefetch limits bind when a message is handed out (lowering one later is legal).
+        Checked inside the delivery itself: events come off the output road only after the
+        whole call, when the channel may be gone (a connection's close redelivers to its other
+        channels before it closes them)."""
         assert not consumer.prefetch or consumer.unacked <= consumer.prefetch
         assert not channel.global_prefetch or channel.consumer_unacked <= channel.global_prefetch
+
+    def watched(self, channel: Channel) -> Channel:
+        """`channel`, its deliveries checked against the prefetch limits as they happen."""
+        deliver = channel.deliver
+
+        def checked(consumer: Consumer, queue: Queue, entry: Entry) -> None:
+            deliver(consumer, queue, entry)
+            self.check_limits_at_delivery(channel, consumer)
+
+        channel.deliver = checked  # type: ignore[method-assign]
+        return channel
 
     def channel(self, connection: int, number: int) -> Channel:
         """The channel, reopened (with its connection) if an earlier step closed it."""
@@ -85,7 +105,7 @@ class Conservation(RuleBasedStateMachine):
         conn = self.connections[connection]
         channel = conn.channels.get(number)
         if channel is None:
-            channel = conn.open_channel(number)
+            channel = self.watched(conn.open_channel(number))
         return channel
 
     def attempt(self, action: object) -> None:
