@@ -1,9 +1,10 @@
 """The same pika workloads against the simulator and, when given a URL, a real RabbitMQ,
 in one run, with the ratio (simulator / real; above 1 means the simulator is faster).
 
-The simulator runs twice: in its own process (`rabbitsim server`, as a real broker runs),
-and embedded in the client's process (`rabbitsim.start()`, as a notebook uses it), where
-pika and the broker share one interpreter lock.
+The simulator runs twice: as `rabbitsim.start()` gives it, in a process of its own (as a real
+broker runs), and in the client's process (`rabbitsim.start(in_process=True)`), where pika and
+the broker share one interpreter lock. The first lines say how long each takes from start to
+its first connection.
 
     .venv/bin/python benchmarks/wire.py [--url amqp://guest:guest@127.0.0.1:5672/%2F] [--messages 50000]
 
@@ -11,15 +12,13 @@ Workloads (one connection, 100-byte bodies, what pika's tutorials do):
   publish   basic_publish N messages to a queue
   consume   basic_consume with manual ack and prefetch 100 until N messages are acked
   confirm   publish with confirms on, waiting for each confirm (N/10 messages)
+  durable   the same with persistent messages to a durable queue (N/10 messages)
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -87,27 +86,38 @@ def confirm(parameters: pika.ConnectionParameters, count: int) -> float:
     return elapsed
 
 
+def durable(parameters: pika.ConnectionParameters, count: int) -> float:
+    with pika.BlockingConnection(parameters) as connection:
+        channel = connection.channel()
+        queue = f"bench-{uuid.uuid4().hex[:8]}"
+        channel.queue_declare(queue, durable=True)
+        channel.confirm_delivery()
+        persistent = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent)
+        started = time.perf_counter()
+        for _ in range(count):
+            channel.basic_publish("", queue, BODY, persistent)
+        elapsed = time.perf_counter() - started
+        channel.queue_delete(queue)
+    return elapsed
+
+
 WORKLOADS: dict[str, tuple[Callable[[pika.ConnectionParameters, int], float], int]] = {
     "publish": (publish, 1),
     "consume": (consume, 1),
     "confirm": (confirm, 10),
+    "durable": (durable, 10),
 }
 
 
 @contextlib.contextmanager
-def simulator_process() -> Iterator[pika.ConnectionParameters]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rabbitsim", "server", "--port", str(port)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None and "listening" in server.stdout.readline()
-        yield pika.ConnectionParameters("127.0.0.1", port)
-    finally:
-        server.terminate()
-        server.wait(10)
+def started(**options: object) -> Iterator[rabbitsim.backends.BrokerHandle]:
+    """A simulator from `rabbitsim.start`, with the time from the call to a first connection."""
+    began = time.perf_counter()
+    with rabbitsim.start("sim", **options) as broker:
+        pika.BlockingConnection(broker.parameters).close()
+        kind = "in-process" if options.get("in_process") else "own process"
+        print(f"start to first connection, {kind}: {time.perf_counter() - began:.2f} s", flush=True)
+        yield broker
 
 
 def main() -> None:
@@ -118,14 +128,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=50_000)
     options = parser.parse_args()
     real = pika.URLParameters(options.url) if options.url else None
-    print(
-        f"{'workload':<9}{'messages':>9}{'sim process':>13}{'sim embedded':>14}{'real':>9}"
-        f"{'process/real':>14}{'embedded/real':>15}   (msg/s)"
-    )
-    with simulator_process() as own_process, rabbitsim.start() as embedded:
+    with started() as own_process, started(in_process=True) as embedded:
+        print(
+            f"{'workload':<9}{'messages':>9}{'sim process':>13}{'sim embedded':>14}{'real':>9}"
+            f"{'process/real':>14}{'embedded/real':>15}   (msg/s)"
+        )
         for name, (run, divisor) in WORKLOADS.items():
             count = max(1, options.messages // divisor)
-            rates = [count / run(parameters, count) for parameters in (own_process, embedded.parameters)]
+            rates = [count / run(broker.parameters, count) for broker in (own_process, embedded)]
             line = f"{name:<9}{count:>9}{rates[0]:>13,.0f}{rates[1]:>14,.0f}"
             if real is not None:
                 real_rate = count / run(real, count)

@@ -20,7 +20,7 @@ WATCHDOG_SECONDS = 20.0
 
 @pytest.fixture
 def broker() -> Iterator[EmbeddedBroker]:
-    handle = rabbitsim.start()
+    handle = rabbitsim.start("sim", in_process=True)  # some tests look inside the server
     watchdog = threading.Timer(WATCHDOG_SECONDS, handle.close)
     watchdog.daemon = True
     watchdog.start()

@@ -363,7 +363,7 @@ def test_properties_read_back_as_pamqp_wrote_them_and_keep_their_octets(values: 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmbeddedBroker]:
-    handle = rabbitsim.start()
+    handle = rabbitsim.start("sim", in_process=True)
     try:
         yield handle
     finally:

@@ -151,7 +151,7 @@ class RawClient:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmbeddedBroker]:
-    handle = rabbitsim.start()
+    handle = rabbitsim.start("sim", in_process=True)
     try:
         yield handle
     finally:

@@ -16,7 +16,7 @@ from rabbitsim.backends import (
     BackendUnavailable,
     BrokerHandle,
     ContainerBroker,
-    EmbeddedBroker,
+    ProcessBroker,
     UrlBroker,
 )
 from rabbitsim.vocabulary import Topology
@@ -28,7 +28,7 @@ VERSIONS = ["3.10", "4.0"]
 def test_start_defaults_to_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RABBITSIM_BACKEND", raising=False)
     with rabbitsim.start() as broker:
-        assert isinstance(broker, EmbeddedBroker)
+        assert isinstance(broker, ProcessBroker)  # the simulator, in a process of its own
         assert broker.backend == "sim"
         assert broker.url == f"amqp://guest:guest@127.0.0.1:{broker.port}/%2F"
         connection = pika.BlockingConnection(broker.parameters)
@@ -167,11 +167,12 @@ def test_the_simulators_snapshot_names_channels_and_connections_like_rabbitmq() 
         connection.close()
 
 
-def test_a_closed_simulator_refuses_calls_at_once() -> None:
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "own-process"])
+def test_a_closed_simulator_refuses_calls_at_once(in_process: bool) -> None:
     """A stopped event loop would never run the call: fail fast instead of waiting out a timeout."""
-    sim = rabbitsim.start("sim")
+    sim = rabbitsim.start("sim", in_process=in_process)
     sim.close()
     started = time.monotonic()
-    with pytest.raises(RuntimeError, match="the embedded broker is closed"):
+    with pytest.raises(RuntimeError, match="broker is closed"):
         sim.topology()
     assert time.monotonic() - started < 1.0

@@ -22,7 +22,7 @@ _prepared: set[str] = set()
 
 @pytest.fixture
 def sim() -> Iterator[EmbeddedBroker]:
-    with rabbitsim.start("sim") as broker:
+    with rabbitsim.start("sim", in_process=True) as broker:  # these tests look inside
         assert isinstance(broker, EmbeddedBroker)
         yield broker
 

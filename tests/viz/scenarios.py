@@ -240,7 +240,7 @@ SCENARIOS: dict[str, Callable[[EmbeddedBroker], Scenario]] = {
 
 def run(name: str, **options: object) -> Scenario:
     """One scenario on a fresh simulator, so generated names repeat run after run."""
-    handle = rabbitsim.start("sim")
+    handle = rabbitsim.start("sim", in_process=True)
     assert isinstance(handle, EmbeddedBroker)
     try:
         return SCENARIOS[name](handle, **options)  # type: ignore[call-arg]

@@ -79,7 +79,7 @@ def test_player_steps_through_frames(scenario: Get) -> None:
 
 def test_live_view_follows_the_broker_and_stops_cleanly() -> None:
     before = live_threads()
-    handle = rabbitsim.start("sim")
+    handle = rabbitsim.start("sim", in_process=True)  # counts the server's listeners
     assert isinstance(handle, EmbeddedBroker)
     try:
         view = viz.live(handle, interval=0.05)

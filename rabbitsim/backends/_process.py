@@ -1,0 +1,222 @@
+"""The simulator in a process of its own: the default `rabbitsim.start()`.
+
+Embedded in a notebook's kernel, the broker shares the interpreter lock with pika and with the
+learner's code, and runs several times slower than a real RabbitMQ; in its own process it keeps
+pace. The child is an `EmbeddedBroker` with a control pipe: the parent asks for snapshots and
+starts and stops event sources over it, and the child streams their events back as data (the
+vocabulary's frozen dataclasses, pickled). When the parent goes away, for whatever reason, the
+pipe closes and the child stops: no broker outlives its kernel.
+
+Messages on the pipe, as tuples: the child first says ("ready", url) or ("failed", error); then
+the parent sends (call id, operation, argument) and the child answers ("reply", call id, value)
+or ("error", call id, exception); ("event", source id, event) may come at any time in between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from typing import Any
+
+from rabbitsim.broker import DEFAULT_PROFILE
+from rabbitsim.vocabulary import Started, Stopped, Topology, TraceEvent
+
+from ._base import BackendUnavailable, BrokerHandle
+from ._embedded import EmbeddedBroker
+from ._sim_source import SimSource
+
+#: How long the child may take to start serving (a cold interpreter imports pika and pamqp).
+START_TIMEOUT = 60.0
+#: How long `close` waits for the child to stop before it is killed.
+STOP_TIMEOUT = 5.0
+
+
+# --- the child --------------------------------------------------------------------------------
+
+
+class _Child:
+    """The broker's side of the pipe: one `EmbeddedBroker`, and the event sources the parent
+    started on it, by id."""
+
+    def __init__(self, pipe: Connection, handle: EmbeddedBroker) -> None:
+        self.pipe, self.handle = pipe, handle
+        self.sources: dict[int, SimSource] = {}
+        self._sending = threading.Lock()  # events come from the broker's thread, replies from ours
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self._sending:
+            self.pipe.send(message)
+
+    def topology(self, _argument: Any) -> Topology:
+        return self.handle.topology()
+
+    def start(self, argument: tuple[int, float]) -> Started:
+        number, timeout = argument
+        source = self.sources[number] = self.handle.events(timeout=timeout)
+        return source.start(lambda event: self.send(("event", number, event)))
+
+    def stop(self, number: int) -> Stopped:
+        return self.sources.pop(number).stop()
+
+    def serve(self) -> None:
+        """Answer the parent until it says close, or is gone (its end of the pipe closed)."""
+        operations: dict[str, Callable[[Any], Any]] = {
+            "topology": self.topology,
+            "start": self.start,
+            "stop": self.stop,
+            "close": lambda _argument: None,
+        }
+        while True:
+            try:
+                number, operation, argument = self.pipe.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                self.send(("reply", number, operations[operation](argument)))
+            except Exception as error:
+                self.send(("error", number, error))
+            if operation == "close":
+                return
+
+
+def serve(pipe: Connection, host: str, port: int, profile: str) -> None:
+    """The child process: serve a simulated broker until the parent closes it or goes away."""
+    try:
+        handle = EmbeddedBroker(host, port, profile=profile)
+    except Exception as error:
+        pipe.send(("failed", error))
+        return
+    try:
+        child = _Child(pipe, handle)
+        child.send(("ready", handle.url))
+        child.serve()
+    finally:
+        handle.close()
+
+
+# --- the parent -------------------------------------------------------------------------------
+
+
+class ProcessBroker(BrokerHandle):
+    """A simulated RabbitMQ in a child process, on 127.0.0.1 (a free port unless `port` is
+    given): the same handle as every backend. Its events and snapshots cross the process
+    boundary as data; `close()` (or the end of the parent) stops it."""
+
+    backend = "sim"
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, profile: str = DEFAULT_PROFILE.name
+    ) -> None:
+        self.profile = profile
+        context = multiprocessing.get_context("spawn")  # a notebook's kernel has threads: no fork
+        self._pipe, child_end = context.Pipe()
+        self.process = context.Process(
+            target=serve, args=(child_end, host, port, profile), name="rabbitsim-broker", daemon=True
+        )
+        self.process.start()
+        child_end.close()
+        if not self._pipe.poll(START_TIMEOUT):
+            self.process.kill()
+            raise BackendUnavailable(f"the simulated broker did not start within {START_TIMEOUT:.0f} s")
+        kind, value = self._pipe.recv()
+        if kind != "ready":
+            self.process.join(STOP_TIMEOUT)
+            raise value
+        self.url: str = value
+        self._calls = itertools.count(1)
+        self._waiting: dict[int, Future[Any]] = {}
+        self._listeners: dict[int, Callable[[TraceEvent], None]] = {}
+        self._sending = threading.Lock()
+        self._closed = False
+        self._reader = threading.Thread(target=self._read, name="rabbitsim-broker-pipe", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        """Hand each message from the child to whom it is for, until the pipe closes."""
+        while True:
+            try:
+                message = self._pipe.recv()
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "event":
+                listener = self._listeners.get(message[1])
+                if listener is not None:
+                    with contextlib.suppress(Exception):  # a failing listener must not stop the pipe
+                        listener(message[2])
+                continue
+            waiting = self._waiting.pop(message[1], None)
+            if waiting is not None:
+                if kind == "reply":
+                    waiting.set_result(message[2])
+                else:
+                    waiting.set_exception(message[2])
+        for waiting in list(self._waiting.values()):  # the child is gone: nobody will answer
+            waiting.set_exception(RuntimeError("the simulated broker's process has stopped"))
+        self._waiting.clear()
+
+    def call(self, operation: str, argument: Any = None, timeout: float = 10.0) -> Any:
+        """Ask the child something and wait for its answer."""
+        if self._closed or not self.process.is_alive():
+            raise RuntimeError("the simulated broker is closed")
+        number = next(self._calls)
+        answer: Future[Any] = Future()
+        self._waiting[number] = answer
+        with self._sending:
+            self._pipe.send((number, operation, argument))
+        return answer.result(timeout)
+
+    def topology(self) -> Topology:
+        return self.call("topology")  # type: ignore[no-any-return]
+
+    def events(self, *, timeout: float = 5.0, settle: float = 0.0) -> ChildSource:
+        """The child's core events, complete, as on the in-process simulator."""
+        return ChildSource(self, timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            if self.process.is_alive():
+                self.call("close", timeout=STOP_TIMEOUT)
+        except Exception:  # a child that does not answer is stopped anyway
+            pass
+        self._closed = True
+        self.process.join(STOP_TIMEOUT)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(STOP_TIMEOUT)
+        self._pipe.close()
+
+
+class ChildSource:
+    """An event source of the child's, seen from the parent: the same promises as `SimSource`
+    (it is one, on the other side of the pipe)."""
+
+    _numbers = itertools.count(1)
+
+    def __init__(self, broker: ProcessBroker, timeout: float) -> None:
+        self.broker, self.timeout = broker, timeout
+        self.number = next(self._numbers)
+
+    def start(self, deliver: Callable[[TraceEvent], None]) -> Started:
+        self.broker._listeners[self.number] = deliver  # before asking: events may precede the reply
+        try:
+            return self.broker.call("start", (self.number, self.timeout), self.timeout + 5)  # type: ignore[no-any-return]
+        except BaseException:
+            self.broker._listeners.pop(self.number, None)
+            raise
+
+    def stop(self) -> Stopped:
+        try:
+            return self.broker.call("stop", self.number, self.timeout + 5)  # type: ignore[no-any-return]
+        finally:
+            self.broker._listeners.pop(self.number, None)  # the reply came after the last event
+
+    def topology(self) -> Topology:
+        return self.broker.topology()

@@ -1,0 +1,106 @@
+"""The simulator in a process of its own (the default `rabbitsim.start()`): the same handle as
+in-process, events and snapshots that cross the process boundary as data, and a broker that
+never outlives the process that started it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pika
+import pytest
+
+import rabbitsim
+from rabbitsim.backends import EmbeddedBroker, ProcessBroker
+from rabbitsim.trace import flow
+
+
+def hello_world(broker: rabbitsim.backends.BrokerHandle) -> list[tuple[str, ...]]:
+    connection = pika.BlockingConnection(broker.parameters)
+    channel = connection.channel()
+    channel.queue_declare("hello")
+    with broker.trace() as trace:
+        channel.basic_publish("", "hello", b"Hello World!")
+        method, _properties, body = channel.basic_get("hello")
+        assert body == b"Hello World!"
+        channel.basic_ack(method.delivery_tag)
+    connection.close()
+    return [tuple(map(str, step)) for step in flow(trace)]
+
+
+def test_the_default_simulator_runs_in_its_own_process() -> None:
+    with rabbitsim.start() as broker:
+        assert isinstance(broker, ProcessBroker)
+        assert broker.process.pid != os.getpid() and broker.process.is_alive()
+        connection = pika.BlockingConnection(broker.parameters)
+        connection.channel().queue_declare("q", durable=True)
+        connection.close()
+        [queue] = [queue for queue in broker.topology().queues if queue.name == "q"]
+        assert queue.durable
+    assert not broker.process.is_alive()
+
+
+def test_in_process_is_asked_for_by_option_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    with rabbitsim.start("sim", in_process=True) as broker:
+        assert isinstance(broker, EmbeddedBroker)
+    monkeypatch.setenv("RABBITSIM_IN_PROCESS", "1")
+    with rabbitsim.start() as broker:
+        assert isinstance(broker, EmbeddedBroker)
+
+
+def test_a_trace_from_the_child_is_the_trace_in_process() -> None:
+    with rabbitsim.start("sim") as child, rabbitsim.start("sim", in_process=True) as local:
+        assert hello_world(child) == hello_world(local)
+
+
+def test_the_profile_reaches_the_child() -> None:
+    """3.10 closes the connection for an unknown exchange type (503); 4.0 the channel (406)."""
+    with rabbitsim.start("sim", profile="3.10") as broker:
+        connection = pika.BlockingConnection(broker.parameters)
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
+            connection.channel().exchange_declare("x", "no-such-type")
+        assert closed.value.reply_code == 503
+
+
+PARENT = """
+import sys, time, rabbitsim
+broker = rabbitsim.start()
+print(broker.process.pid, broker.port, flush=True)
+time.sleep(600)
+"""
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_broker_dies_with_the_process_that_started_it() -> None:
+    """A kernel restart kills the kernel without ceremony: its broker must not be left behind."""
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        child_pid, port = map(int, parent.stdout.readline().split())
+        assert port_open(port)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and port_open(port):
+            time.sleep(0.05)
+        assert not port_open(port), "the orphaned broker still serves"
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(child_pid, signal.SIGKILL)
+            pytest.fail("the broker's process outlived its parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
