@@ -62,10 +62,11 @@ def with_changes(properties: PropertiesLike, **changes: Any) -> PropertiesLike:
 
 class Message:
     """One published message. Every queue it reaches holds an `Entry` pointing at it, so a
-    fanout to many queues shares one body. `wire` is free for an adapter to cache its
-    encoding in; the core never reads it."""
+    fanout to many queues shares one body. `cc` are the routing keys a publisher added in the
+    `CC` and `BCC` headers (sender-selected distribution), routed by as well as `routing_key`.
+    `wire` is free for an adapter to cache its encoding in; the core never reads it."""
 
-    __slots__ = ("body", "exchange", "id", "properties", "routing_key", "wire")
+    __slots__ = ("body", "cc", "exchange", "id", "properties", "routing_key", "wire")
 
     def __init__(
         self, id: int, exchange: str, routing_key: str, properties: PropertiesLike, body: bytes
@@ -75,6 +76,7 @@ class Message:
         self.routing_key = routing_key
         self.properties = properties
         self.body = body
+        self.cc: tuple[str, ...] = ()
         self.wire: object = None
 
     def __repr__(self) -> str:

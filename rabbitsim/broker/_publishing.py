@@ -19,9 +19,34 @@ from ._errors import (
 from ._exchange import Exchange
 from ._message import NO_PROPERTIES, Message, PropertiesLike, with_changes
 from ._output import PublisherAck, PublisherNack, Return
+from ._routing import wire_type
 from ._text import display_text, utf8_text
 
 _USUAL_DELIVERY_MODES = (None, 1, 2)  # transient, persistent; anything else is checked
+
+
+def sender_selected(properties: PropertiesLike) -> tuple[PropertiesLike, tuple[str, ...]]:
+    """Sender-selected distribution: the string keys listed in the `CC` and `BCC` headers route
+    the message too, and `BCC` is taken out of what every queue gets. A header that is not an
+    array is an invalid message (measured on 3.10.8 and 4.0.5: 406, `{unacceptable_type_in_header,
+    "CC",longstr}` for a string); what in an array is not a string is ignored."""
+    headers = properties.headers
+    if not headers:
+        return properties, ()
+    keys: list[str] = []
+    for name in ("CC", "BCC"):
+        value = headers.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, list | tuple):
+            raise ChannelError(
+                PRECONDITION_FAILED,
+                f'invalid message: {{unacceptable_type_in_header,"{name}",{wire_type(value)}}}',
+            )
+        keys += [utf8_text(key) for key in value if isinstance(key, str | bytes)]
+    if "BCC" in headers:
+        properties = with_changes(properties, headers={k: v for k, v in headers.items() if k != "BCC"})
+    return properties, tuple(keys)
 
 
 class Publishing(ChannelBase):
@@ -38,12 +63,13 @@ class Publishing(ChannelBase):
         immediate: bool = False,
     ) -> None:
         """basic.publish. The fast path, for a message none of `_checked_publish`'s checks can
-        refuse or rewrite (a known, public exchange; no immediate, user-id, reply-to, expiration
-        or unusual delivery mode; an open channel), skips them and the guard."""
+        refuse or rewrite (a known, public exchange; no immediate, user-id, reply-to, expiration,
+        unusual delivery mode or CC / BCC header; an open channel), skips them and the guard."""
         if self.timers:
             self.broker.run_due()
         target = self.vhost.exchanges.get(exchange)
         expiring = False
+        cc: tuple[str, ...] = ()
         if (
             target is None
             or target.internal
@@ -53,10 +79,13 @@ class Publishing(ChannelBase):
             or properties.expiration is not None
             or properties.delivery_mode not in _USUAL_DELIVERY_MODES
             or not self.is_open
+            or ((headers := properties.headers) is not None and ("CC" in headers or "BCC" in headers))
         ):
-            target, properties = self._checked_publish(exchange, properties, immediate)
+            target, properties, cc = self._checked_publish(exchange, properties, immediate)
             expiring = properties.expiration is not None
         message = self.broker.new_message(exchange, routing_key, properties, body)
+        if cc:
+            message.cc = cc
         mode = self.mode
         if mode is PLAIN or mode is CONFIRM:
             self.route(target, message, mandatory, expiring)
@@ -66,8 +95,9 @@ class Publishing(ChannelBase):
     @amqp_method("basic.publish", reply=False)
     def _checked_publish(
         self, exchange: str, properties: PropertiesLike, immediate: bool
-    ) -> tuple[Exchange, PropertiesLike]:
-        """Everything that can refuse or rewrite a message, in RabbitMQ's order."""
+    ) -> tuple[Exchange, PropertiesLike, tuple[str, ...]]:
+        """Everything that can refuse or rewrite a message, in RabbitMQ's order; and the routing
+        keys the CC and BCC headers add."""
         if immediate:
             raise ConnectionError(NOT_IMPLEMENTED, "immediate=true")
         target = self.vhost.exchange(exchange)
@@ -83,6 +113,7 @@ class Publishing(ChannelBase):
         mode = properties.delivery_mode
         if mode not in _USUAL_DELIVERY_MODES and self.broker.profile.refuses_unknown_delivery_mode:
             raise ChannelError(PRECONDITION_FAILED, f"invalid message: {{delivery_mode_unknown,{mode}}}")
+        properties, cc = sender_selected(properties)
         expiration = properties.expiration
         if expiration is not None and (problem := expiration_problem(expiration)) is not None:
             raise ChannelError(
@@ -92,7 +123,7 @@ class Publishing(ChannelBase):
             if self.reply_key is None:
                 raise ChannelError(PRECONDITION_FAILED, direct_reply.NO_CONSUMER)
             properties = with_changes(properties, reply_to=self.reply_key)
-        return target, properties
+        return target, properties, cc
 
     def route(self, exchange: Exchange, message: Message, mandatory: bool, expiring: bool = False) -> bool:
         """Route and enqueue; return, confirm. False when a queue refused the message (its

@@ -52,8 +52,10 @@ class VHost:
 
     def route(self, exchange: Exchange, message: Message) -> list[Queue]:
         """The queues a message reaches, each once, following exchange-to-exchange bindings
-        and alternate exchanges (used by an exchange whose own bindings matched nothing)."""
+        and alternate exchanges (used by an exchange whose own bindings matched nothing). Every
+        exchange on the way routes by the routing key and by the keys of the CC and BCC headers."""
         key = message.routing_key
+        keys = (key, *message.cc) if message.cc else None
         headers = message.properties.headers
         tracing = self.broker.tracing
         found: dict[Queue, None] = {}
@@ -62,7 +64,12 @@ class VHost:
         while pending:
             source = pending.popleft()
             matched = False
-            for destination in cast("Iterable[Queue | Exchange]", source.router.route(key, headers)):
+            routed = (
+                source.router.route(key, headers)
+                if keys is None
+                else {target: None for each in keys for target in source.router.route(each, headers)}
+            )
+            for destination in cast("Iterable[Queue | Exchange]", routed):
                 matched = True
                 if tracing:
                     self.broker.emit(

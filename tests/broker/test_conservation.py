@@ -84,6 +84,8 @@ class Conservation(RuleBasedStateMachine):
         Checked inside the delivery itself: events come off the output road only after the
         whole call, when the channel may be gone (a connection's close redelivers to its other
         channels before it closes them)."""
+        if consumer.no_ack:
+            return  # nothing to ack, nothing counted against a limit
         assert not consumer.prefetch or consumer.unacked <= consumer.prefetch
         assert not channel.global_prefetch or channel.consumer_unacked <= channel.global_prefetch
 

@@ -12,6 +12,7 @@ from tests.conformance.scenarios import (  # noqa: F401  (imported to register)
     messages,
     reliability,
     routing,
+    sender_selected,
     tx,
 )
 
