@@ -69,7 +69,6 @@ class Publishing(ChannelBase):
             self.broker.run_due()
         target = self.vhost.exchanges.get(exchange)
         expiring = False
-        cc: tuple[str, ...] = ()
         if (
             target is None
             or target.internal
@@ -83,9 +82,10 @@ class Publishing(ChannelBase):
         ):
             target, properties, cc = self._checked_publish(exchange, properties, immediate)
             expiring = properties.expiration is not None
-        message = self.broker.new_message(exchange, routing_key, properties, body)
-        if cc:
+            message = self.broker.new_message(exchange, routing_key, properties, body)
             message.cc = cc
+        else:
+            message = self.broker.new_message(exchange, routing_key, properties, body)
         mode = self.mode
         if mode is PLAIN or mode is CONFIRM:
             self.route(target, message, mandatory, expiring)

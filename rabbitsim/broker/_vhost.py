@@ -55,7 +55,7 @@ class VHost:
         and alternate exchanges (used by an exchange whose own bindings matched nothing). Every
         exchange on the way routes by the routing key and by the keys of the CC and BCC headers."""
         key = message.routing_key
-        keys = (key, *message.cc) if message.cc else None
+        cc = message.cc
         headers = message.properties.headers
         tracing = self.broker.tracing
         found: dict[Queue, None] = {}
@@ -64,11 +64,7 @@ class VHost:
         while pending:
             source = pending.popleft()
             matched = False
-            routed = (
-                source.router.route(key, headers)
-                if keys is None
-                else {target: None for each in keys for target in source.router.route(each, headers)}
-            )
+            routed = source.router.route(key, headers) if not cc else _routed_by(source, (key, *cc), headers)
             for destination in cast("Iterable[Queue | Exchange]", routed):
                 matched = True
                 if tracing:
@@ -166,3 +162,9 @@ class VHost:
             broker.emit(EventKind.DELETE, self.name, queue.node, reason=reason, messages=count)
         queue.ready.clear()
         return count
+
+
+def _routed_by(source: Exchange, keys: Iterable[str], headers: Mapping[str, Any] | None) -> dict[Any, None]:
+    """Where `source` sends a message routed by several keys (its routing key and its CC and BCC
+    keys): every destination any key reaches, once."""
+    return {target: None for key in keys for target in source.router.route(key, headers)}
