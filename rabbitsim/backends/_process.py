@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from rabbitsim.broker import DEFAULT_PROFILE
@@ -34,6 +38,7 @@ from ._sim_source import SimSource
 START_TIMEOUT = 60.0
 #: How long `close` waits for the child to stop before it is killed.
 STOP_TIMEOUT = 5.0
+_CHILD = "from rabbitsim.backends._process import main; main()"
 
 
 # --- the child --------------------------------------------------------------------------------
@@ -84,6 +89,13 @@ class _Child:
                 return
 
 
+def main() -> None:
+    """The child's entry point: `python -c "from rabbitsim.backends._process import main; main()"
+    FD HOST PORT PROFILE`, FD being its end of the socket pair to the parent."""
+    fd, host, port, profile = sys.argv[1:5]
+    serve(Connection(int(fd)), host, int(port), profile)
+
+
 def serve(pipe: Connection, host: str, port: int, profile: str) -> None:
     """The child process: serve a simulated broker until the parent closes it or goes away."""
     try:
@@ -113,19 +125,29 @@ class ProcessBroker(BrokerHandle):
         self, host: str = "127.0.0.1", port: int = 0, *, profile: str = DEFAULT_PROFILE.name
     ) -> None:
         self.profile = profile
-        context = multiprocessing.get_context("spawn")  # a notebook's kernel has threads: no fork
-        self._pipe, child_end = context.Pipe()
-        self.process = context.Process(
-            target=serve, args=(child_end, host, port, profile), name="rabbitsim-broker", daemon=True
+        # A fresh interpreter, not multiprocessing's spawn: spawn re-runs the parent's main script
+        # in the child, which breaks a learner's unguarded script (or code piped to `python -`).
+        ours, theirs = socket.socketpair()
+        package_root = str(Path(__file__).resolve().parents[2])  # where `rabbitsim` is importable
+        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(theirs.fileno()), host, str(port), profile],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": path},
         )
-        self.process.start()
-        child_end.close()
+        theirs.close()
+        self._pipe = Connection(ours.detach())
         if not self._pipe.poll(START_TIMEOUT):
             self.process.kill()
             raise BackendUnavailable(f"the simulated broker did not start within {START_TIMEOUT:.0f} s")
-        kind, value = self._pipe.recv()
+        try:
+            kind, value = self._pipe.recv()
+        except EOFError:
+            self.process.wait(STOP_TIMEOUT)
+            raise BackendUnavailable("the simulated broker's process ended as it started") from None
         if kind != "ready":
-            self.process.join(STOP_TIMEOUT)
+            self.process.wait(STOP_TIMEOUT)
             raise value
         self.url: str = value
         self._calls = itertools.count(1)
@@ -162,7 +184,7 @@ class ProcessBroker(BrokerHandle):
 
     def call(self, operation: str, argument: Any = None, timeout: float = 10.0) -> Any:
         """Ask the child something and wait for its answer."""
-        if self._closed or not self.process.is_alive():
+        if self._closed or self.process.poll() is not None:
             raise RuntimeError("the simulated broker is closed")
         number = next(self._calls)
         answer: Future[Any] = Future()
@@ -182,15 +204,16 @@ class ProcessBroker(BrokerHandle):
         if self._closed:
             return
         try:
-            if self.process.is_alive():
+            if self.process.poll() is None:
                 self.call("close", timeout=STOP_TIMEOUT)
         except Exception:  # a child that does not answer is stopped anyway
             pass
         self._closed = True
-        self.process.join(STOP_TIMEOUT)
-        if self.process.is_alive():
+        try:
+            self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.join(STOP_TIMEOUT)
+            self.process.wait(STOP_TIMEOUT)
         self._pipe.close()
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pika
 import pytest
@@ -35,13 +36,13 @@ def hello_world(broker: rabbitsim.backends.BrokerHandle) -> list[tuple[str, ...]
 def test_the_default_simulator_runs_in_its_own_process() -> None:
     with rabbitsim.start() as broker:
         assert isinstance(broker, ProcessBroker)
-        assert broker.process.pid != os.getpid() and broker.process.is_alive()
+        assert broker.process.pid != os.getpid() and broker.process.poll() is None
         connection = pika.BlockingConnection(broker.parameters)
         connection.channel().queue_declare("q", durable=True)
         connection.close()
         [queue] = [queue for queue in broker.topology().queues if queue.name == "q"]
         assert queue.durable
-    assert not broker.process.is_alive()
+    assert broker.process.poll() is not None
 
 
 def test_in_process_is_asked_for_by_option_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,6 +73,36 @@ broker = rabbitsim.start()
 print(broker.process.pid, broker.port, flush=True)
 time.sleep(600)
 """
+
+
+SCRIPT = """
+import pika, rabbitsim
+broker = rabbitsim.start()
+connection = pika.BlockingConnection(broker.parameters)
+connection.channel().queue_declare("hello")
+connection.close()
+broker.close()
+print("done")
+"""
+
+
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_a_plain_script_starts_it(tmp_path: Path, how: str) -> None:
+    """A learner's script has no `if __name__ == "__main__":` guard, and may come through a pipe:
+    starting the broker's process must not run the script again."""
+    script = tmp_path / "send.py"
+    script.write_text(SCRIPT)
+    command = [sys.executable, str(script)] if how == "file" else [sys.executable, "-"]
+    done = subprocess.run(
+        command,
+        input=None if how == "file" else SCRIPT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["done"]
 
 
 def port_open(port: int) -> bool:
