@@ -211,6 +211,10 @@ Router = Callable[[list[Output]], None]
 Listener = Callable[[TraceEvent], None]
 
 
+def _nothing() -> None:
+    return None
+
+
 def route(items: Iterable[Output], listeners: Iterable[Listener] = ()) -> None:
     """Send each item of the core's output where it goes: a connection's part becomes frames
     through the `AMQPConnection` attached to it (its `peer`), an event goes to every listener."""
@@ -252,6 +256,9 @@ class AMQPConnection:
         #: where the core's output goes after each call: to every connection on the broker (and,
         #: under a server, to the event listeners too)
         self.router: Router = route
+        #: called when rendering puts the first frames in an empty outbox, so that a server writes
+        #: only the sockets that have something to send
+        self.on_output: Callable[[], object] = _nothing
         self.reset = False  # hang up with a TCP reset rather than an orderly close
         now = self.clock()
         self.last_received = now
@@ -355,6 +362,8 @@ class AMQPConnection:
         channel = self.channels.get(number)
         if channel is None or channel.phase is not _PHASE_OPEN or self.state is not _RUNNING:
             return  # closed, or closing: RabbitMQ sends nothing more on it
+        if not self._out:
+            self.on_output()
         RENDERERS[type(item)](self, number, item)
 
     def _render_deliver(self, number: int, item: Deliver) -> None:

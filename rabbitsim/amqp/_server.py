@@ -37,12 +37,14 @@ class _Wire(asyncio.Protocol):
             server.broker, from_loopback=_is_loopback(peer), handshake_timeout=server.handshake_timeout
         )
         self.amqp.router = server.route
+        self.amqp.on_output = lambda: server.mark(self)
         server.wires.add(self)
         server.tick_later(self, server.handshake_timeout + 0.01)  # just after the handshake is due
 
     def data_received(self, data: bytes) -> None:
         assert self.amqp is not None
         self.amqp.receive(data)
+        self.server.mark(self)
         self.server.schedule_flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -91,6 +93,7 @@ class AMQPServer:
             self.broker.wall_clock = time.time
         self.host = host
         self.wires: set[_Wire] = set()
+        self._dirty: dict[_Wire, None] = {}  # wires with something to write, in order
         self._listeners: list[Callable[[TraceEvent], None]] = []
         self._flush_scheduled = False
         self._expiry: asyncio.TimerHandle | None = None  # the next run of the core's timers
@@ -125,6 +128,10 @@ class AMQPServer:
 
     # --- flushing ------------------------------------------------------------------------------
 
+    def mark(self, wire: _Wire) -> None:
+        """`wire` has something to write at the next flush."""
+        self._dirty[wire] = None
+
     def schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -139,7 +146,8 @@ class AMQPServer:
         self._flush_scheduled = False
         if self.broker.output:
             self.route(self.broker.take_output())
-        for wire in list(self.wires):
+        dirty, self._dirty = self._dirty, {}
+        for wire in dirty:
             wire.write_pending()
         self._arm_expiry()
 
@@ -169,6 +177,7 @@ class AMQPServer:
         def tick() -> None:
             if wire.amqp is not None and wire in self.wires:
                 wire.amqp.tick()
+                self.mark(wire)
                 self._flush()
 
         self._loop.call_later(delay, tick)
@@ -177,6 +186,7 @@ class AMQPServer:
         for wire in list(self.wires):
             if wire.amqp is not None:
                 wire.amqp.tick()  # may queue a heartbeat, or give up on a silent peer
+                self.mark(wire)
         self._flush()
         self._loop.call_later(TICK_SECONDS, self._tick)
 

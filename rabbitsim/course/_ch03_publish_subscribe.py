@@ -24,7 +24,6 @@ import pika
 import pika.exceptions
 
 from rabbitsim.backends import BrokerHandle
-from rabbitsim.broker import NOT_FOUND, PRECONDITION_FAILED, RESOURCE_LOCKED
 
 from ._client import (
     connect,
@@ -55,19 +54,19 @@ Setup = Callable[..., Any]
 def broker_refusal(error: pika.exceptions.ChannelClosedByBroker, exchange: str) -> str:
     """What a channel error raised by the learner's setup means, in the chapter's words."""
     code, text = error.reply_code, error.reply_text.rstrip(".")
-    if code == PRECONDITION_FAILED:
+    if code == pika.spec.PRECONDITION_FAILED:
         return (
             f"The broker answered {code} {text}. An exchange or queue that exists can be declared "
             f"again only with the same properties: '{exchange}' must be declared exactly as "
             "before (same type, same durable flag), or not at all."
         )
-    if code == NOT_FOUND:
+    if code == pika.spec.NOT_FOUND:
         return (
             f"The broker answered {code} {text}. queue_bind needs both ends to exist: declare the "
             f"exchange ('{exchange}') and the queue first, and bind to the queue name the "
             "declare returned."
         )
-    if code == RESOURCE_LOCKED:
+    if code == pika.spec.RESOURCE_LOCKED:
         return (
             f"The broker answered {code} {text}. An exclusive queue belongs to the connection that "
             "declared it; a second subscriber cannot declare or use a queue of the same name. Let "

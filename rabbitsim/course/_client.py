@@ -19,7 +19,6 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from rabbitsim.backends import BrokerHandle
-from rabbitsim.broker import RESOURCE_LOCKED
 from rabbitsim.vocabulary import QueueInfo, Topology
 
 __all__ = [
@@ -244,7 +243,7 @@ def queue_exists(broker: BrokerHandle, queue: str) -> bool:
         try:
             connection.channel().queue_declare(queue, passive=True)
         except pika.exceptions.ChannelClosedByBroker as error:
-            return bool(error.reply_code == RESOURCE_LOCKED)
+            return bool(error.reply_code == pika.spec.RESOURCE_LOCKED)
     return True
 
 
