@@ -4,7 +4,9 @@ in one run, with the ratio (simulator / real; above 1 means the simulator is fas
 The simulator runs twice: as `rabbitsim.start()` gives it, in a process of its own (as a real
 broker runs), and in the client's process (`rabbitsim.start(in_process=True)`), where pika and
 the broker share one interpreter lock. The first lines say how long each takes from start to
-its first connection.
+its first connection. The last columns give the broker's own CPU time per message (user +
+system, from /proc) for the simulator's process and for the real broker's Erlang VM (found with
+`rabbitmqctl eval 'os:getpid().'`, so only for a broker this project's scripts started).
 
     .venv/bin/python benchmarks/wire.py [--url amqp://guest:guest@127.0.0.1:5672/%2F] [--messages 50000]
 
@@ -19,13 +21,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pika
 
 import rabbitsim
+from rabbitsim.backends import BackendUnavailable, BrokerHandle, ProcessBroker, UrlBroker
 
 BODY = b"x" * 100
 
@@ -109,8 +114,42 @@ WORKLOADS: dict[str, tuple[Callable[[pika.ConnectionParameters, int], float], in
 }
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc), or NaN if unknown."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def real_broker_pid(url: str) -> int | None:
+    """The OS pid of the Erlang VM of a broker this project's scripts started, if it is one."""
+    local = UrlBroker(url).local
+    if local is None:
+        return None
+    try:
+        return int(local.rabbitmqctl("eval", "list_to_integer(os:getpid()).").strip())
+    except (BackendUnavailable, RuntimeError, ValueError):
+        return None
+
+
+def measured(
+    run: Callable[[pika.ConnectionParameters, int], float],
+    parameters: pika.ConnectionParameters,
+    count: int,
+    pid: int | None,
+) -> tuple[float, float]:
+    """(messages per second, broker CPU µs per message) of one workload."""
+    cpu = cpu_seconds(pid)
+    elapsed = run(parameters, count)
+    return count / elapsed, (cpu_seconds(pid) - cpu) / count * 1e6
+
+
 @contextlib.contextmanager
-def started(**options: object) -> Iterator[rabbitsim.backends.BrokerHandle]:
+def started(**options: object) -> Iterator[BrokerHandle]:
     """A simulator from `rabbitsim.start`, with the time from the call to a first connection."""
     began = time.perf_counter()
     with rabbitsim.start("sim", **options) as broker:
@@ -128,19 +167,26 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=50_000)
     options = parser.parse_args()
     real = pika.URLParameters(options.url) if options.url else None
+    real_pid = real_broker_pid(options.url) if options.url else None
     with started() as own_process, started(in_process=True) as embedded:
+        sim_pid = own_process.process.pid if isinstance(own_process, ProcessBroker) else None
         print(
             f"{'workload':<9}{'messages':>9}{'sim process':>13}{'sim embedded':>14}{'real':>9}"
             f"{'process/real':>14}{'embedded/real':>15}   (msg/s)"
+            f"{'sim CPU':>10}{'real CPU':>10}   (µs per message)"
         )
         for name, (run, divisor) in WORKLOADS.items():
             count = max(1, options.messages // divisor)
-            rates = [count / run(broker.parameters, count) for broker in (own_process, embedded)]
-            line = f"{name:<9}{count:>9}{rates[0]:>13,.0f}{rates[1]:>14,.0f}"
+            rate, sim_cpu = measured(run, own_process.parameters, count, sim_pid)
+            embedded_rate, _ = measured(run, embedded.parameters, count, None)
+            line = f"{name:<9}{count:>9}{rate:>13,.0f}{embedded_rate:>14,.0f}"
+            real_cpu = float("nan")
             if real is not None:
-                real_rate = count / run(real, count)
-                line += f"{real_rate:>9,.0f}{rates[0] / real_rate:>14.2f}{rates[1] / real_rate:>15.2f}"
-            print(line, flush=True)
+                real_rate, real_cpu = measured(run, real, count, real_pid)
+                line += f"{real_rate:>9,.0f}{rate / real_rate:>14.2f}{embedded_rate / real_rate:>15.2f}"
+            else:
+                line += " " * 38
+            print(f"{line}{sim_cpu:>20.1f}{real_cpu:>10.1f}", flush=True)
 
 
 if __name__ == "__main__":

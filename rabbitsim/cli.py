@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from rabbitsim.backends import EmbeddedBroker
+from rabbitsim.backends import BackendUnavailable, EmbeddedBroker
 from rabbitsim.broker import DEFAULT_PROFILE, PROFILES
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -19,12 +19,25 @@ FIRST_CHAPTER = "00_start_here.ipynb"
 
 
 def serve(options: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM, then stop as RabbitMQ does (clients told, state stored);
+    after a SIGKILL, the next start on the same `--data-dir` recovers what was committed."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with EmbeddedBroker(options.host, options.port, profile=options.profile) as broker:
-        print(f"rabbitsim {options.profile} broker listening on {broker.url} (Ctrl-C to stop)", flush=True)
-        stop.wait()
+    try:
+        broker = EmbeddedBroker(
+            options.host, options.port, profile=options.profile, data_dir=options.data_dir
+        )
+    except (BackendUnavailable, OSError) as error:
+        print(f"rabbitsim server: {error}", file=sys.stderr)
+        return 1
+    where = f"data in {broker.data_dir}" if options.data_dir else "data in a temporary directory"
+    print(
+        f"rabbitsim {options.profile} broker listening on {broker.url}, {where} (Ctrl-C to stop)", flush=True
+    )
+    stop.wait()
+    broker.close(clean=True)
+    print("rabbitsim broker stopped", flush=True)
     return 0
 
 
@@ -53,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--port", type=int, default=5672)
     server.add_argument(
         "--profile", default=DEFAULT_PROFILE.name, choices=list(PROFILES), help="the RabbitMQ to imitate"
+    )
+    server.add_argument(
+        "--data-dir",
+        help="keep durable state here, across restarts (default: a temporary directory removed at exit)",
     )
     options, rest = parser.parse_known_args(argv)
     if options.command == "course":

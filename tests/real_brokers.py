@@ -1,10 +1,11 @@
 """The real RabbitMQ brokers the tests compare the simulator with, and how to get them.
 
-RABBITSIM_REAL_BROKERS lists them as `version=url` pairs; by default the two that
-`.ci/brokers/` starts on this kind of machine: Debian 12's 3.10 on 5672 and Debian 13's 4.0 on
-5673. A broker that does not answer is started by its script when the tests run as root (so
-the README's one test command sets everything up), and otherwise fails the test loudly: a run
-that quietly skipped the real side would prove nothing."""
+RABBITSIM_REAL_BROKERS lists them as `version=url` pairs; by default the three that
+`.ci/brokers/` starts on this kind of machine: Debian 12's 3.10 on 5672, Debian 13's 4.0 on
+5673 and Debian sid's 4.3 (the current release) on 5674. A broker that does not answer is
+started by its script when the tests run as root (so the README's one test command sets
+everything up), and otherwise fails the test loudly: a run that quietly skipped the real side
+would prove nothing."""
 
 from __future__ import annotations
 
@@ -18,12 +19,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BROKERS = "3.10=amqp://guest:guest@127.0.0.1:5672/%2F,4.0=amqp://guest:guest@127.0.0.1:5673/%2F"
+DEFAULT_BROKERS = (
+    "3.10=amqp://guest:guest@127.0.0.1:5672/%2F,"
+    "4.0=amqp://guest:guest@127.0.0.1:5673/%2F,"
+    "4.3=amqp://guest:guest@127.0.0.1:5674/%2F"
+)
 
 #: version -> the script that starts that broker on this kind of machine (Debian, root)
 START_SCRIPTS = {
     "3.10": ROOT / ".ci/brokers/host-rabbitmq.sh",
     "4.0": ROOT / ".ci/brokers/trixie-rabbitmq.sh",
+    "4.3": ROOT / ".ci/brokers/sid-rabbitmq.sh",
 }
 
 _lock = threading.Lock()
@@ -84,7 +90,7 @@ def require_real_broker(version: str) -> str:
 
 # --- the container backend's engine and image ------------------------------------------------
 
-LOCAL_IMAGE = "rabbitsim/rabbitmq:4.0-management"
+LOCAL_IMAGE = "rabbitsim/rabbitmq:4.3-management"
 IMAGE_SCRIPTS = (ROOT / ".ci/brokers/docker-engine.sh", ROOT / ".ci/brokers/container-image.sh")
 
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016  # dpkg-query ${Version} formats are literal
-# Build a local RabbitMQ 4.0.x container image from the Debian 13 "trixie"
-# chroot made by .ci/brokers/trixie-rabbitmq.sh (this machine cannot reach
-# Docker Hub, so there is no rabbitmq:4.0-management to pull).
+# Build a local RabbitMQ 4.3.x container image from the Debian "sid" chroot
+# made by .ci/brokers/sid-rabbitmq.sh (this machine cannot reach Docker Hub,
+# so there is no rabbitmq:4.3-management to pull).
 #
-#   rabbitsim/rabbitmq:4.0-management  and  rabbitsim/rabbitmq:<x.y.z>-management
+#   rabbitsim/rabbitmq:4.3-management  and  rabbitsim/rabbitmq:<x.y.z>-management
 #
 #   - node rabbit@localhost (independent of the container's hostname),
 #     AMQP 5672, management 15672, distribution 25672, epmd 4369 (all defaults,
@@ -25,7 +25,7 @@
 # this script).
 #
 # Usage: container-image.sh [build|rebuild|remove]   (default: build; idempotent)
-# Env:   RABBITSIM_TRIXIE_ROOT  chroot dir (default /var/cache/rabbitsim/trixie-root)
+# Env:   RABBITSIM_SID_ROOT     chroot dir (default /var/cache/rabbitsim/sid-root)
 #        RABBITSIM_IMAGE_REPO   image repository (default rabbitsim/rabbitmq)
 #        RABBITSIM_IMAGE_SKIP_TEST=1  skip the smoke test
 set -euo pipefail
@@ -38,7 +38,7 @@ die() { echo "[container-image] ERROR: $*" >&2; exit 1; }
 ACTION="${1:-build}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
-ROOT="${RABBITSIM_TRIXIE_ROOT:-/var/cache/rabbitsim/trixie-root}"
+ROOT="${RABBITSIM_SID_ROOT:-/var/cache/rabbitsim/sid-root}"
 ROOT="${ROOT%/}"
 REPO="${RABBITSIM_IMAGE_REPO:-rabbitsim/rabbitmq}"
 # Classic builder: the docker client here has no buildx plugin, and the build
@@ -67,21 +67,21 @@ if [ "$ACTION" = remove ]; then
     exit 0
 fi
 
-# ---- source: the trixie chroot -------------------------------------------------------
+# ---- source: the sid chroot -------------------------------------------------------
 chroot_ready() {
     [ -f "$ROOT/.rabbitsim-debootstrap-ok" ] && [ -x "$ROOT/usr/sbin/rabbitmqctl" ] \
         && dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f='${Status}' rabbitmq-server 2>/dev/null | grep -q 'install ok installed'
 }
 if ! chroot_ready; then
-    log "no trixie chroot with rabbitmq-server at $ROOT; running trixie-rabbitmq.sh (it also starts its node on 5673)"
-    RABBITSIM_TRIXIE_ROOT="$ROOT" "$HERE/trixie-rabbitmq.sh" start
-    chroot_ready || die "trixie chroot at $ROOT still not usable"
+    log "no sid chroot with rabbitmq-server at $ROOT; running sid-rabbitmq.sh (it also starts its node on 5674)"
+    RABBITSIM_SID_ROOT="$ROOT" "$HERE/sid-rabbitmq.sh" start
+    chroot_ready || die "sid chroot at $ROOT still not usable"
 fi
 
 PKG_VERSION="$(dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f='${Version}' rabbitmq-server)"
-UPSTREAM="${PKG_VERSION#*:}"; UPSTREAM="${UPSTREAM%%-*}"; UPSTREAM="${UPSTREAM%%+*}"   # 4.0.5-1 -> 4.0.5
+UPSTREAM="${PKG_VERSION#*:}"; UPSTREAM="${UPSTREAM%%-*}"; UPSTREAM="${UPSTREAM%%+*}"   # 4.3.6-1 -> 4.3.6
 [[ "$UPSTREAM" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "unexpected rabbitmq-server version '$PKG_VERSION'"
-MINOR="${UPSTREAM%.*}"                                                              # 4.0
+MINOR="${UPSTREAM%.*}"                                                              # 4.3
 TAG_MINOR="$REPO:${MINOR}-management"
 TAG_PATCH="$REPO:${UPSTREAM}-management"
 PLUGINS_DIR="/usr/lib/rabbitmq/lib/rabbitmq_server-${UPSTREAM}/plugins"
@@ -136,7 +136,7 @@ tar -C "$ROOT" -c --numeric-owner --one-file-system --anchored --wildcards \
     --exclude='./var/cache/debconf/*-old' --exclude='./var/lib/dpkg/*-old' \
     --exclude='./usr/share/doc/*' --exclude='./usr/share/man/*' --exclude='./usr/share/info/*' \
     --exclude='./usr/share/locale/*' --exclude='./usr/share/lintian/*' \
-    . | docker import --message "rabbitsim trixie rootfs (rabbitmq-server $PKG_VERSION)" - "$BASE_TAG" >/dev/null \
+    . | docker import --message "rabbitsim sid rootfs (rabbitmq-server $PKG_VERSION)" - "$BASE_TAG" >/dev/null \
     || die "docker import failed"
 
 # 2. configuration and runtime metadata.
@@ -168,7 +168,7 @@ COPY rabbitmq.conf rabbitmq-env.conf enabled_plugins /etc/rabbitmq/
 ENV LANG=C.UTF-8 \\
     HOME=/var/lib/rabbitmq \\
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-LABEL org.opencontainers.image.title="rabbitsim RabbitMQ ${UPSTREAM} (Debian trixie, management)" \\
+LABEL org.opencontainers.image.title="rabbitsim RabbitMQ ${UPSTREAM} (Debian sid, management)" \\
       org.opencontainers.image.version="${UPSTREAM}" \\
       rabbitsim.rabbitmq-server="${PKG_VERSION}" \\
       rabbitsim.source="${SOURCE}"

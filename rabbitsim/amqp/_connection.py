@@ -30,8 +30,10 @@ from rabbitsim.broker import (
     SYNTAX_ERROR,
     UNEXPECTED_FRAME,
     AMQPError,
+    Blocked,
     Broker,
     Channel,
+    ChannelClosed,
     ChannelError,
     Connection,
     ConnectionError,
@@ -45,6 +47,7 @@ from rabbitsim.broker import (
     Reply,
     Return,
     TraceEvent,
+    Unblocked,
     display_text,
 )
 
@@ -215,13 +218,23 @@ def _nothing() -> None:
     return None
 
 
-def route(items: Iterable[Output], listeners: Iterable[Listener] = ()) -> None:
+def _ignore(_value: object) -> None:
+    return None
+
+
+def route(
+    items: Iterable[Output], listeners: Iterable[Listener] = (), keeper: Callable[[Any], None] | None = None
+) -> None:
     """Send each item of the core's output where it goes: a connection's part becomes frames
-    through the `AMQPConnection` attached to it (its `peer`), an event goes to every listener."""
+    through the `AMQPConnection` attached to it (its `peer`), an event goes to every listener,
+    what a restart keeps to the `keeper` (a store)."""
     for connection, number, item in items:
         if connection is None:
-            for listener in listeners:
-                listener(item)  # type: ignore[arg-type]
+            if type(item) is TraceEvent:
+                for listener in listeners:
+                    listener(item)
+            elif keeper is not None:
+                keeper(item)
         elif connection.peer is not None:
             connection.peer.render(number, item)  # type: ignore[attr-defined]
 
@@ -260,6 +273,11 @@ class AMQPConnection:
         #: only the sockets that have something to send
         self.on_output: Callable[[], object] = _nothing
         self.reset = False  # hang up with a TCP reset rather than an orderly close
+        #: blocked by a resource alarm: frames after the held publish's header wait in the buffer
+        self.held = False
+        #: called with True when the connection is blocked and with False when it may be read
+        #: again, so that a server pauses and resumes reading its socket (then calls `receive(b"")`)
+        self.on_hold: Callable[[bool], object] = _ignore
         now = self.clock()
         self.last_received = now
         self.last_sent = now
@@ -299,7 +317,7 @@ class AMQPConnection:
                     return
                 at = len(PROTOCOL_HEADER)
                 self._send_start()
-            while not self.closed:
+            while not self.closed and not self.held:
                 try:
                     found = next_frame(buffer, at, self.frame_max)
                 except ConnectionError as error:  # the stream cannot be cut into frames any more
@@ -337,7 +355,7 @@ class AMQPConnection:
             return
         if self.state is not State.OPEN or not self.heartbeat:
             return
-        if now - self.last_received > 2 * self.heartbeat:
+        if now - self.last_received > 2 * self.heartbeat and not self.held:  # unread while blocked
             self.lost()
             return
         if now - self.last_sent >= self.heartbeat / 2 and not self._out:
@@ -361,10 +379,37 @@ class AMQPConnection:
         """Frames for one item the core sends on channel `number`."""
         channel = self.channels.get(number)
         if channel is None or channel.phase is not _PHASE_OPEN or self.state is not _RUNNING:
+            if number == 0 and self.state is _RUNNING:
+                self._connection_item(item)
             return  # closed, or closing: RabbitMQ sends nothing more on it
         if not self._out:
             self.on_output()
         RENDERERS[type(item)](self, number, item)
+
+    # --- resource alarms (the core's `_alarms` decides) -------------------------------------------
+
+    def _hold(self) -> None:
+        self.held = True
+        self._drain()  # connection.blocked goes out before we stop
+        self.on_hold(True)
+
+    def _connection_item(self, item: Outbound) -> None:
+        """What the core tells the connection itself, on channel 0: blocked and unblocked, sent
+        only to clients that announced `connection.blocked` (others are held without a word)."""
+        if type(item) is Unblocked:
+            if self.held:
+                self.held = False
+                self.last_received = self.clock()  # the silence while unread does not count
+                self.on_hold(False)
+            method: Any = commands.Connection.Unblocked()
+        elif type(item) is Blocked:
+            method = commands.Connection.Blocked(item.reason)
+        else:
+            return
+        if self.capabilities.get("connection.blocked"):
+            if not self._out:
+                self.on_output()
+            self._send(method)
 
     def _render_deliver(self, number: int, item: Deliver) -> None:
         out = self._out
@@ -387,6 +432,18 @@ class AMQPConnection:
     def _render_cancel(self, number: int, item: ConsumerCancelled) -> None:
         if self.capabilities.get("consumer_cancel_notify"):
             self._send(commands.Basic.Cancel(item.consumer_tag, True), number)
+
+    def _render_channel_closed(self, number: int, item: ChannelClosed) -> None:
+        """The core closed the channel on its own (a consumer timeout): channel.close, and the
+        channel waits for close-ok as after any error."""
+        channel = self.channels[number]
+        channel.phase = Phase.CLOSING
+        channel.core = None
+        error = item.error
+        self._send(
+            commands.Channel.Close(error.reply_code, error.reply_text, error.class_id, error.method_id),
+            number,
+        )
 
     def _render_reply(self, number: int, item: Reply) -> None:
         value = item.value
@@ -418,6 +475,11 @@ class AMQPConnection:
         self.state = State.CLOSING
         timeout = self.heartbeat if 0 < self.heartbeat < CLOSE_TIMEOUT else CLOSE_TIMEOUT
         self.close_deadline = self.clock() + timeout
+
+    def close_for(self, error: ConnectionError) -> None:
+        """Close the connection from the broker's side (a shutdown): connection.close, as for a
+        hard error."""
+        self._fail(error)
 
     def _hang_up(self, error: ConnectionError) -> None:
         """Close the socket without a word (a reason already reported is kept)."""
@@ -669,6 +731,8 @@ class AMQPConnection:
         content.expected = body_size
         if body_size == 0:
             self._content_done(channel, number, content)
+        if self.broker.alarms.active and self.core is not None and self.broker.alarms.publishing(self.core):
+            self._hold()  # RabbitMQ's reader blocks here, before the body: the message waits
 
     def _content_done(self, channel: _Channel, number: int, content: _Content) -> None:
         channel.content = None
@@ -852,4 +916,5 @@ RENDERERS: dict[type, Callable[[AMQPConnection, int, Any], None]] = {
     Return: AMQPConnection._render_return,
     PublisherNack: AMQPConnection._render_nack,
     ConsumerCancelled: AMQPConnection._render_cancel,
+    ChannelClosed: AMQPConnection._render_channel_closed,
 }

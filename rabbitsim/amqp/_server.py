@@ -7,19 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 import struct
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rabbitsim.broker import Broker, Output, TraceEvent
 
 from ._connection import HANDSHAKE_TIMEOUT, AMQPConnection, route
+from ._resources import ResourceMonitor
 
 T = TypeVar("T")
 TICK_SECONDS = 1.0
+COMMIT_RETRY_SECONDS = 1.0
+#: How long a clean stop waits for clients to answer connection.close before it hangs up.
+SHUTDOWN_GRACE = 1.0
 
 
 class _Wire(asyncio.Protocol):
@@ -38,14 +45,28 @@ class _Wire(asyncio.Protocol):
         )
         self.amqp.router = server.route
         self.amqp.on_output = lambda: server.mark(self)
+        self.amqp.on_hold = self.hold
         server.wires.add(self)
         server.tick_later(self, server.handshake_timeout + 0.01)  # just after the handshake is due
 
     def data_received(self, data: bytes) -> None:
         assert self.amqp is not None
+        self.server.monitor.received(len(data))
         self.amqp.receive(data)
         self.server.mark(self)
         self.server.schedule_flush()
+
+    def hold(self, held: bool) -> None:
+        """A resource alarm blocked the connection: stop reading its socket, so that a client
+        publishing on regardless fills its buffers and waits; when unblocked, read on, starting
+        with what was held back."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        if held:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
+            self.server.call_soon(lambda: self.data_received(b""))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.wires.discard(self)
@@ -86,8 +107,16 @@ class AMQPServer:
         port: int = 0,
         *,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        keeper: Callable[[Any], None] | None = None,
+        commit: Callable[[], bool] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        """`keeper` takes what the core says a restart keeps (a store's `take`); `commit` writes
+        it, and is called before any socket is written, so no confirm leaves before its
+        message is stored. When it fails (False), nothing is written; it is tried again."""
         self.handshake_timeout = handshake_timeout
+        self.keeper = keeper
+        self.commit = commit
         self.broker = broker or Broker(clock=time.monotonic)
         if self.broker.wall_clock is None:  # dead letters' x-death times are dates
             self.broker.wall_clock = time.time
@@ -96,9 +125,14 @@ class AMQPServer:
         self._dirty: dict[_Wire, None] = {}  # wires with something to write, in order
         self._listeners: list[Callable[[TraceEvent], None]] = []
         self._flush_scheduled = False
+        self._retry: asyncio.TimerHandle | None = None  # the next try of a failed commit
         self._expiry: asyncio.TimerHandle | None = None  # the next run of the core's timers
         self._expiry_at = 0.0  # when it is due, on the broker's clock
         self._loop = asyncio.new_event_loop()
+        #: memory and free disk (of `data_dir`) for the core's resource alarms
+        self.monitor = ResourceMonitor(
+            self.broker, self._loop, Path(data_dir or tempfile.gettempdir()), self.schedule_flush
+        )
         self._server: asyncio.Server | None = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
@@ -121,12 +155,17 @@ class AMQPServer:
             self._ready.set()
             return
         self._loop.call_later(TICK_SECONDS, self._tick)
+        self.monitor.start()
         self._ready.set()
         self._loop.run_forever()
         self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         self._loop.close()
 
     # --- flushing ------------------------------------------------------------------------------
+
+    def call_soon(self, function: Callable[[], object]) -> None:
+        """Run `function` on the broker's thread once the current work is done."""
+        self._loop.call_soon(function)
 
     def mark(self, wire: _Wire) -> None:
         """`wire` has something to write at the next flush."""
@@ -139,17 +178,26 @@ class AMQPServer:
 
     def route(self, items: list[Output]) -> None:
         """The core's output to the connections, and its events to this server's listeners."""
-        route(items, self._listeners)
+        route(items, self._listeners, self.keeper)
 
     def _flush(self) -> None:
-        """Route what the core produced since the last call, then write each socket once."""
+        """Route what the core produced since the last call, commit what must be stored, then
+        write each socket once."""
         self._flush_scheduled = False
         if self.broker.output:
             self.route(self.broker.take_output())
+        if self.commit is not None and not self.commit():
+            if self._retry is None:  # hold every write until the store has it (a full disk)
+                self._retry = self._loop.call_later(COMMIT_RETRY_SECONDS, self._retry_commit)
+            return
         dirty, self._dirty = self._dirty, {}
         for wire in dirty:
             wire.write_pending()
         self._arm_expiry()
+
+    def _retry_commit(self) -> None:
+        self._retry = None
+        self._flush()
 
     # --- time-based work in the core (message TTL, x-expires) -----------------------------------
 
@@ -226,16 +274,43 @@ class AMQPServer:
         self.schedule_flush()
         return result
 
-    def close(self) -> None:
+    @property
+    def closed(self) -> bool:
+        return not self._loop.is_running()
+
+    def close(self, *, clean: bool = False) -> None:
+        """Stop serving. `clean`, as `rabbitmqctl stop` does: every connection is closed with
+        RabbitMQ's shutdown reason (so its unacked messages go back to their queues), what must
+        be stored is committed, then the sockets go. Otherwise they are dropped at once."""
         if not self._loop.is_running():
             return
 
         async def stop() -> None:
             assert self._server is not None
             self._server.close()
+            if clean:
+                reason = self.broker.shutdown()
+                for wire in list(self.wires):
+                    if wire.amqp is not None and not wire.amqp.closed:
+                        wire.amqp.close_for(reason)
+                        self.mark(wire)
+                self._flush()
+                deadline = self._loop.time() + SHUTDOWN_GRACE
+                while (
+                    any(not wire.amqp.closed for wire in self.wires if wire.amqp)
+                    and self._loop.time() < deadline
+                ):
+                    await asyncio.sleep(0.02)
+                for wire in list(self.wires):
+                    if wire.amqp is not None:
+                        wire.amqp.lost()
+                self._flush()
             for wire in list(self.wires):
                 if wire.transport is not None:
-                    wire.transport.abort()
+                    if clean:
+                        wire.transport.close()  # what was written still goes out
+                    else:
+                        wire.transport.abort()
             await self._server.wait_closed()
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)

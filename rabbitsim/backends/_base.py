@@ -55,6 +55,29 @@ class BrokerHandle(ABC):
         end so acks can be derived (see docs/tracing.md)."""
 
     @abstractmethod
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop the broker and start it again: cleanly, as `rabbitmqctl stop` (clients are told it
+        shuts down), or, `kill=True`, by SIGKILL, as a crash. What comes back is what the broker
+        keeps: durable exchanges, queues and bindings, persistent messages. Open connections
+        are gone either way; `.url` may change (a container's port)."""
+
+    @abstractmethod
+    def set_vm_memory_high_watermark(self, value: float | int | str) -> None:
+        """As `rabbitmqctl set_vm_memory_high_watermark`: a fraction of the total memory (0.4), or
+        absolute bytes (2_000_000_000 or "2GB"). Above it the memory alarm blocks publishers."""
+
+    @abstractmethod
+    def set_disk_free_limit(
+        self, value: int | str | None = None, *, mem_relative: float | None = None
+    ) -> None:
+        """As `rabbitmqctl set_disk_free_limit`: bytes (50_000_000 or "1GB"), or `mem_relative=1.5`
+        times the total memory. Below it the disk alarm blocks publishers."""
+
+    @abstractmethod
+    def alarms(self) -> list[str]:
+        """The resource alarms on now: "disk", "memory", both or none (`_alarms`)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def trace(self, *, timeout: float = 5.0, settle: float = 0.0) -> Trace:

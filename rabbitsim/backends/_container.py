@@ -13,10 +13,11 @@ from ._base import BackendUnavailable
 from ._management import ManagementClient
 from ._real import RealBroker
 
-#: The newest official line that still accepts transient non-exclusive queues, which the classic
-#: tutorials (and this course's early chapters) declare: RabbitMQ 4.3 refuses them by default
-#: (deprecated feature `transient_nonexcl_queues`). Pass `image=` or RABBITSIM_IMAGE for another.
-DEFAULT_IMAGE = "rabbitmq:4.2-management"
+#: The current official release line, which the simulator's default profile follows. It still
+#: accepts the transient non-exclusive queues the classic tutorials declare (measured on 4.3.6:
+#: deprecated feature `transient_nonexcl_queues` is permitted by default). Pass `image=` or
+#: RABBITSIM_IMAGE for another.
+DEFAULT_IMAGE = "rabbitmq:4.3-management"
 AMQP_PORT = 5672
 MANAGEMENT_PORT = 15672
 
@@ -58,17 +59,33 @@ class ContainerBroker(RealBroker):
         )
         self.container.start()
         try:
-            host = self.container.get_container_host_ip()
-            amqp_port = self.container.get_exposed_port(AMQP_PORT)
-            management_port = self.container.get_exposed_port(MANAGEMENT_PORT)
-            user, password = self.container.username, self.container.password
-            self.url = f"amqp://{user}:{password}@{host}:{amqp_port}/%2F"
-            self.management_url = f"http://{user}:{password}@{host}:{management_port}/"
-            self.management = ManagementClient(self.management_url)
-            self.rabbitmqctl("trace_on")
+            self._reached()
         except BaseException:
             self.container.stop()
             raise
+
+    def _reached(self) -> None:
+        """Where the (re)started container's ports are now, and the firehose on again."""
+        host = self.container.get_container_host_ip()
+        amqp_port = self.container.get_exposed_port(AMQP_PORT)
+        management_port = self.container.get_exposed_port(MANAGEMENT_PORT)
+        user, password = self.container.username, self.container.password
+        self.url = f"amqp://{user}:{password}@{host}:{amqp_port}/%2F"
+        self.management_url = f"http://{user}:{password}@{host}:{management_port}/"
+        self.management = ManagementClient(self.management_url)
+        self.rabbitmqctl("trace_on")
+
+    def restart(self, *, kill: bool = False) -> None:
+        """`docker stop` (RabbitMQ gets SIGTERM and stops cleanly) or `docker kill` (SIGKILL),
+        then start the same container, with its data: its host ports may change, so may `.url`."""
+        wrapped = self.container.get_wrapped_container()
+        if kill:
+            wrapped.kill()
+        else:
+            wrapped.stop(timeout=60)
+        wrapped.start()
+        self.container.readiness_probe()
+        self._reached()
 
     def rabbitmqctl(self, *arguments: str) -> str:
         """Run `rabbitmqctl` inside the container; its output, or an error with it."""

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pika
 
 from rabbitsim.amqp import AMQPServer
-from rabbitsim.broker import DEFAULT_PROFILE, Broker, Exchange
+from rabbitsim.broker import (
+    DEFAULT_CONSUMER_TIMEOUT,
+    DEFAULT_PROFILE,
+    DEFAULT_TICK_INTERVAL,
+    Broker,
+    Exchange,
+)
+from rabbitsim.store import Store, StoreError
 from rabbitsim.vocabulary import (
     BindingInfo,
     ChannelInfo,
@@ -19,26 +30,86 @@ from rabbitsim.vocabulary import (
     plain,
 )
 
-from ._base import BrokerHandle
+from ._alarms import SimulatorAlarms
+from ._base import BackendUnavailable, BrokerHandle
 from ._sim_source import SimSource
 
 #: The core's clock: real time. Its events are stamped with it, and so is a recording's start.
 CLOCK = time.monotonic
 
 
-class EmbeddedBroker(BrokerHandle):
+class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
     """A running simulated RabbitMQ. `.broker` is the core; touch it only through
-    `.server.call(...)`, which runs on the thread that owns it."""
+    `.server.call(...)`, which runs on the thread that owns it.
+
+    What RabbitMQ keeps across a restart is stored in `data_dir` (SQLite); without one, in a
+    temporary directory removed at `close`. A broker started on a directory an earlier one
+    used comes back with its durable exchanges, queues, bindings and persistent messages."""
 
     backend = "sim"
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, profile: str = DEFAULT_PROFILE.name
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        profile: str = DEFAULT_PROFILE.name,
+        data_dir: str | os.PathLike[str] | None = None,
+        consumer_timeout: int | None = DEFAULT_CONSUMER_TIMEOUT,
+        channel_tick_interval: int = DEFAULT_TICK_INTERVAL,
     ) -> None:
-        self.broker = Broker(clock=CLOCK, profile=profile)
-        self.server = AMQPServer(self.broker, host, port)
         self.profile = profile
+        #: RabbitMQ's settings of the same names (ms), given to the broker at each start
+        self.consumer_timeout = consumer_timeout
+        self.channel_tick_interval = channel_tick_interval
+        self._temporary = data_dir is None
+        self.data_dir = Path(tempfile.mkdtemp(prefix="rabbitsim-")) if data_dir is None else Path(data_dir)
+        try:
+            self._start(host, port)
+        except BaseException:
+            self._remove_temporary()
+            raise
+
+    def _start(self, host: str, port: int) -> None:
+        try:
+            self.store = Store(self.data_dir)
+        except StoreError as error:
+            raise BackendUnavailable(str(error)) from error
+        try:
+            self.broker = Broker(
+                clock=CLOCK,
+                profile=self.profile,
+                consumer_timeout=self.consumer_timeout,
+                channel_tick_interval=self.channel_tick_interval,
+            )
+            self.store.load(self.broker)
+            self.server = AMQPServer(
+                self.broker,
+                host,
+                port,
+                keeper=self.store.take,
+                commit=self.store.commit,
+                data_dir=self.data_dir,
+            )
+        except BaseException:
+            self.store.abandon()
+            raise
         self.url = f"amqp://guest:guest@{host}:{self.server.port}/%2F"
+
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop and start again on the same port and data dir. A clean stop (the default) is
+        `rabbitmqctl stop`'s: clients are told the broker shuts down, and everything is
+        stored; `kill=True` is a crash: sockets drop, and only what was committed (everything
+        a publisher saw confirmed) comes back."""
+        self._stop(clean=not kill)
+        self._start(self.host, self.port)
+
+    def _stop(self, *, clean: bool) -> None:
+        self.server.close(clean=clean)
+        if clean:
+            self.store.close()
+        else:
+            self.store.abandon()  # a crash: what was not committed is lost
 
     @property
     def parameters(self) -> pika.ConnectionParameters:
@@ -55,8 +126,18 @@ class EmbeddedBroker(BrokerHandle):
     def _snapshot(self) -> Topology:
         return snapshot(self.broker)
 
-    def close(self) -> None:
-        self.server.close()
+    def close(self, *, clean: bool = False) -> None:
+        """Stop: connections are dropped (or, `clean`, closed as at a shutdown), what is
+        pending is stored, and a temporary data dir goes."""
+        if self.server.closed:
+            return
+        self.server.close(clean=clean)
+        self.store.close()
+        self._remove_temporary()
+
+    def _remove_temporary(self) -> None:
+        if self._temporary:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def snapshot(broker: Broker) -> Topology:

@@ -180,7 +180,8 @@ class FirehoseConverter:
             self._messages += 1
             record = _Published(self._messages, {queue})
             self._by_content.setdefault(content, []).append(record)
-        if redelivered:
+        if redelivered and record.delivered[queue]:  # a copy this queue had given out came back
+            # (4.3 flags a dead letter's first delivery redelivered when basic.reject sent it)
             events.append(
                 self._event(now, EventKind.REQUEUE, vhost, _queue(queue), None, record.message, derived=True)
             )

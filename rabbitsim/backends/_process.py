@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -30,6 +32,7 @@ from typing import Any
 from rabbitsim.broker import DEFAULT_PROFILE
 from rabbitsim.vocabulary import Started, Stopped, Topology, TraceEvent
 
+from ._alarms import ALARM_METHODS, ChildAlarms
 from ._base import BackendUnavailable, BrokerHandle
 from ._embedded import EmbeddedBroker
 from ._sim_source import SimSource
@@ -39,6 +42,8 @@ START_TIMEOUT = 60.0
 #: How long `close` waits for the child to stop before it is killed.
 STOP_TIMEOUT = 5.0
 _CHILD = "from rabbitsim.backends._process import main; main()"
+#: The `EmbeddedBroker` methods a `ProcessBroker` runs in its child, by name.
+REMOTE_METHODS = frozenset[str]() | ALARM_METHODS
 
 
 # --- the child --------------------------------------------------------------------------------
@@ -68,19 +73,29 @@ class _Child:
     def stop(self, number: int) -> Stopped:
         return self.sources.pop(number).stop()
 
+    def method(self, argument: tuple[str, tuple[Any, ...], dict[str, Any]]) -> Any:
+        """One of the handle's own methods that the parent forwards (`REMOTE_METHODS`)."""
+        name, arguments, options = argument
+        if name not in REMOTE_METHODS:
+            raise AttributeError(f"the simulated broker's process does not run {name!r}")
+        return getattr(self.handle, name)(*arguments, **options)
+
     def serve(self) -> None:
         """Answer the parent until it says close, or is gone (its end of the pipe closed)."""
         operations: dict[str, Callable[[Any], Any]] = {
             "topology": self.topology,
             "start": self.start,
             "stop": self.stop,
-            "close": lambda _argument: None,
+            "method": self.method,
+            "close": lambda _clean: None,
         }
         while True:
             try:
                 number, operation, argument = self.pipe.recv()
             except (EOFError, OSError):
                 return
+            if operation == "close":  # stop first, so that the parent may start again at once
+                self.handle.close(clean=bool(argument))
             try:
                 self.send(("reply", number, operations[operation](argument)))
             except Exception as error:
@@ -91,15 +106,16 @@ class _Child:
 
 def main() -> None:
     """The child's entry point: `python -c "from rabbitsim.backends._process import main; main()"
-    FD HOST PORT PROFILE`, FD being its end of the socket pair to the parent."""
-    fd, host, port, profile = sys.argv[1:5]
-    serve(Connection(int(fd)), host, int(port), profile)
+    FD`, FD being its end of the socket pair to the parent, which first sends the
+    `EmbeddedBroker`'s arguments as (args, options)."""
+    serve(Connection(int(sys.argv[1])))
 
 
-def serve(pipe: Connection, host: str, port: int, profile: str) -> None:
+def serve(pipe: Connection) -> None:
     """The child process: serve a simulated broker until the parent closes it or goes away."""
     try:
-        handle = EmbeddedBroker(host, port, profile=profile)
+        arguments, options = pipe.recv()
+        handle = EmbeddedBroker(*arguments, **options)
     except Exception as error:
         pipe.send(("failed", error))
         return
@@ -114,7 +130,7 @@ def serve(pipe: Connection, host: str, port: int, profile: str) -> None:
 # --- the parent -------------------------------------------------------------------------------
 
 
-class ProcessBroker(BrokerHandle):
+class ProcessBroker(ChildAlarms, BrokerHandle):
     """A simulated RabbitMQ in a child process, on 127.0.0.1 (a free port unless `port` is
     given): the same handle as every backend. Its events and snapshots cross the process
     boundary as data; `close()` (or the end of the parent) stops it."""
@@ -122,22 +138,45 @@ class ProcessBroker(BrokerHandle):
     backend = "sim"
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, profile: str = DEFAULT_PROFILE.name
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        profile: str = DEFAULT_PROFILE.name,
+        data_dir: str | os.PathLike[str] | None = None,
+        **options: Any,
     ) -> None:
         self.profile = profile
+        self._temporary = data_dir is None
+        self.data_dir = Path(tempfile.mkdtemp(prefix="rabbitsim-")) if data_dir is None else Path(data_dir)
+        self._options = {"profile": profile, "data_dir": str(self.data_dir), **options}
+        self._calls = itertools.count(1)
+        self._waiting: dict[int, Future[Any]] = {}
+        self._listeners: dict[int, Callable[[TraceEvent], None]] = {}
+        self._sending = threading.Lock()
+        self._closed = False
+        try:
+            self._spawn(host, port)
+        except BaseException:
+            self._remove_temporary()
+            raise
+
+    def _spawn(self, host: str, port: int) -> None:
+        """Start the child and wait until it serves (or says why it cannot)."""
         # A fresh interpreter, not multiprocessing's spawn: spawn re-runs the parent's main script
         # in the child, which breaks a learner's unguarded script (or code piped to `python -`).
         ours, theirs = socket.socketpair()
         package_root = str(Path(__file__).resolve().parents[2])  # where `rabbitsim` is importable
         path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(theirs.fileno()), host, str(port), profile],
+            [sys.executable, "-c", _CHILD, str(theirs.fileno())],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": path},
         )
         theirs.close()
         self._pipe = Connection(ours.detach())
+        self._pipe.send(((host, port), self._options))
         if not self._pipe.poll(START_TIMEOUT):
             self.process.kill()
             raise BackendUnavailable(f"the simulated broker did not start within {START_TIMEOUT:.0f} s")
@@ -150,13 +189,29 @@ class ProcessBroker(BrokerHandle):
             self.process.wait(STOP_TIMEOUT)
             raise value
         self.url: str = value
-        self._calls = itertools.count(1)
-        self._waiting: dict[int, Future[Any]] = {}
-        self._listeners: dict[int, Callable[[TraceEvent], None]] = {}
-        self._sending = threading.Lock()
-        self._closed = False
         self._reader = threading.Thread(target=self._read, name="rabbitsim-broker-pipe", daemon=True)
         self._reader.start()
+
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop the broker's process and start it again on the same port and data dir: cleanly
+        (clients are told it shuts down, everything is stored), or, `kill=True`, with SIGKILL,
+        as a crash (what was committed, everything confirmed, comes back)."""
+        if kill:
+            self.process.kill()
+        else:
+            with contextlib.suppress(Exception):
+                self.call("close", True, timeout=STOP_TIMEOUT + 10)
+        self._wait_child()
+        self._reader.join(STOP_TIMEOUT)
+        self._pipe.close()
+        self._spawn(self.host, self.port)
+
+    def _wait_child(self) -> None:
+        try:
+            self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT)
 
     def _read(self) -> None:
         """Hand each message from the child to whom it is for, until the pipe closes."""
@@ -196,6 +251,10 @@ class ProcessBroker(BrokerHandle):
     def topology(self) -> Topology:
         return self.call("topology")  # type: ignore[no-any-return]
 
+    def call_method(self, name: str, *arguments: Any, timeout: float = 10.0, **options: Any) -> Any:
+        """Run the child's `EmbeddedBroker.<name>(...)` (one of `REMOTE_METHODS`)."""
+        return self.call("method", (name, arguments, options), timeout)
+
     def events(self, *, timeout: float = 5.0, settle: float = 0.0) -> ChildSource:
         """The child's core events, complete, as on the in-process simulator."""
         return ChildSource(self, timeout)
@@ -209,12 +268,13 @@ class ProcessBroker(BrokerHandle):
         except Exception:  # a child that does not answer is stopped anyway
             pass
         self._closed = True
-        try:
-            self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(STOP_TIMEOUT)
+        self._wait_child()
         self._pipe.close()
+        self._remove_temporary()
+
+    def _remove_temporary(self) -> None:
+        if self._temporary:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 class ChildSource:

@@ -9,6 +9,7 @@ import pika
 import pika.exceptions
 
 from ._base import BackendUnavailable, with_credentials
+from ._local import LocalBroker
 from ._management import ManagementClient
 from ._real import RealBroker
 
@@ -52,6 +53,35 @@ class UrlBroker(RealBroker):
                 "(rabbitsim.start('url', url=...) or RABBITSIM_URL), or use the simulator: "
                 "rabbitsim.start('sim')."
             ) from error
+
+    @property
+    def local(self) -> LocalBroker | None:
+        """The broker's entry if this project's scripts started it on this machine, else None."""
+        return LocalBroker.find(self.url)
+
+    def _local_or_refuse(self, what: str) -> LocalBroker:
+        local = self.local
+        if local is None:
+            raise BackendUnavailable(
+                f"cannot {what} the RabbitMQ at {self.url}: it is not one this project's scripts started "
+                "on this machine (.ci/brokers/*.sh), so it is someone else's to manage. Use rabbitmqctl "
+                "where it runs, or the simulator (rabbitsim.start('sim')), which can do this."
+            )
+        return local
+
+    def rabbitmqctl(self, *arguments: str) -> str:
+        """Run `rabbitmqctl` on this broker, if this project's scripts started it here."""
+        return self._local_or_refuse("run rabbitmqctl on").rabbitmqctl(*arguments)
+
+    def restart(self, *, kill: bool = False) -> None:
+        """Restart (or kill and start) the broker with the script that started it; only for
+        brokers this project's scripts started on this machine."""
+        local = self._local_or_refuse("restart")
+        if kill:
+            local.act("kill")
+            local.act("start")
+        else:
+            local.act("restart")
 
     def close(self) -> None:
         """Nothing to stop: the broker is not ours."""

@@ -8,14 +8,18 @@ the trace events that `rabbitsim.trace` records and `rabbitsim.viz` draws).
 
 from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
+from . import _durability as durability
+from ._alarms import MEMORY_CHECK_INTERVAL, Alarms, AlarmStatus, Blocked, Unblocked, parse_bytes
 from ._broker import Broker, User
 from ._channel import Channel
 from ._connection import Connection
 from ._consumer import Consumer
+from ._consumer_timeout import DEFAULT_CONSUMER_TIMEOUT, DEFAULT_TICK_INTERVAL
 from ._errors import (
     ACCESS_REFUSED,
     CHANNEL_ERROR,
     COMMAND_INVALID,
+    CONNECTION_FORCED,
     FRAME_ERROR,
     INTERNAL_ERROR,
     METHOD_IDS,
@@ -36,6 +40,7 @@ from ._errors import (
 from ._exchange import Binding, Exchange
 from ._message import DeadLettered, Death, Entry, Long, Message, Properties, PropertiesLike
 from ._output import (
+    ChannelClosed,
     ConsumerCancelled,
     DeclareOk,
     Deliver,
@@ -57,9 +62,13 @@ __all__ = [
     "ACCESS_REFUSED",
     "CHANNEL_ERROR",
     "COMMAND_INVALID",
+    "CONNECTION_FORCED",
+    "DEFAULT_CONSUMER_TIMEOUT",
     "DEFAULT_PROFILE",
+    "DEFAULT_TICK_INTERVAL",
     "FRAME_ERROR",
     "INTERNAL_ERROR",
+    "MEMORY_CHECK_INTERVAL",
     "METHOD_IDS",
     "NOT_ALLOWED",
     "NOT_FOUND",
@@ -73,9 +82,13 @@ __all__ = [
     "SYNTAX_ERROR",
     "UNEXPECTED_FRAME",
     "AMQPError",
+    "AlarmStatus",
+    "Alarms",
     "Binding",
+    "Blocked",
     "Broker",
     "Channel",
+    "ChannelClosed",
     "ChannelError",
     "Connection",
     "ConnectionError",
@@ -103,10 +116,13 @@ __all__ = [
     "Reply",
     "Return",
     "TraceEvent",
+    "Unblocked",
     "User",
     "VHost",
     "VersionProfile",
     "display_text",
+    "durability",
+    "parse_bytes",
     "relayed_text",
     "topic_words",
     "utf8_text",

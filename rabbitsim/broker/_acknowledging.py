@@ -8,6 +8,7 @@ from rabbitsim.vocabulary import EventKind
 
 from ._channel_base import CONFIRM, PLAIN, ChannelBase, Delivery, Settlement, Transaction, amqp_method
 from ._consumer import Consumer
+from ._consumer_timeout import note_delivery
 from ._deadletter import dead_letter
 from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError
 from ._message import Entry
@@ -29,6 +30,11 @@ class Acknowledgements(ChannelBase):
             consumer.unacked += 1
             self.consumer_unacked += 1
             queue.unacked += 1
+            now = self.broker.clock()
+            if now >= self.mark_until:  # consumer timeout: when this burst of deliveries began
+                note_delivery(self, tag, now)
+        if queue.keeps:
+            queue.delivered(entry, no_ack)
         message = queue.as_delivered(entry) if queue.counts_deliveries else entry.message
         redelivered = entry.redelivered
         if self.broker.tracing:
@@ -42,7 +48,7 @@ class Acknowledgements(ChannelBase):
         """basic.ack. The fast path, for the usual ack (one known tag, an open channel, no
         transaction), skips only the guard's bookkeeping; everything else takes `_basic_ack`."""
         if self.timers:
-            self.broker.run_due()
+            self.broker.run_timers()
         mode = self.mode
         if not multiple and self.is_open and (mode is PLAIN or mode is CONFIRM):
             delivery = self.unacked.pop(delivery_tag, None)
@@ -134,6 +140,8 @@ class Acknowledgements(ChannelBase):
         deliver again at once: an ack (the hottest settlement, so it is done here, in one call)."""
         _tag, entry, queue, consumer = delivery
         queue.unacked -= 1
+        if not requeue and queue.keeps:
+            queue.forget(entry)
         if consumer is not None:
             consumer.unacked -= 1
             self.consumer_unacked -= 1
@@ -174,8 +182,11 @@ class Acknowledgements(ChannelBase):
                 )
             if not queue.deleted:
                 by_queue.setdefault(queue, []).append(entry)
+        failed = action is not NACK or not self.broker.profile.quorum_acquired_count
         for queue, entries in by_queue.items():
-            for entry in queue.requeue(entries):
+            for entry in queue.requeue(entries, failed=failed):
+                if queue.keeps:
+                    queue.forget(entry)
                 dead_letter(queue, entry.message, "delivery_limit")
         self.dispatch_all()
 

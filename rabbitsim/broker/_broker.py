@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from rabbitsim.vocabulary import EventKind, Node, TraceEvent
 
+from ._alarms import Alarms
 from ._connection import Connection
+from ._consumer_timeout import DEFAULT_CONSUMER_TIMEOUT, DEFAULT_TICK_INTERVAL, ChannelTicks
 from ._direct_reply import ReplyRegistry
-from ._errors import ACCESS_REFUSED, NOT_ALLOWED, ConnectionError
+from ._durability import Intent
+from ._errors import ACCESS_REFUSED, CONNECTION_FORCED, NOT_ALLOWED, ConnectionError
 from ._message import Message, PropertiesLike
 from ._output import Output
 from ._profile import DEFAULT_PROFILE, PROFILES, VersionProfile
@@ -54,8 +57,16 @@ class Broker:
         clock: Clock = _no_time,
         profile: str | VersionProfile = DEFAULT_PROFILE,
         wall_clock: Clock | None = None,
+        consumer_timeout: int | None = DEFAULT_CONSUMER_TIMEOUT,
+        channel_tick_interval: int = DEFAULT_TICK_INTERVAL,
     ) -> None:
         self.clock = clock
+        #: RabbitMQ's `consumer_timeout` and `channel_tick_interval` (ms; None: no timeout). Set
+        #: them at any time, as `application:set_env` does: a channel takes the timeout when it
+        #: opens, the interval at each tick (`_consumer_timeout`).
+        self.consumer_timeout = consumer_timeout
+        self.channel_tick_interval = channel_tick_interval
+        self.channel_ticks = ChannelTicks()
         self.wall_clock = wall_clock
         self.timers: list[tuple[float, int, Queue]] = []  # a heap: (due, sequence, queue)
         self._timer_seq = 0
@@ -65,10 +76,12 @@ class Broker:
         self.connections: dict[str, Connection] = {}
         self.output: list[Output] = []  # the road: see `take_output`
         self.tracing = False  # set by whoever drains the road and wants events on it
+        self.keeping = False  # set by a store before it loads: then what a restart keeps goes on the road
         self._message_ids = 0
         self._connection_ids = 0
         self._names = 0
         self.reply_keys = ReplyRegistry()
+        self.alarms = Alarms(self)  # memory and disk: see `_alarms`
         self._event_seq = 0
         self.add_vhost("/")
         self.add_user("guest", "guest", tags=("administrator",), loopback_only=True)
@@ -113,6 +126,14 @@ class Broker:
             self.emit(EventKind.CONNECTION_OPENED, vhost, connection.node, user=user)
         return connection
 
+    def keep(self, intent: Intent) -> None:
+        """Put what a store must write or forget on the road (`_durability`)."""
+        self.output.append((None, 0, intent))
+
+    def shutdown(self) -> ConnectionError:
+        """What every open connection is told when the broker stops cleanly (`rabbitmqctl stop`)."""
+        return ConnectionError(CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'")
+
     def take_output(self) -> list[Output]:
         """Everything the calls since the last take produced, in order (see `_output`)."""
         output, self.output = self.output, []
@@ -150,16 +171,27 @@ class Broker:
     def next_due(self) -> float | None:
         """When `run_due` next has something to do (on `clock`), or None."""
         timers = self.timers
+        due = None
         while timers:
             when, _seq, queue = timers[0]
             if queue.timer_at == when and not queue.deleted:
-                return when
+                due = when
+                break
             heapq.heappop(timers)  # superseded, or the queue is gone
-        return None
+        tick = self.channel_ticks.next_due() if self.channel_ticks.heap else None
+        return tick if tick is not None and (due is None or tick < due) else due
 
     def run_due(self) -> None:
         """Everything whose time has come: expired messages leave their queues' heads,
-        unused queues with `x-expires` are deleted."""
+        unused queues with `x-expires` are deleted, channels tick (consumer timeout)."""
+        self.run_timers()
+        if self.channel_ticks.heap:
+            self.channel_ticks.run_due(self.clock())
+
+    def run_timers(self) -> None:
+        """The queues' timers that have come due: what a method runs first (`amqp_method`), so
+        that it sees the queues as they are now. Channels' ticks wait for the host's `run_due`:
+        a tick may close a channel, which must not happen under a method running on it."""
         timers = self.timers
         if not timers:
             return

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from rabbitsim.vocabulary import EventKind, Node, NodeKind
 
+from . import _consumer_timeout as consumer_timeout
 from ._acknowledging import Acknowledgements
 from ._channel_base import Delivery, Mode, amqp_method
 from ._consuming import ConsumerMethods
@@ -53,6 +54,7 @@ class Channel(ExchangeMethods, QueueMethods, ConsumerMethods, Acknowledgements, 
         self.reply_key = None
         self.node = Node(NodeKind.CHANNEL, f"{connection.name}#{number}", connection.name, number)
         self.publisher = Node(NodeKind.PUBLISHER, f"{connection.name}#{number}", connection.name, number)
+        consumer_timeout.opened(self)
 
     def __repr__(self) -> str:
         return f"Channel({self.connection.name}#{self.number})"

@@ -10,6 +10,7 @@ read the state the others keep without a second copy of it.
 from __future__ import annotations
 
 import functools
+from collections import deque
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Concatenate, Final, NamedTuple, ParamSpec, TypeVar
@@ -86,7 +87,7 @@ def amqp_method(
             if not self.is_open:
                 raise ConnectionError(CHANNEL_ERROR, "expected 'channel.open'", name)
             if self.timers:
-                self.broker.run_due()
+                self.broker.run_timers()
             output = self.broker.output
             mark = len(output)
             try:
@@ -125,6 +126,14 @@ class ChannelBase:
     last_queue: str  # for the empty-name shortcut in bind / consume / get ...
     reply_consumer: str | None  # the consumer tag of a direct reply-to consumer
     reply_key: str | None  # what `reply_to="amq.rabbitmq.reply-to"` becomes
+    # consumer timeout (`_consumer_timeout`): when the channel opened, the broker's timeout (ms)
+    # then, the next tick, (delivery tag, time) marks of deliveries awaiting ack, and the time
+    # before which a delivery needs no new mark
+    opened_at: float
+    consumer_timeout: int | None
+    tick_at: float | None
+    ack_marks: deque[tuple[int, float]]
+    mark_until: float
 
     if TYPE_CHECKING:  # what the parts call of each other
 

@@ -11,6 +11,7 @@ from rabbitsim.vocabulary import REPLY_QUEUE, EventKind, Node, NodeKind
 from . import _direct_reply as direct_reply
 from ._channel_base import ChannelBase, amqp_method
 from ._consumer import Consumer
+from ._consumer_timeout import check_consumer_timeout_argument, note_delivery
 from ._errors import (
     ACCESS_REFUSED,
     NOT_ALLOWED,
@@ -31,7 +32,7 @@ class ConsumerMethods(ChannelBase):
     def basic_qos(self, prefetch_count: int = 0, *, global_qos: bool = False, prefetch_size: int = 0) -> None:
         if prefetch_size:
             raise ConnectionError(NOT_IMPLEMENTED, f"prefetch_size!=0 ({prefetch_size})")
-        if global_qos:
+        if global_qos and self.broker.profile.global_qos:  # 4.3 applies a global limit per consumer
             self.global_prefetch = prefetch_count
             for queue in {consumer.queue: None for consumer in self.consumers.values()}:
                 queue.dispatch()  # a raised limit may free consumers at once
@@ -54,6 +55,8 @@ class ConsumerMethods(ChannelBase):
         if queue == REPLY_QUEUE:
             return self._consume_replies(consumer_tag, no_ack)
         found = self._usable_queue(queue)
+        if arguments:
+            check_consumer_timeout_argument(self.broker.profile, found.described, arguments, found.type)
         if self.global_prefetch and found.type == "quorum":
             raise ConnectionError(NOT_IMPLEMENTED, f"{found.described} does not support global qos")
         if found.exclusive_consumer or (exclusive and found.consumers):
@@ -118,6 +121,11 @@ class ConsumerMethods(ChannelBase):
         if not no_ack:
             self.unacked[tag] = (tag, entry, found, None)
             found.unacked += 1
+            now = self.broker.clock()
+            if now >= self.mark_until:  # consumer timeout: basic.get deliveries count too
+                note_delivery(self, tag, now)
+        if found.keeps:
+            found.delivered(entry, no_ack)
         message = found.as_delivered(entry) if found.counts_deliveries else entry.message
         if self.broker.tracing:
             self._delivered(found.node, self.node, message, tag, entry.redelivered, no_ack=no_ack, get=True)

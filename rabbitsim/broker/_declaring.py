@@ -21,6 +21,7 @@ from ._arguments import (
     without_default_queue_type,
 )
 from ._channel_base import ChannelBase, amqp_method
+from ._consumer_timeout import check_consumer_timeout_argument
 from ._errors import ACCESS_REFUSED, PRECONDITION_FAILED, ChannelError
 from ._exchange import Exchange, binding_key
 from ._output import DeclareOk
@@ -54,6 +55,15 @@ class Bindings(ChannelBase):
         arguments = dict(arguments or {})
         if found_source.type == "headers":
             parse_x_match(arguments)
+        limit = self.broker.profile.topic_max_hash_words
+        if limit is not None and found_source.type == "topic":
+            hashes = routing_key.split(".").count("#")
+            if hashes > limit:
+                raise ChannelError(
+                    PRECONDITION_FAILED,
+                    f"Topic binding key '{routing_key}' uses {hashes} '#' wildcards, "
+                    f"at most {limit} are allowed",
+                )
         self.vhost.add_binding(found_source, found_destination, routing_key, arguments)
 
     def _unbind(
@@ -112,14 +122,16 @@ class ExchangeMethods(Bindings):
         if existing is None:
             self._refuse_reserved_name("exchange", exchange)
             check_exchange_arguments(resource("exchange", exchange, vhost.name), arguments)
-            existing = vhost.exchanges[exchange] = Exchange(
-                exchange,
-                exchange_type,
-                vhost.name,
-                durable=durable,
-                auto_delete=auto_delete,
-                internal=internal,
-                arguments=arguments,
+            existing = vhost.add_exchange(
+                Exchange(
+                    exchange,
+                    exchange_type,
+                    vhost.name,
+                    durable=durable,
+                    auto_delete=auto_delete,
+                    internal=internal,
+                    arguments=arguments,
+                )
             )
             self._emit(EventKind.DECLARE, existing.node, type=exchange_type, durable=durable)
             return
@@ -224,6 +236,7 @@ class QueueMethods(Bindings):
             return self._declared(existing)
         what = resource("queue", queue, vhost.name)
         check_queue_arguments(what, arguments)
+        check_consumer_timeout_argument(self.broker.profile, what, arguments, arguments.get("x-queue-type"))
         if arguments.get("x-queue-type") in ("quorum", b"quorum"):
             check_quorum_declare(
                 what,
@@ -232,11 +245,12 @@ class QueueMethods(Bindings):
                 auto_delete=auto_delete,
                 arguments=arguments,
             )
-        created = vhost.queues[queue] = Queue(
+        created = Queue(
             queue, vhost, durable=durable, owner=owner, auto_delete=auto_delete, arguments=arguments
         )
         if created.type == "quorum":
             created.follow_quorum_rules(self.broker.profile)
+        vhost.add_queue(created)
         if owner is not None:
             owner.exclusive_queues[queue] = created
         self._emit(

@@ -38,6 +38,7 @@ UNEXPECTED_FRAME: int = exceptions.AMQPUnexpectedFrame.value
 NOT_ALLOWED: int = exceptions.AMQPNotAllowed.value
 NOT_IMPLEMENTED: int = exceptions.AMQPNotImplemented.value
 INTERNAL_ERROR: int = exceptions.AMQPInternalError.value
+CONNECTION_FORCED: int = exceptions.AMQPConnectionForced.value
 
 _MAX_REPLY_TEXT = 255  # a short string; RabbitMQ cuts longer texts to 252 bytes and adds "..."
 _ELLIPSIS = b"..."

@@ -27,6 +27,8 @@ def expire_head(queue: Queue, now: float) -> None:
                 schedule_wake(queue)
             return
         entry = queue.pop_head()
+        if queue.keeps:
+            queue.forget(entry)
         broker = queue.vhost.broker
         if broker.tracing:
             broker.emit(EventKind.EXPIRE, queue.vhost_name, queue.node, message=entry.message.id)

@@ -134,9 +134,10 @@ class Entry:
     copy can go back where it was. `expires` (a clock time) is set only on copies with a
     time to live, so ordinary copies cost nothing for it."""
 
-    __slots__ = ("delivery_count", "expires", "message", "redelivered", "seq")
+    __slots__ = ("acquired", "delivery_count", "expires", "message", "redelivered", "seq")
 
     expires: float  # read with getattr(entry, "expires", None): unset unless the copy can expire
+    acquired: int  # read with getattr(entry, "acquired", 0): 4.3's quorum returns of every kind
 
     def __init__(self, message: Message, seq: int) -> None:
         self.message = message

@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rabbitsim.vocabulary import TraceEvent
 
+from ._alarms import Blocked, Unblocked
 from ._message import Message
 
 if TYPE_CHECKING:
     from ._connection import Connection
+    from ._durability import Intent
+    from ._errors import AMQPError
 
 
 class Reply(NamedTuple):
@@ -70,6 +73,13 @@ class ConsumerCancelled(NamedTuple):
     consumer_tag: str
 
 
+class ChannelClosed(NamedTuple):
+    """A channel the broker closed on its own (not in answer to a method): channel.close with
+    the error's code and text. The core has already shut the channel down."""
+
+    error: AMQPError
+
+
 class GetOk(NamedTuple):
     """basic.get-ok. `message_count` is what is still ready after this one."""
 
@@ -88,6 +98,17 @@ class DeclareOk(NamedTuple):
 
 
 #: What a connection is sent on one of its channels.
-Outbound = Reply | Deliver | Return | PublisherAck | PublisherNack | ConsumerCancelled
-#: One item on the road: a connection, its channel, and what it is told; or (None, 0, event).
-Output = tuple["Connection", int, Outbound] | tuple[None, int, TraceEvent]
+Outbound = (
+    Reply
+    | Deliver
+    | Return
+    | PublisherAck
+    | PublisherNack
+    | ConsumerCancelled
+    | ChannelClosed
+    | Blocked
+    | Unblocked
+)
+#: One item on the road: a connection, its channel, and what it is told; or (None, 0, event),
+#: or (None, 0, what a store must write or forget).
+Output = tuple["Connection", int, Outbound] | tuple[None, int, "TraceEvent | Intent"]

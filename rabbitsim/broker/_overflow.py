@@ -48,7 +48,10 @@ def drop_over_limit(queue: Queue) -> bool:
     dropped = False
     if queue.drops_head:
         while queue.ready and over_limit(queue):
-            dead_letter(queue, queue.pop_head().message, "maxlen")
+            entry = queue.pop_head()
+            if queue.keeps:
+                queue.forget(entry)
+            dead_letter(queue, entry.message, "maxlen")
             dropped = True
     return dropped
 

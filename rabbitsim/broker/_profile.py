@@ -33,9 +33,56 @@ class VersionProfile:
     x_death_keys: tuple[str, ...]
     #: `x-max-priority: 0` gives 3.x one level (plain FIFO), 4.x two (0, and 1 and above).
     least_max_priority: int
+    #: 4.3 refuses a topic binding whose key has more than this many `#` words (406, on
+    #: queue.bind and exchange.bind alike); earlier versions set no limit (None).
+    topic_max_hash_words: int | None = None
+    #: `basic.qos` with `global=true` limits the channel as a whole (3.x, 4.0); 4.3 denies the
+    #: deprecated feature `global_qos` by default and applies such a limit per consumer instead.
+    global_qos: bool = True
+    #: The largest body basic.publish takes (`max_message_size`; 3.x 128 MiB, 4.x 16 MiB); one
+    #: byte more is 406 "message size N is larger than configured max size M".
+    max_message_size: int = 16 * 1024 * 1024
+    #: 4.3 (its Khepri metadata store) keeps non-durable exchanges, and the bindings to and from
+    #: them, across a restart; 3.10 and 4.0 lose them (docs/restarts.md).
+    restart_keeps_transient_exchanges: bool = False
+    #: 4.3's quorum queues count every return in `x-acquired-count`, and a basic.nack(requeue)
+    #: only there: it no longer counts in `x-delivery-count`, nor toward the delivery limit.
+    quorum_acquired_count: bool = False
+    #: Consumer timeout: 3.10 and 4.0 close the channel of a delivery left unacked too long (on the
+    #: channel's tick); 4.0 also reads a queue's `x-consumer-timeout` argument (the lower of it and
+    #: a `consumer-timeout` policy wins), 3.10 ignores both. 4.3 closes no channel (classic queues:
+    #: nothing seen; it refuses the argument with 406 'invalid arg'), and a quorum queue cancels
+    #: the consumer (basic.cancel) and returns its messages, which the simulator does not do yet.
+    queue_consumer_timeout: bool = False
+    channel_consumer_timeout: bool = True
+    #: 4.3 refuses `x-consumer-timeout` on a classic queue, in queue.declare and basic.consume
+    #: arguments alike (406 "invalid arg ... of queue type rabbit_classic_queue").
+    refuses_classic_consumer_timeout: bool = False
+    #: Resource alarms (`_alarms`): the default memory high watermark, a fraction of the total
+    #: memory (3.x 0.4, 4.x 0.6), and the default disk free limit in bytes (50 MB in each).
+    vm_memory_high_watermark: float = 0.6
+    disk_free_limit: int = 50_000_000
 
 
 PROFILES = {
+    "4.3": VersionProfile(
+        "4.3",
+        channel_consumer_timeout=False,
+        refuses_classic_consumer_timeout=True,
+        unknown_exchange_type=(ChannelError, PRECONDITION_FAILED),
+        records_queue_type=True,
+        quorum_default_delivery_limit=20,
+        quorum_requeue_to_back=False,
+        quorum_count_from_first_delivery=False,
+        refuses_unknown_delivery_mode=False,
+        death_history_in_headers=False,
+        x_death_keys=("original-expiration", "count", "reason", "queue", "time", "exchange", "routing-keys"),
+        least_max_priority=1,
+        topic_max_hash_words=2,
+        global_qos=False,
+        restart_keeps_transient_exchanges=True,
+        quorum_acquired_count=True,
+    ),
     "4.0": VersionProfile(
         "4.0",
         unknown_exchange_type=(ChannelError, PRECONDITION_FAILED),
@@ -47,6 +94,7 @@ PROFILES = {
         death_history_in_headers=False,
         x_death_keys=("original-expiration", "count", "reason", "queue", "time", "exchange", "routing-keys"),
         least_max_priority=1,
+        queue_consumer_timeout=True,
     ),
     "3.10": VersionProfile(
         "3.10",
@@ -59,7 +107,9 @@ PROFILES = {
         death_history_in_headers=True,
         x_death_keys=("count", "reason", "queue", "time", "exchange", "routing-keys", "original-expiration"),
         least_max_priority=0,
+        max_message_size=128 * 1024 * 1024,
+        vm_memory_high_watermark=0.4,
     ),
 }
 
-DEFAULT_PROFILE = PROFILES["4.0"]
+DEFAULT_PROFILE = PROFILES["4.3"]

@@ -66,7 +66,9 @@ class Publishing(ChannelBase):
         refuse or rewrite (a known, public exchange; no immediate, user-id, reply-to, expiration,
         unusual delivery mode or CC / BCC header; an open channel), skips them and the guard."""
         if self.timers:
-            self.broker.run_due()
+            self.broker.run_timers()
+        if len(body) > self.broker.profile.max_message_size:
+            self._too_large(len(body))
         target = self.vhost.exchanges.get(exchange)
         expiring = False
         if (
@@ -91,6 +93,14 @@ class Publishing(ChannelBase):
             self.route(target, message, mandatory, expiring)
         else:
             mode.publishes.append((target, message, mandatory))
+
+    @amqp_method("basic.publish", reply=False)
+    def _too_large(self, size: int) -> None:
+        """A body over `max_message_size` (3.x 128 MiB, 4.x 16 MiB) closes the channel."""
+        limit = self.broker.profile.max_message_size
+        raise ChannelError(
+            PRECONDITION_FAILED, f"message size {size} is larger than configured max size {limit}"
+        )
 
     @amqp_method("basic.publish", reply=False)
     def _checked_publish(

@@ -18,6 +18,7 @@ from rabbitsim.vocabulary import EventKind, Node, NodeKind
 
 from ._arguments import resource
 from ._consumer import Consumer
+from ._durability import DeliveredCopy, ForgetCopy, KeepCopy, ReturnedCopy, persists
 from ._errors import RESOURCE_LOCKED, ChannelError
 from ._expiry import due_at, expire_head
 from ._expiry import touch as _touch
@@ -57,6 +58,7 @@ class Queue:
         "exclusive_consumer",
         "expires_after",
         "incoming",
+        "keeps",
         "max_length",
         "max_length_bytes",
         "message_ttl",
@@ -113,6 +115,8 @@ class Queue:
         self.unacked = 0
         self.next_seq = 0
         self.deleted = False
+        #: a store keeps this queue and its persistent copies (`_durability`)
+        self.keeps = vhost.broker.keeping and durable and owner is None
         self.incoming: dict[tuple[Any, ...], Binding] = {}  # bindings that lead here
         self.node = Node(NodeKind.QUEUE, name)
         # what the arguments add (validated by the declare before the queue is made)
@@ -190,10 +194,14 @@ class Queue:
         """The message a consumer receives for `entry`: with `x-delivery-count` when counted."""
         message = entry.message
         count = entry.delivery_count
-        if not self.counts_deliveries or (count == 0 and not self.count_from_first_delivery):
+        acquired = getattr(entry, "acquired", 0)
+        if not self.counts_deliveries or (count == 0 and not self.count_from_first_delivery and not acquired):
             return message
+        counts = {"x-acquired-count": acquired} if acquired else {}
+        if count or self.count_from_first_delivery:
+            counts["x-delivery-count"] = count
         # RabbitMQ's quorum queues write the headers back sorted (measured on 3.10.8 and 4.0.5)
-        headers = dict(sorted({**(message.properties.headers or {}), "x-delivery-count": count}.items()))
+        headers = dict(sorted({**(message.properties.headers or {}), **counts}.items()))
         properties = with_changes(message.properties, headers=headers)
         return Message(message.id, message.exchange, message.routing_key, properties, message.body)
 
@@ -222,14 +230,17 @@ class Queue:
         """The fast path: a plain queue takes a message (its ENQUEUE event is the caller's)."""
         self.next_seq += 1
         entry = Entry(message, self.next_seq)
+        if self.keeps and persists(self, message):
+            self.vhost.broker.keep(KeepCopy(self, entry))
         self.ready.append(entry)
         if self.consumers:
             self.dispatch()
         return entry
 
-    def requeue(self, entries: list[Entry]) -> list[Entry]:
+    def requeue(self, entries: list[Entry], *, failed: bool = True) -> list[Entry]:
         """Put delivered copies back where they were (by their sequence), redelivered; a quorum
-        queue counts the return, and gives back the entries over its delivery limit, dropped.
+        queue counts the return (a `failed` delivery: all but 4.3's basic.nack), and gives back
+        the entries over its delivery limit, dropped.
         Then, as RabbitMQ does after a requeue: drop the head while over a length limit, and
         let expired copies that reached the head go."""
         entries.sort(key=by_seq)
@@ -237,7 +248,11 @@ class Queue:
             entry.redelivered = True
         dropped: list[Entry] = []
         if self.counts_deliveries:
-            entries, dropped = self._count_returns(entries)
+            entries, dropped = self._count_returns(entries, failed)
+            if self.keeps:
+                for entry in entries:
+                    if persists(self, entry.message):
+                        self.vhost.broker.keep(ReturnedCopy(self, entry))
             if not entries:
                 return dropped
         ready = self.ready
@@ -256,12 +271,16 @@ class Queue:
             self.dispatch()
         return dropped
 
-    def _count_returns(self, entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+    def _count_returns(self, entries: list[Entry], failed: bool) -> tuple[list[Entry], list[Entry]]:
         kept: list[Entry] = []
         dropped: list[Entry] = []
         limit = self.delivery_limit
+        acquired = self.vhost.broker.profile.quorum_acquired_count
         for entry in entries:
-            entry.delivery_count += 1
+            if acquired:
+                entry.acquired = getattr(entry, "acquired", 0) + 1
+            if failed or not acquired:
+                entry.delivery_count += 1
             (dropped if limit is not None and entry.delivery_count > limit else kept).append(entry)
         return kept, dropped
 
@@ -349,6 +368,8 @@ class Queue:
             ttl = given if ttl is None else min(ttl, given)
         if ttl is not None:
             entry.expires = now + ttl / 1000
+        if self.keeps and persists(self, message):
+            broker.keep(KeepCopy(self, entry))
         ready = self.ready
         if broker.tracing:
             self._enqueued(message, ready.ahead_of(entry) if isinstance(ready, PriorityReady) else len(ready))
@@ -377,6 +398,9 @@ class Queue:
         expire_head(self, self.vhost.broker.clock())
 
     def purge(self) -> None:
+        if self.keeps:
+            for entry in self.ready:
+                self.forget(entry)
         self.ready.clear()
         self.ready_bytes = 0
 
@@ -385,6 +409,21 @@ class Queue:
         if self.max_length_bytes is not None:
             self.ready_bytes -= len(entry.message.body)
         return entry
+
+    # --- what a restart keeps (see `_durability`; callers test `keeps` first) -------------------
+
+    def forget(self, entry: Entry) -> None:
+        """The copy left this queue for good."""
+        if persists(self, entry.message):
+            self.vhost.broker.keep(ForgetCopy(self, entry))
+
+    def delivered(self, entry: Entry, no_ack: bool) -> None:
+        """The copy went to a client: gone if without ack; else marked (the first time; every
+        time in a quorum queue, which counts what is out at a crash)."""
+        if no_ack:
+            self.forget(entry)
+        elif (self.quorum or not entry.redelivered) and persists(self, entry.message):
+            self.vhost.broker.keep(DeliveredCopy(self, entry))
 
     # --- time (see `_expiry`) ---------------------------------------------------------------------
 

@@ -10,6 +10,16 @@ from typing import TYPE_CHECKING, Any, cast
 from rabbitsim.vocabulary import STANDARD_EXCHANGES, EventKind
 
 from ._arguments import resource
+from ._durability import (
+    ForgetBinding,
+    ForgetExchange,
+    ForgetQueue,
+    KeepBinding,
+    KeepExchange,
+    KeepQueue,
+    keeps_binding,
+    keeps_exchange,
+)
 from ._errors import NOT_FOUND, ChannelError
 from ._exchange import Binding, DefaultRouter, Exchange
 from ._message import Message
@@ -93,17 +103,41 @@ class VHost:
                     pending.append(alternate)
         return list(found)
 
+    # --- declared things -----------------------------------------------------------------------
+
+    def add_exchange(self, exchange: Exchange) -> Exchange:
+        self.exchanges[exchange.name] = exchange
+        if self.broker.keeping and keeps_exchange(exchange, self.broker.profile):
+            self.broker.keep(KeepExchange(exchange))
+        return exchange
+
+    def add_queue(self, queue: Queue) -> Queue:
+        """A new queue (its type's rules already applied)."""
+        self.queues[queue.name] = queue
+        if queue.keeps:
+            self.broker.keep(KeepQueue(queue))
+        return queue
+
     # --- bindings -----------------------------------------------------------------------------
 
     def add_binding(
-        self, source: Exchange, destination: Queue | Exchange, routing_key: str, arguments: Mapping[str, Any]
+        self,
+        source: Exchange,
+        destination: Queue | Exchange,
+        routing_key: str,
+        arguments: Mapping[str, Any],
+        *,
+        keep: bool = True,
     ) -> None:
+        """Bind (binding twice is a no-op). `keep=False` when the binding comes from the store."""
         binding = Binding(source, destination, routing_key, arguments)
         if binding.key in source.outgoing:
-            return  # binding twice is a no-op
+            return
         source.router.add(routing_key, binding.arguments, destination)
         source.outgoing[binding.key] = binding
         destination.incoming[binding.key] = binding
+        if keep and self.broker.keeping and keeps_binding(binding, self.broker.profile):
+            self.broker.keep(KeepBinding(self.name, binding))
         if self.broker.tracing:
             self.broker.emit(
                 EventKind.BIND,
@@ -119,6 +153,8 @@ class VHost:
         del source.outgoing[binding.key]
         del binding.destination.incoming[binding.key]
         source.router.remove(binding.routing_key, binding.arguments, binding.destination)
+        if self.broker.keeping and keeps_binding(binding, self.broker.profile):
+            self.broker.keep(ForgetBinding(self.name, binding))
         if self.broker.tracing:
             self.broker.emit(
                 EventKind.UNBIND,
@@ -138,6 +174,8 @@ class VHost:
         for binding in list(exchange.outgoing.values()) + list(exchange.incoming.values()):
             if binding.key in binding.source.outgoing:
                 self.remove_binding(binding)
+        if self.broker.keeping and keeps_exchange(exchange, self.broker.profile):
+            self.broker.keep(ForgetExchange(self.name, exchange.name))
         if self.broker.tracing:
             self.broker.emit(EventKind.DELETE, self.name, exchange.node, reason=reason)
 
@@ -152,6 +190,8 @@ class VHost:
             consumer.channel.forget_consumer(consumer, notify=ConsumerCancelled(consumer.tag))
         if queue.owner is not None:
             queue.owner.exclusive_queues.pop(queue.name, None)
+        if queue.keeps:
+            self.broker.keep(ForgetQueue(self.name, queue.name))
         count = len(queue.ready)
         broker = self.broker
         if broker.tracing:

@@ -13,7 +13,7 @@ import pika
 import pytest
 
 import rabbitsim
-from rabbitsim.backends import EmbeddedBroker
+from rabbitsim.backends import BrokerHandle, EmbeddedBroker
 
 WATCHDOG_SECONDS = 20.0
 
@@ -31,7 +31,7 @@ def broker() -> Iterator[EmbeddedBroker]:
         handle.close()
 
 
-def parameters(handle: EmbeddedBroker, **overrides: object) -> pika.ConnectionParameters:
+def parameters(handle: BrokerHandle, **overrides: object) -> pika.ConnectionParameters:
     """Connection parameters with short timeouts, so a silent server fails the test quickly."""
     settings: dict[str, object] = {
         "host": handle.host,
@@ -45,7 +45,7 @@ def parameters(handle: EmbeddedBroker, **overrides: object) -> pika.ConnectionPa
     return pika.ConnectionParameters(**settings)  # type: ignore[arg-type]
 
 
-def connect(handle: EmbeddedBroker, **overrides: object) -> pika.BlockingConnection:
+def connect(handle: BrokerHandle, **overrides: object) -> pika.BlockingConnection:
     return pika.BlockingConnection(parameters(handle, **overrides))
 
 

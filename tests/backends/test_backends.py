@@ -22,7 +22,7 @@ from rabbitsim.backends import (
 from rabbitsim.vocabulary import Topology
 from tests.real_brokers import require_real_broker
 
-VERSIONS = ["3.10", "4.0"]
+VERSIONS = ["3.10", "4.0", "4.3"]
 
 
 def test_start_defaults_to_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,7 +145,7 @@ def test_topology_is_the_same_on_the_simulator_and_real_rabbitmq(real: tuple[str
 
 
 def test_the_simulators_snapshot_names_channels_and_connections_like_rabbitmq() -> None:
-    with rabbitsim.start("sim") as sim:
+    with rabbitsim.start("sim", profile="4.0") as sim:  # 4.3 applies a global prefetch per consumer
         connection = pika.BlockingConnection(sim.parameters)
         channel = connection.channel()
         channel.confirm_delivery()

@@ -1,4 +1,4 @@
-"""The container backend for real: a RabbitMQ 4.0 container started by testcontainers from the
+"""The container backend for real: a RabbitMQ 4.3 container started by testcontainers from the
 image `.ci/brokers/container-image.sh` builds, running a chapter-like work queue."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_a_work_queue_on_a_rabbitmq_container() -> None:
         vhost = management_get(broker, "vhosts/%2F")
         assert isinstance(vhost, dict) and vhost["tracing"] is True  # the firehose is on
         overview = management_get(broker, "overview")
-        assert isinstance(overview, dict) and overview["rabbitmq_version"].startswith("4.0")
+        assert isinstance(overview, dict) and overview["rabbitmq_version"].startswith("4.3")
         connection.close()
     finally:
         broker.close()

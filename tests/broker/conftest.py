@@ -27,8 +27,10 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def broker(clock: FakeClock) -> Broker:
-    return Broker(clock=clock)
+def broker(clock: FakeClock, request: pytest.FixtureRequest) -> Broker:
+    """The default profile's broker, or (`parametrize("broker", ["4.0"], indirect=True)`) another's."""
+    profile = getattr(request, "param", None)
+    return Broker(clock=clock) if profile is None else Broker(clock=clock, profile=profile)
 
 
 @pytest.fixture

@@ -279,6 +279,7 @@ def test_raising_consumer_prefetch_does_not_change_existing_consumers(
     assert len(queue(broker).ready) == 2
 
 
+@pytest.mark.parametrize("broker", ["4.0", "3.10"], indirect=True)
 def test_channel_prefetch_limits_all_its_consumers_together(
     broker: Broker, connection: Connection, channel: Channel, q: str
 ) -> None:
@@ -308,6 +309,7 @@ def test_channel_prefetch_limits_all_its_consumers_together(
         (1, [("a", b"m1"), ("b", b"m2")]),  # each consumer's 1 binds first: 1 + 1
     ],
 )
+@pytest.mark.parametrize("broker", ["4.0", "3.10"], indirect=True)
 def test_consumer_and_channel_prefetch_apply_together(
     broker: Broker,
     channel: Channel,
@@ -337,6 +339,7 @@ def test_prefetch_zero_means_unlimited(broker: Broker, channel: Channel, q: str)
     assert queue(broker).unacked == 10 and not queue(broker).ready
 
 
+@pytest.mark.parametrize("broker", ["4.0", "3.10"], indirect=True)
 def test_lifting_the_channel_prefetch_delivers_at_once(broker: Broker, channel: Channel, q: str) -> None:
     channel.basic_qos(1, global_qos=True)
     channel.basic_consume(q, "c")
@@ -459,3 +462,15 @@ def test_a_new_consumer_gets_the_ready_messages_at_once(broker: Broker, channel:
 
     assert delivered(broker) == [("late", 1, b"m1"), ("late", 2, b"m2"), ("late", 3, b"m3")]
     assert not queue(broker).ready and queue(broker).unacked == 3
+
+
+@pytest.mark.parametrize("broker", ["4.3"], indirect=True)
+def test_4_3_applies_a_global_prefetch_per_consumer(broker: Broker, connection: Connection, q: str) -> None:
+    """RabbitMQ 4.3 denies the deprecated global qos by default: the limit is each consumer's."""
+    limited = connection.open_channel(2)
+    limited.basic_qos(1, global_qos=True)
+    limited.basic_consume(q, "a")
+    limited.basic_consume(q, "b")
+    publish(connection.open_channel(3), 4)
+
+    assert [(tag, body) for tag, _, body in delivered(broker)] == [("a", b"m1"), ("b", b"m2")]

@@ -23,7 +23,7 @@ from rabbitsim.broker import (
 )
 from tests.broker.conftest import deliveries
 
-PROFILES = ("3.10", "4.0")
+PROFILES = ("3.10", "4.0", "4.3")
 
 
 def bodies(channel: Channel, queue: str) -> list[bytes]:

@@ -23,7 +23,7 @@ def count_of(got: Any) -> Any:
     return (got.message.properties.headers or {}).get("x-delivery-count")
 
 
-@pytest.mark.parametrize(("profile", "first_count"), [("3.10", 0), ("4.0", None)])
+@pytest.mark.parametrize(("profile", "first_count"), [("3.10", 0), ("4.0", None), ("4.3", None)])
 def test_the_header_counts_returns_including_a_closed_channel(profile: str, first_count: int | None) -> None:
     channel = quorum_channel(profile)
     channel.basic_publish("", "qq", b"m1")
@@ -39,7 +39,8 @@ def test_the_header_counts_returns_including_a_closed_channel(profile: str, firs
 
 
 @pytest.mark.parametrize(
-    ("profile", "order"), [("3.10", [b"m2", b"m3", b"m1"]), ("4.0", [b"m1", b"m2", b"m3"])]
+    ("profile", "order"),
+    [("3.10", [b"m2", b"m3", b"m1"]), ("4.0", [b"m1", b"m2", b"m3"]), ("4.3", [b"m1", b"m2", b"m3"])],
 )
 def test_a_nacked_message_goes_to_the_back_on_3_10_and_back_to_its_place_on_4_0(
     profile: str, order: list[bytes]
@@ -56,13 +57,28 @@ def test_a_nacked_message_goes_to_the_back_on_3_10_and_back_to_its_place_on_4_0(
     assert bodies == order
 
 
-@pytest.mark.parametrize(("profile", "deliveries"), [("4.0", 21), ("3.10", None)])
+@pytest.mark.parametrize(("profile", "deliveries"), [("4.3", 21), ("4.0", 21), ("3.10", None)])
 def test_the_default_delivery_limit(profile: str, deliveries: int | None) -> None:
     channel = quorum_channel(profile)
     channel.basic_publish("", "qq", b"m")
     delivered = 0
     while delivered < 40 and (got := channel.basic_get("qq")) is not None:
         delivered += 1
+        channel.basic_reject(got.delivery_tag, requeue=True)
+    assert delivered == (deliveries or 40)
+
+
+@pytest.mark.parametrize(("profile", "deliveries"), [("4.3", None), ("4.0", 21)])
+def test_4_3_does_not_count_a_nack_toward_the_delivery_limit(profile: str, deliveries: int | None) -> None:
+    """4.3 counts basic.nack(requeue) only in x-acquired-count (measured on 4.3.6)."""
+    channel = quorum_channel(profile)
+    channel.basic_publish("", "qq", b"m")
+    delivered = 0
+    while delivered < 40 and (got := channel.basic_get("qq")) is not None:
+        delivered += 1
+        headers = got.message.properties.headers or {}
+        if profile == "4.3" and delivered > 1:
+            assert (headers.get("x-acquired-count"), headers.get("x-delivery-count")) == (delivered - 1, None)
         channel.basic_nack(got.delivery_tag, requeue=True)
     assert delivered == (deliveries or 40)
 

@@ -16,10 +16,11 @@ __all__ = ["SIM_PROFILES", "check_real_broker", "real_brokers"]
 START_HINTS = {
     "3.10": "bash .ci/brokers/host-rabbitmq.sh   (Debian's RabbitMQ 3.10 on port 5672)",
     "4.0": "bash .ci/brokers/trixie-rabbitmq.sh   (RabbitMQ 4.0 in a Debian trixie chroot on port 5673)",
+    "4.3": "bash .ci/brokers/sid-rabbitmq.sh   (RabbitMQ 4.3 in a Debian sid chroot on port 5674)",
 }
 
 #: Simulator profile for each real broker version.
-SIM_PROFILES = {"3.10": "3.10", "4.0": "4.0"}
+SIM_PROFILES = {"3.10": "3.10", "4.0": "4.0", "4.3": "4.3"}
 
 
 def check_real_broker(version: str, url: str) -> str | None:

@@ -51,6 +51,7 @@ class Scenario:
     func: ScenarioFunc
     doc: str
     expect: Mapping[str, Outcome] | None = None
+    timeout: float = 0.0  # longer than SCENARIO_TIMEOUT, for scenarios that restart the broker
 
 
 REGISTRY: dict[str, Scenario] = {}
@@ -60,15 +61,15 @@ RESULTS: list[dict[str, Any]] = []
 
 
 @overload
-def scenario(func: ScenarioFunc, *, expect: None = None) -> ScenarioFunc: ...
+def scenario(func: ScenarioFunc, *, expect: None = None, timeout: float = 0.0) -> ScenarioFunc: ...
 @overload
 def scenario(
-    func: None = None, *, expect: Mapping[str, Outcome] | None = None
+    func: None = None, *, expect: Mapping[str, Outcome] | None = None, timeout: float = 0.0
 ) -> Callable[[ScenarioFunc], ScenarioFunc]: ...
 def scenario(
-    func: ScenarioFunc | None = None, *, expect: Mapping[str, Outcome] | None = None
+    func: ScenarioFunc | None = None, *, expect: Mapping[str, Outcome] | None = None, timeout: float = 0.0
 ) -> ScenarioFunc | Callable[[ScenarioFunc], ScenarioFunc]:
-    """Register a scenario: `@scenario` or `@scenario(expect={"3.10": ..., "4.0": ...})`."""
+    """Register a scenario: `@scenario` or `@scenario(expect={"3.10": ..., "4.0": ..., "4.3": ...})`."""
 
     def register(f: ScenarioFunc) -> ScenarioFunc:
         name = f.__name__
@@ -76,7 +77,7 @@ def scenario(
             raise ValueError(f"duplicate conformance scenario {name!r}")
         topic = f.__module__.rsplit(".", 1)[-1]
         doc = " ".join((f.__doc__ or "").split())
-        REGISTRY[name] = Scenario(name, topic, f, doc, expect)
+        REGISTRY[name] = Scenario(name, topic, f, doc, expect, timeout)
         return f
 
     return register(func) if func is not None else register
@@ -93,7 +94,19 @@ class Target:
     kind: str  # "sim" or "real"
     version: str
     url: str
+    #: the simulator's handle; a real broker is restarted through the url backend, which can
+    #: restart only the brokers this project's scripts started
+    handle: Any = None
     janitor: Janitor = field(init=False)
+
+    def restart(self, *, kill: bool) -> None:
+        if self.handle is None:
+            from rabbitsim.backends import UrlBroker
+
+            self.handle = UrlBroker(self.url)
+        self.handle.restart(kill=kill)
+        self.janitor.close()  # its connection went with the broker
+        self.url = self.janitor.url = self.handle.url  # a container's port can change
 
     def __post_init__(self) -> None:
         self.janitor = Janitor(self.url)
@@ -205,6 +218,12 @@ class Context:
         path = "%2F" if (vhost if vhost is not None else params.virtual_host) == "/" else vhost
         return f"amqp://{user}:{secret}@{params.host}:{params.port}/{path}"
 
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop the broker and start it again (cleanly, or by SIGKILL): the connections so far
+        are gone; connect anew."""
+        self.target.restart(kill=kill)
+        self.url = self.target.url
+
     def abort(self) -> None:
         """Cut every socket of this run: a blocked pika call then fails instead of hanging."""
         self.timed_out = True
@@ -225,7 +244,8 @@ class Context:
 def run(scenario: Scenario, target: Target, prefix: str) -> Outcome:
     """Run one scenario on one broker and return its normalised outcome."""
     context = Context(target, prefix)
-    watchdog = threading.Timer(SCENARIO_TIMEOUT, context.abort)
+    limit = max(SCENARIO_TIMEOUT, scenario.timeout)
+    watchdog = threading.Timer(limit, context.abort)
     watchdog.daemon = True
     watchdog.start()
     try:
@@ -233,7 +253,7 @@ def run(scenario: Scenario, target: Target, prefix: str) -> Outcome:
             outcome = scenario.func(context)
         except px.AMQPError as exc:
             if context.timed_out:
-                raise TimeoutError(f"{scenario.name} ran over {SCENARIO_TIMEOUT}s on {target.kind}") from exc
+                raise TimeoutError(f"{scenario.name} ran over {limit}s on {target.kind}") from exc
             # A refusal the scenario did not expect (real RabbitMQ never gives one here, or the
             # scenario would expect it) is still an outcome to compare, not a crash.
             refusal = error_of(exc)
@@ -244,7 +264,7 @@ def run(scenario: Scenario, target: Target, prefix: str) -> Outcome:
         context.finish()
         watchdog.cancel()
     if context.timed_out:
-        raise TimeoutError(f"{scenario.name} ran over {SCENARIO_TIMEOUT}s on {target.kind}")
+        raise TimeoutError(f"{scenario.name} ran over {limit}s on {target.kind}")
     return normalise(outcome, prefix)
 
 

@@ -14,7 +14,7 @@ import rabbitsim
 from rabbitsim.backends import BrokerHandle, EmbeddedBroker, ManagementError, UrlBroker
 from tests.real_brokers import require_real_broker
 
-VERSIONS = ["3.10", "4.0"]
+VERSIONS = ["3.10", "4.0", "4.3"]
 VHOST = "rabbitsim-trace-tests"
 
 _prepared: set[str] = set()

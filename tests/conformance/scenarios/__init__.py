@@ -4,6 +4,7 @@ from tests.conformance.harness import REGISTRY, Scenario
 from tests.conformance.scenarios import (  # noqa: F401  (imported to register)
     acks,
     confirms,
+    consumer_timeout,
     declare,
     delivery,
     errors,
@@ -11,6 +12,7 @@ from tests.conformance.scenarios import (  # noqa: F401  (imported to register)
     lifecycle,
     messages,
     reliability,
+    restarts,
     routing,
     sender_selected,
     tx,

@@ -184,10 +184,14 @@ def passive_declare_ignores_properties(ctx: Context) -> Any:
             "declare": ["channel-closed", 406, "PRECONDITION_FAILED - invalid exchange type 'foo'"],
             "connection-open": True,
         },
+        "4.3": {
+            "declare": ["channel-closed", 406, "PRECONDITION_FAILED - invalid exchange type 'foo'"],
+            "connection-open": True,
+        },
     }
 )
 def unknown_exchange_type(ctx: Context) -> Any:
-    """An unknown exchange type: 3.10 closes the connection (503), 4.0 only the channel (406)."""
+    """An unknown exchange type: 3.10 closes the connection (503), 4.x only the channel (406)."""
     connection, channel = ctx.channel()
     exchange = ctx.exchange()
     result = step(lambda: channel.exchange_declare(exchange, "foo"))

@@ -112,6 +112,26 @@ def empty_and_absent_headers(ctx: Context) -> Any:
 
 
 @scenario
+def largest_message_body(ctx: Context) -> Any:
+    """The largest body 4.x takes is 16 MiB (`max_message_size`): one byte more closes the
+    channel with 406; 3.10's default limit is 128 MiB, so it takes both."""
+    connection, channel = ctx.channel()
+    queue = ctx.queue()
+    channel.queue_declare(queue)
+    channel.confirm_delivery()
+    limit = 16 * 1024 * 1024
+    at_limit = publish_step(channel, "", queue, b"\x00" * limit)
+    publisher = connection.channel()
+    publisher.confirm_delivery()
+    above = publish_step(publisher, "", queue, b"\x00" * (limit + 1))
+    return {
+        "16 MiB": at_limit,
+        "16 MiB + 1": above,
+        "queued": channel.queue_declare(queue, passive=True).method.message_count,
+    }
+
+
+@scenario
 def bodies_of_every_size(ctx: Context) -> Any:
     """Bodies of 0 bytes, around the 128 KB frame size, 300 KB and 1 MB arrive whole."""
     frame_payload = 131072 - 8

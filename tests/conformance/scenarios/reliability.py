@@ -21,6 +21,7 @@ from tests.conformance.harness import (
     pump,
     scenario,
     step,
+    wait_ready,
 )
 
 
@@ -183,12 +184,17 @@ def delivery_count(properties: pika.BasicProperties) -> int | None:
             "first-get-count": None,
             "after-nack": [[b"m1", True, 1], [b"m2", False, None], [b"m3", False, None]],
         },
+        "4.3": {
+            "first-get-count": None,
+            "after-nack": [[b"m1", True, None], [b"m2", False, None], [b"m3", False, None]],
+        },
     }
 )
 def quorum_nack_requeue_position_and_delivery_count(ctx: Context) -> Any:
     """A nacked (requeued) message in a quorum queue: 3.10 puts it at the back and sends
     x-delivery-count on every basic.get; 4.0 returns it to the front and sends the count only
-    once it is above 0."""
+    once it is above 0; 4.3 does not count a nack as a failed delivery at all (it sends
+    x-acquired-count instead)."""
     _connection, channel = ctx.channel()
     queue = ctx.queue("qq")
     channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
@@ -204,6 +210,44 @@ def quorum_nack_requeue_position_and_delivery_count(ctx: Context) -> Any:
             break
         out.append((body, method.redelivered, delivery_count(properties)))
     return {"first-get-count": first, "after-nack": out}
+
+
+@scenario
+def dead_lettered_copy_redelivered_flag(ctx: Context) -> Any:
+    """A dead-lettered copy's first delivery: 4.3 flags it redelivered when basic.reject sent it
+    there (classic or quorum source), never after basic.nack or expiry; 3.10 and 4.0 never do."""
+    _connection, channel = ctx.channel()
+    dlx, dead = ctx.exchange("dlx"), ctx.queue("dead")
+    channel.exchange_declare(dlx, "fanout")
+    channel.queue_declare(dead)
+    channel.queue_bind(dead, dlx)
+    classic, quorum, ttl = ctx.queue("work"), ctx.queue("qq"), ctx.queue("ttl")
+    channel.queue_declare(classic, arguments={"x-dead-letter-exchange": dlx})
+    channel.queue_declare(
+        quorum, durable=True, arguments={"x-dead-letter-exchange": dlx, "x-queue-type": "quorum"}
+    )
+    channel.queue_declare(ttl, arguments={"x-dead-letter-exchange": dlx, "x-message-ttl": 20})
+    channel.confirm_delivery()
+
+    def first_from_dead() -> Any:
+        wait_ready(channel, dead, 1)
+        method, _properties, body = channel.basic_get(dead, auto_ack=True)
+        return None if method is None else [body, method.redelivered]
+
+    out = {}
+    for name, queue, settle in (
+        ("classic reject", classic, lambda tag: channel.basic_reject(tag, requeue=False)),
+        ("classic nack", classic, lambda tag: channel.basic_nack(tag, requeue=False)),
+        ("quorum reject", quorum, lambda tag: channel.basic_reject(tag, requeue=False)),
+    ):
+        channel.basic_publish("", queue, name.encode())
+        wait_ready(channel, queue, 1)
+        method, _properties, _body = channel.basic_get(queue, auto_ack=False)
+        settle(method.delivery_tag)
+        out[name] = first_from_dead()
+    channel.basic_publish("", ttl, b"expired")
+    out["expired"] = first_from_dead()
+    return out
 
 
 @scenario

@@ -9,7 +9,16 @@ from typing import Any
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
-from tests.conformance.harness import Context, bodies, fence, fenced, publish_step, scenario, step
+from tests.conformance.harness import (
+    Context,
+    bodies,
+    fence,
+    fenced,
+    new_channel_step,
+    publish_step,
+    scenario,
+    step,
+)
 
 
 def routing_table(ctx: Context, kind: str, patterns: list[str], keys: list[str]) -> dict[str, Any]:
@@ -129,6 +138,28 @@ def topic_multiple_hashes(ctx: Context) -> Any:
         ["#.a.#", "#.#.#", "a.#.#.b", "#.a.#.b.#"],
         ["", "a", "a.b", "x.a.y.b.z", "b.a", "x", "a.x.b", "a.a"],
     )
+
+
+@scenario
+def topic_binding_key_hash_limit(ctx: Context) -> Any:
+    """4.3 refuses a topic binding key with more than two `#` words (406, on queue.bind and
+    exchange.bind alike; `a#` is a plain word); earlier versions take any number, and other
+    exchange types never count them."""
+    connection, channel = ctx.channel()
+    topic, direct, target, queue = ctx.exchange(), ctx.exchange("direct"), ctx.exchange("target"), ctx.queue()
+    channel.exchange_declare(topic, "topic")
+    channel.exchange_declare(direct, "direct")
+    channel.exchange_declare(target, "fanout")
+    channel.queue_declare(queue)
+    return {
+        key: new_channel_step(connection, lambda ch, key=key: ch.queue_bind(queue, topic, key))
+        for key in ("#.a.#", "a#.#.#", "#.#.#", "a.#.b.#.c.#.d")
+    } | {
+        "exchange-bind #.*.#.#": new_channel_step(
+            connection, lambda ch: ch.exchange_bind(target, topic, "#.*.#.#")
+        ),
+        "direct #.#.#": new_channel_step(connection, lambda ch: ch.queue_bind(queue, direct, "#.#.#")),
+    }
 
 
 @scenario
