@@ -15,10 +15,19 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from rabbitsim.backends import BrokerHandle
+from rabbitsim.backends import BackendUnavailable, BrokerHandle
 from rabbitsim.vocabulary import QueueInfo, Topology
 
-from ._client import RecordingChannel, cleanup, connect, describe, find_queue, wait_for_topology
+from ._client import (
+    RecordingChannel,
+    cleanup,
+    connect,
+    connected,
+    describe,
+    drain,
+    find_queue,
+    wait_for_topology,
+)
 from ._consumers import BackgroundConsumer
 from ._feedback import Feedback, exercise, plural, right, wrong
 
@@ -360,44 +369,96 @@ TASK_2_3 = b"resize photo.jpg"
 
 
 @dataclass
-class _Stored:
+class _Restarted:
+    """What the learner's send_task did, what the broker held before the restart, and what came back."""
+
     channel: RecordingChannel
     error: BaseException | None = None
-    queue: QueueInfo | None = None
-    delivery_mode: int | None = None
-    arrived: bool = False
+    queue: QueueInfo | None = None  # task_queue before the restart (its flags)
+    held: int = 0  # messages in task_queue before the restart
+    restarted: str | None = None  # None: restarted; else why it could not be
+    back: bool = False  # task_queue exists after the restart
+    bodies: list[str] = field(default_factory=list)  # what it held after the restart
+
+    def delivery_modes(self) -> list[int | None]:
+        """The delivery_mode of each message send_task published."""
+        modes: list[int | None] = []
+        for _, call in self.channel.of("basic_publish"):
+            properties = call.get("properties")
+            modes.append(getattr(properties, "delivery_mode", None))
+        return modes
 
 
-def _store(broker: BrokerHandle, send_task: Callable[[Any, bytes], object]) -> _Stored:
+def _held(broker: BrokerHandle) -> int | None:
+    """How many messages task_queue holds (None: there is no task_queue), from a fresh connection."""
+    with connected(broker, "exercise 2.3 (check)") as connection:
+        try:
+            return int(connection.channel().queue_declare(QUEUE, passive=True).method.message_count)
+        except pika.exceptions.ChannelClosedByBroker:
+            return None
+
+
+def _send_and_restart(broker: BrokerHandle, send_task: Callable[[Any, bytes], object]) -> _Restarted:
     cleanup(broker, queues=[QUEUE])
     try:
-        with connect(broker, "new_task.py (exercise 2.3)") as connection:
-            stored = _Stored(RecordingChannel(connection.channel()))
+        with connected(broker, "new_task.py (exercise 2.3)") as connection:
+            run = _Restarted(RecordingChannel(connection.channel()))
             try:
-                send_task(stored.channel, TASK_2_3)
+                send_task(run.channel, TASK_2_3)
             except Exception as error:  # the learner's code: report it, never raise it
-                stored.error = error
-            check = connection.channel()
+                run.error = error
+        held = _held(broker)
+        if held is None or held == 0:
+            return run  # nothing reached task_queue: no restart needed to say so
+        run.held = held
+        # the queue's flags: a real broker's management API lists a new queue within moments
+        topology = wait_for_topology(broker, lambda t: find_queue(t, QUEUE) is not None, timeout=5)
+        run.queue = find_queue(topology, QUEUE)
+        try:
+            broker.restart()
+        except BackendUnavailable as error:
+            run.restarted = str(error)
+            return run
+        with connected(broker, "exercise 2.3 (after the restart)") as connection:
+            channel = connection.channel()
             try:
-                method, properties, _body = check.basic_get(QUEUE, auto_ack=True)
+                channel.queue_declare(QUEUE, passive=True)
             except pika.exceptions.ChannelClosedByBroker:
-                return stored  # no task_queue at all
-            if method is not None:
-                stored.arrived = True
-                stored.delivery_mode = properties.delivery_mode
-            # the queue's flags: a real broker's management API lists a new queue within moments
-            topology = wait_for_topology(broker, lambda t: find_queue(t, QUEUE) is not None, timeout=5)
-            stored.queue = find_queue(topology, QUEUE)
-        return stored
+                return run  # 404: the queue did not come back
+            run.back = True
+            run.bodies = drain(channel, QUEUE)
+        return run
     finally:
         cleanup(broker, queues=[QUEUE])
 
 
 CAVEAT = (
-    "No broker was restarted (the simulator does not model restarts): the check read the two flags "
-    "a restart depends on. And 'persistent' is not yet 'on disk': RabbitMQ may crash before writing "
-    "a just-published message; publisher confirms (the reliability chapter) close that gap."
+    "'Persistent' is not yet 'on disk' at the moment basic_publish returns: had RabbitMQ crashed "
+    "just then, before writing the message, it would be gone: publisher confirms (chapter 7) tell "
+    "the producer when RabbitMQ has taken responsibility for it."
 )
+
+
+def _reasons(run: _Restarted, modes: list[int | None]) -> list[str]:
+    """Why the task did not come back, from the flags the restart depends on."""
+    reasons: list[str] = []
+    quorum = run.queue is not None and run.queue.type == "quorum"
+    if run.queue is not None and not run.queue.durable:
+        reasons.append(
+            "task_queue was not durable: at the restart RabbitMQ forgot the queue, and with it every "
+            "message inside, persistent or not. Declare it with durable=True (in every program "
+            "that declares it: a second declare with another durable flag is refused with 406)."
+        )
+    transient = [mode for mode in modes if mode != pika.DeliveryMode.Persistent.value]
+    if transient and not quorum:
+        mode = transient[0]
+        reasons.append(
+            f"The message was transient (delivery_mode={mode}): it lived in memory only, so "
+            + ("the durable queue came back, but empty. " if run.queue and run.queue.durable else "")
+            + "Publish it with properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent), "
+            "which is 2."
+        )
+    return reasons
 
 
 @exercise(
@@ -424,58 +485,54 @@ CAVEAT = (
     ),
 )
 def survive_a_restart(broker: BrokerHandle, send_task: Callable[[Any, bytes], object]) -> Feedback:
-    """Run `send_task(channel, message)` on a broker without task_queue, then look at the queue
-    and the message it holds, as a restart would."""
-    stored = _store(broker, send_task)
-    raised = [f"Your function raised {describe(stored.error)}."] if stored.error is not None else []
-    if stored.queue is None or not stored.arrived:
+    """Run `send_task(channel, message)` on a broker without task_queue, restart the broker
+    (`broker.restart()`, as `rabbitmqctl stop` and a start), and look for the task."""
+    run = _send_and_restart(broker, send_task)
+    raised = [f"Your function raised {describe(run.error)}."] if run.error is not None else []
+    modes = run.delivery_modes()
+    if run.held == 0:
         where = [
             f"routing_key={call.get('routing_key')!r} on exchange {call.get('exchange')!r}"
-            for _, call in stored.channel.of("basic_publish")
+            for _, call in run.channel.of("basic_publish")
         ]
         return wrong(
             "The task never reached task_queue",
-            "Nothing to survive a restart: declare task_queue and publish to it through the default "
-            "exchange (exchange='', routing_key='task_queue').",
+            "Nothing to survive a restart (the check did not restart the broker): declare task_queue "
+            "and publish to it through the default exchange (exchange='', routing_key='task_queue').",
             *(f"You published with {place}." for place in where),
             *raised,
         )
-    quorum = stored.queue.type == "quorum"
-    persistent = stored.delivery_mode == pika.DeliveryMode.Persistent.value
-    problems: list[str] = []
-    if not stored.queue.durable:
-        problems.append(
-            "task_queue is not durable: at a restart RabbitMQ forgets the queue, and with it every "
-            "message inside, persistent or not. Declare it with durable=True (in every program "
-            "that declares it: a second declare with another durable flag is refused with 406)."
+    if run.restarted is not None:
+        return _judged_without_restart(run, modes, raised)
+    reasons = _reasons(run, modes)
+    if not run.back or TASK_2_3.decode() not in run.bodies:
+        seen = (
+            "The check restarted RabbitMQ: task_queue did not come back (404 NOT_FOUND)."
+            if not run.back
+            else "The check restarted RabbitMQ: task_queue came back, empty."
         )
-    if not persistent and not quorum:
-        problems.append(
-            f"The message is transient (delivery_mode={stored.delivery_mode}): it lives in memory "
-            "only, so a durable queue would come back after a restart, but empty. Publish it with "
-            "properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent), which is 2."
-        )
-    if problems:
-        return wrong(
-            "After a restart, this task would be gone",
-            *problems,
-            *raised,
-            "(No broker was restarted, and the simulator does not model restarts: the check read the "
-            "flags a restart depends on.)",
-        )
-    notes = (
-        ["A quorum queue is always durable and keeps every message on disk, whatever its delivery_mode."]
-        if quorum
-        else []
-    )
+        return wrong("The broker restarted and the task was gone", seen, *reasons, *raised)
+    quorum = run.queue is not None and run.queue.type == "quorum"
     kept = (
-        "task_queue is a durable quorum queue"
+        "task_queue is a durable quorum queue: it keeps every message on disk, whatever its delivery_mode"
         if quorum
-        else f"task_queue is durable and the message persistent (delivery_mode={stored.delivery_mode})"
+        else f"task_queue is durable and the message persistent (delivery_mode={modes[0] if modes else None})"
     )
     return right(
-        "This task would survive a broker restart",
+        "The task survived a broker restart",
+        f"The check restarted RabbitMQ and found {TASK_2_3.decode()!r} in task_queue again.",
         f"{kept}.",
-        *notes,
         CAVEAT,
     )
+
+
+def _judged_without_restart(run: _Restarted, modes: list[int | None], raised: list[str]) -> Feedback:
+    """On a broker the check may not restart: judge by the two flags a restart depends on."""
+    why = (
+        "This broker could not be restarted, so the check read the flags a restart depends on "
+        f"({run.restarted})"
+    )
+    reasons = _reasons(run, modes)
+    if reasons:
+        return wrong("After a restart, this task would be gone", *reasons, *raised, why)
+    return right("This task would survive a broker restart", why, CAVEAT)

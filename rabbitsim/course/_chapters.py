@@ -14,6 +14,7 @@ from . import _ch03_publish_subscribe as publish_subscribe
 from . import _ch04_routing as routing
 from . import _ch05_topics as topics
 from . import _ch06_rpc as rpc
+from . import _ch07_reliability as reliability
 from ._feedback import Exercise
 
 __all__ = ["CHAPTERS", "EXERCISES", "Chapter"]
@@ -50,6 +51,12 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(4, "Routing", "04_routing.ipynb", (routing.check_disk_keys, routing.check_puzzle)),
     Chapter(5, "Topics", "05_topics.ipynb", (topics.check_predictions, topics.check_log_bindings)),
     Chapter(6, "RPC", "06_rpc.ipynb", (rpc.check_on_response, rpc.check_correlation_ids)),
+    Chapter(
+        7,
+        "Reliability",
+        "07_reliability.ipynb",
+        (reliability.check_overflow, reliability.check_retry, reliability.check_no_message_lost),
+    ),
 )
 
 #: every exercise of the course, by id ("2.1"), in chapter order

@@ -1,6 +1,6 @@
 """Chapter 2's exercise checks, on the simulator: the forgotten ack (2.1), fair dispatch (2.2) and
-durability (2.3) each refuse wrong answers with the broker's own numbers and the reason, and accept
-right ones."""
+durability (2.3, checked by restarting the broker) each refuse wrong answers with the broker's own
+numbers and the reason, and accept right ones."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 import rabbitsim
 from rabbitsim import course
-from rabbitsim.backends import BrokerHandle
+from rabbitsim.backends import BackendUnavailable, BrokerHandle
 
 
 @pytest.fixture(scope="module")
@@ -168,14 +168,14 @@ def persistent(channel: Any, message: bytes) -> None:
     )
 
 
-def test_2_3_names_both_missing_flags(broker: BrokerHandle) -> None:
+def test_2_3_restarts_the_broker_and_names_both_missing_flags(broker: BrokerHandle) -> None:
     feedback = course.EXERCISES["2.3"](broker, transient)
     assert not feedback
-    assert feedback.title == "After a restart, this task would be gone"
-    queue_line, message_line = feedback.details[:2]
-    assert queue_line.startswith("task_queue is not durable")
-    assert message_line.startswith("The message is transient (delivery_mode=None)")
-    assert "does not model restarts" in text(feedback)
+    assert feedback.title == "The broker restarted and the task was gone"
+    seen, queue_line, message_line = feedback.details[:3]
+    assert seen == "The check restarted RabbitMQ: task_queue did not come back (404 NOT_FOUND)."
+    assert queue_line.startswith("task_queue was not durable")
+    assert message_line.startswith("The message was transient (delivery_mode=None)")
 
 
 def test_2_3_a_durable_queue_alone_comes_back_empty(broker: BrokerHandle) -> None:
@@ -185,13 +185,16 @@ def test_2_3_a_durable_queue_alone_comes_back_empty(broker: BrokerHandle) -> Non
 
     feedback = course.EXERCISES["2.3"](broker, send)
     assert not feedback
-    assert "would come back after a restart, but empty" in text(feedback)
+    assert "task_queue came back, empty" in text(feedback)
+    assert "the durable queue came back, but empty" in text(feedback)
     assert "not durable" not in text(feedback)
 
 
 def test_2_3_accepts_a_durable_queue_and_a_persistent_message(broker: BrokerHandle) -> None:
     feedback = course.EXERCISES["2.3"](broker, persistent)
     assert feedback, text(feedback)
+    assert feedback.title == "The task survived a broker restart"
+    assert "found 'resize photo.jpg' in task_queue again" in text(feedback)
     assert "delivery_mode=2" in text(feedback)
     assert "publisher confirms" in text(feedback)
     assert broker.topology().queues == ()
@@ -205,6 +208,22 @@ def test_2_3_accepts_a_quorum_queue(broker: BrokerHandle) -> None:
     feedback = course.EXERCISES["2.3"](broker, send)
     assert feedback, text(feedback)
     assert "quorum" in text(feedback)
+
+
+def test_2_3_judges_by_the_flags_where_the_broker_cannot_restart(
+    broker: BrokerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*, kill: bool = False) -> None:
+        raise BackendUnavailable("cannot restart the RabbitMQ at amqp://elsewhere: not ours")
+
+    monkeypatch.setattr(broker, "restart", refuse)
+    wrong_answer = course.EXERCISES["2.3"](broker, transient)
+    assert not wrong_answer
+    assert wrong_answer.title == "After a restart, this task would be gone"
+    assert "could not be restarted" in text(wrong_answer)
+    right_answer = course.EXERCISES["2.3"](broker, persistent)
+    assert right_answer, text(right_answer)
+    assert right_answer.title == "This task would survive a broker restart"
 
 
 def test_2_3_says_when_the_task_went_elsewhere(broker: BrokerHandle) -> None:

@@ -1,0 +1,563 @@
+"""Chapter 7, reliability: the checks of exercises 7.1 (choose the overflow behaviour that never
+drops a confirmed message), 7.2 (build a retry-with-delay out of dead-lettering and TTL) and 7.3
+(no message lost: a publisher and a worker that survive a broker crash).
+
+Each runs the learner's answer on the notebook's broker and judges by what the broker did:
+which publishes it confirmed and which it refused, when a rejected message came back and what
+its `x-death` header says, and, for 7.3, what is left after the check kills the broker
+(`broker.restart(kill=True)`) in the middle of the work."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pika
+import pika.exceptions
+
+from rabbitsim.backends import BackendUnavailable, BrokerHandle
+
+from ._client import Call, RecordingChannel, cleanup, connected, describe, private_name
+from ._feedback import Feedback, exercise, listed, plural, right, wrong
+
+__all__ = [
+    "JOBS",
+    "ORDERS",
+    "RETRY",
+    "check_no_message_lost",
+    "check_overflow",
+    "check_retry",
+]
+
+
+# --- exercise 7.1 -----------------------------------------------------------------------------------
+
+MAX_LENGTH_7_1 = 3
+BODIES_7_1 = [f"order {n}" for n in range(1, 6)]
+
+
+@dataclass
+class _Overflowed:
+    confirmed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # nacked by the broker
+    kept: list[str] = field(default_factory=list)  # in the queue afterwards
+    declare_error: str | None = None
+
+
+def _overflow(broker: BrokerHandle, overflow: Any) -> _Overflowed:
+    queue = private_name("7.1")
+    run = _Overflowed()
+    with connected(broker, "exercise 7.1") as connection:
+        channel = connection.channel()
+        arguments: dict[str, Any] = {"x-max-length": MAX_LENGTH_7_1}
+        if overflow is not None:
+            arguments["x-overflow"] = overflow
+        try:
+            channel.queue_declare(queue, arguments=arguments)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            run.declare_error = describe(error)
+            return run
+        try:
+            channel.confirm_delivery()
+            for body in BODIES_7_1:
+                try:
+                    channel.basic_publish("", queue, body.encode())
+                except pika.exceptions.NackError:
+                    run.refused.append(body)
+                else:
+                    run.confirmed.append(body)
+            while True:
+                method, _properties, got = channel.basic_get(queue, auto_ack=True)
+                if method is None:
+                    break
+                run.kept.append(got.decode())
+        finally:
+            if channel.is_open:
+                channel.queue_delete(queue)
+    return run
+
+
+@exercise(
+    "7.1",
+    "Choose the overflow that never drops a confirmed message",
+    solution="""OVERFLOW = "reject-publish"
+course.EXERCISES["7.1"](broker, OVERFLOW)""",
+    explanation=(
+        "With `x-overflow: drop-head` (the default) a full queue accepts the new message, confirms "
+        "it, and throws away its oldest one: a message the publisher was told is safe. With "
+        "`reject-publish` the queue refuses the new message instead, and the publisher hears so "
+        "(basic.nack), so it can slow down or try again later. `reject-publish-dlx` also "
+        "dead-letters what it refuses."
+    ),
+    hints=(
+        "Three values exist: drop-head, reject-publish and reject-publish-dlx.",
+        "A publisher can react to a nack; it never hears about a message dropped from the head.",
+    ),
+)
+def check_overflow(broker: BrokerHandle, overflow: Any = None) -> Feedback:
+    """Publish five messages with confirms into a queue of `x-max-length` 3 and `x-overflow`
+    `overflow` (None: not set, RabbitMQ's default drop-head), then compare what the broker
+    confirmed with what the queue still holds."""
+    run = _overflow(broker, overflow)
+    if run.declare_error is not None:
+        return wrong(
+            f"RabbitMQ refused x-overflow={overflow!r}",
+            f"queue_declare answered {run.declare_error}.",
+            "x-overflow is one of the strings 'drop-head', 'reject-publish' or 'reject-publish-dlx'.",
+        )
+    lost = [body for body in run.confirmed if body not in run.kept]
+    summary = (
+        f"confirmed (basic.ack): {listed(run.confirmed)}; refused (basic.nack): {listed(run.refused)}; "
+        f"in the queue afterwards: {listed(run.kept)}."
+    )
+    if lost:
+        return wrong(
+            f"RabbitMQ confirmed {plural(len(lost), 'message')} and then dropped "
+            f"{'it' if len(lost) == 1 else 'them'}",
+            summary,
+            f"With {'no x-overflow (the default, drop-head)' if overflow is None else f'{overflow!r}'} "
+            f"a full queue makes room by dropping its oldest message: {listed(lost)} were confirmed "
+            "to the publisher, which therefore forgot them, and are gone all the same.",
+            "Choose the overflow behaviour that refuses the newcomer instead, so that the publisher "
+            "hears about it.",
+        )
+    return right(
+        f"Nothing confirmed was lost: the full queue refused {plural(len(run.refused), 'message')}",
+        summary,
+        "The publisher got basic.nack for each refused message (pika raises NackError), so it still "
+        "holds them and can wait and publish them again: the queue is full, nothing was silently lost."
+        + (
+            " reject-publish-dlx would also have dead-lettered them, had the queue a dead-letter exchange."
+            if overflow == "reject-publish-dlx"
+            else ""
+        ),
+    )
+
+
+# --- exercise 7.2 -----------------------------------------------------------------------------------
+
+JOBS = "jobs"
+RETRY = "jobs.retry"
+RETURN_WAIT_SECONDS = 4.0
+TOO_SOON_SECONDS = 0.2
+
+
+@dataclass
+class _Retried:
+    error: BaseException | None = None
+    declared: bool = False
+    back_after: float | None = None
+    x_death: list[dict[str, Any]] = field(default_factory=list)
+    waiting_in_retry: int | None = None  # messages in jobs.retry when it never came back
+    setup_calls: list[Any] = field(default_factory=list)
+
+
+def _count(channel: Any, queue: str) -> int | None:
+    try:
+        return int(channel.queue_declare(queue, passive=True).method.message_count)
+    except pika.exceptions.ChannelClosedByBroker:
+        return None
+
+
+def _retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> _Retried:
+    run = _Retried()
+    cleanup(broker, queues=[JOBS, RETRY])
+    try:
+        with connected(broker, "exercise 7.2 (setup)") as connection:
+            recorder = RecordingChannel(connection.channel())
+            try:
+                declare_retry(recorder)
+            except Exception as error:  # the learner's code: report it, never raise it
+                run.error = error
+            run.setup_calls = recorder.calls
+        with connected(broker, "exercise 7.2 (worker)") as connection:
+            if _count(connection.channel(), JOBS) is None:
+                return run
+            run.declared = True
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.basic_publish("", JOBS, b"charge card", pika.BasicProperties(delivery_mode=2))
+            method, _properties, _body = channel.basic_get(JOBS, auto_ack=False)
+            if method is None:
+                return run
+            channel.basic_reject(method.delivery_tag, requeue=False)  # "failed: try again later"
+            rejected = time.monotonic()
+            while time.monotonic() - rejected < RETURN_WAIT_SECONDS:
+                method, properties, _body = channel.basic_get(JOBS, auto_ack=True)
+                if method is not None:
+                    run.back_after = time.monotonic() - rejected
+                    run.x_death = list((properties.headers or {}).get("x-death", []))
+                    return run
+                time.sleep(0.05)
+            run.waiting_in_retry = _count(connection.channel(), RETRY)
+        return run
+    finally:
+        cleanup(broker, queues=[JOBS, RETRY])
+
+
+@exercise(
+    "7.2",
+    "Retry with a delay: dead-letter into a waiting queue and back",
+    solution="""def declare_retry(channel):
+    channel.queue_declare(
+        queue="jobs",
+        durable=True,
+        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "jobs.retry"},
+    )
+    channel.queue_declare(
+        queue="jobs.retry",
+        durable=True,
+        arguments={
+            "x-message-ttl": 1000,                     # wait one second...
+            "x-dead-letter-exchange": "",              # ...then dead-letter it
+            "x-dead-letter-routing-key": "jobs",       # back to the work queue
+        },
+    )
+
+
+course.EXERCISES["7.2"](broker, declare_retry)""",
+    explanation=(
+        "A rejected message (requeue=False) is dead-lettered to `jobs.retry`, where nobody consumes: "
+        "it waits there until its TTL expires, and is dead-lettered again, back to `jobs`. The "
+        'default exchange "" with a dead-letter routing key sends it to the queue of that name. '
+        "Each trip adds to the count in its `x-death` header, so a worker can give up after N tries."
+    ),
+    hints=(
+        'Two queues, each dead-lettering into the other through the default exchange ("").',
+        "The waiting queue needs x-message-ttl; nobody consumes from it.",
+    ),
+)
+def check_retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> Feedback:
+    """Run `declare_retry(channel)` on a broker without `jobs` and `jobs.retry`, publish a job to
+    `jobs`, reject it as a worker that failed would (requeue=False), and wait for it to come back."""
+    run = _retry(broker, declare_retry)
+    raised = [f"Your function raised {describe(run.error)}."] if run.error is not None else []
+    if not run.declared:
+        return wrong("There is no queue 'jobs'", "declare_retry must declare the work queue 'jobs'.", *raised)
+    if run.back_after is None:
+        if run.waiting_in_retry:
+            return wrong(
+                "The job went to jobs.retry and stayed there",
+                f"{RETURN_WAIT_SECONDS:.0f} s after the reject it was still waiting in {RETRY}: a message "
+                "leaves a queue nobody consumes only when its TTL expires, and only goes somewhere "
+                "if that queue has a dead-letter exchange.",
+                'Give jobs.retry x-message-ttl (milliseconds) and x-dead-letter-exchange "" with '
+                "x-dead-letter-routing-key 'jobs'.",
+                *raised,
+            )
+        return wrong(
+            "The rejected job was lost",
+            "basic_reject(requeue=False) on a queue without x-dead-letter-exchange simply deletes the "
+            "message. (Or it was dead-lettered to a place that is not jobs.retry: the default exchange "
+            "\"\" routes by queue name, so x-dead-letter-routing-key must be 'jobs.retry'.)",
+            f"Nothing came back to jobs within {RETURN_WAIT_SECONDS:.0f} s; jobs.retry "
+            + ("does not exist." if run.waiting_in_retry is None else "is empty."),
+            *raised,
+        )
+    deaths = ", ".join(
+        f"{death.get('reason')} from {death.get('queue')} (count {death.get('count')})"
+        for death in run.x_death
+    )
+    if run.back_after < TOO_SOON_SECONDS:
+        return wrong(
+            f"The job came back after {run.back_after:.2f} s: no delay",
+            f"x-death: {deaths or 'none'}.",
+            "A retry that comes back at once makes a failing job spin, as fast as the broker can go: "
+            "let it wait in jobs.retry (x-message-ttl) first.",
+        )
+    return right(
+        f"The job came back to jobs after {run.back_after:.2f} s",
+        f"Its x-death header tells its story: {deaths}.",
+        "A worker reads the count for 'rejected' from jobs and gives up (parks the message in a "
+        "queue for people to look at) after a few tries, instead of retrying for ever.",
+        "One queue's TTL means one delay for every retry. For growing delays (1 s, 10 s, 1 min), "
+        "use one waiting queue per delay.",
+    )
+
+
+# --- exercise 7.3 -----------------------------------------------------------------------------------
+
+ORDERS = "orders"
+ORDERS_7_3 = [f"order {n}" for n in range(1, 31)]
+WORK_SECONDS_7_3 = 0.01
+CRASH_AFTER = 8  # orders worked on before the worker dies (in the next) and the broker is killed
+SETTLE_SECONDS = 1.0  # no delivery for this long after the restart: the queue is drained
+
+
+@dataclass
+class _Crashed:
+    sent: list[str] = field(default_factory=list)  # basic_publish returned without an exception
+    refused: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)  # do_work calls, in order (repeats included)
+    publisher: _Watched | None = None
+    worker: _Watched | None = None
+    error: str | None = None
+    crashed: str | None = None  # None: the broker was killed; else why it could not be
+    left: int | None = None  # messages still in the queue at the end (None: no such queue)
+
+
+class _Watched(RecordingChannel):
+    """A RecordingChannel that also notes what reliability depends on: confirm mode, the
+    consumer's auto_ack and its prefetch."""
+
+    ALSO = frozenset({"confirm_delivery", "basic_consume", "basic_qos"})
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.ALSO:
+            return super().__getattr__(name)
+        attribute = getattr(self._channel, name)
+        signature = inspect.signature(attribute)
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            try:
+                bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                arguments = dict(bound.arguments)
+            except TypeError:
+                arguments = {}
+            self.calls.append(Call(name, arguments))
+            return attribute(*args, **kwargs)
+
+        return watched
+
+
+class _Publisher:
+    """The channel the learner's publish() gets: it notes which messages basic_publish
+    accepted (returned) and which it refused (NackError, UnroutableError)."""
+
+    def __init__(self, channel: Any, run: _Crashed) -> None:
+        self.recorder = _Watched(channel)
+        self.run = run
+
+    def basic_publish(self, *args: Any, **kwargs: Any) -> Any:
+        body = kwargs.get("body", args[2] if len(args) > 2 else b"")
+        text = body.decode(errors="replace") if isinstance(body, bytes | bytearray) else str(body)
+        try:
+            result = self.recorder.basic_publish(*args, **kwargs)
+        except (pika.exceptions.NackError, pika.exceptions.UnroutableError):
+            self.run.refused.append(text)
+            raise
+        self.run.sent.append(text)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.recorder, name)
+
+
+class _WorkerDied(BaseException):
+    """Raised inside do_work to kill the worker mid-task; a BaseException, so that a callback's
+    `except Exception` does not stop it, as it would not stop a power cut."""
+
+
+def _work(
+    broker: BrokerHandle,
+    start_worker: Callable[[Any, Callable[[bytes], None]], object],
+    run: _Crashed,
+    *,
+    die_at: int | None = None,
+    until: Callable[[], bool] = lambda: False,
+    timeout: float = 5.0,
+    then: Callable[[], None] = lambda: None,
+) -> None:
+    """Run the learner's worker on a connection of its own until `until()` or `timeout`, or until
+    it dies in the middle of order number `die_at`; then `then()`, with the worker's connection
+    still open (the check kills the broker there)."""
+
+    def do_work(body: bytes) -> None:
+        if die_at is not None and len(run.done) >= die_at:
+            raise _WorkerDied
+        time.sleep(WORK_SECONDS_7_3)
+        run.done.append(body.decode(errors="replace") if isinstance(body, bytes | bytearray) else str(body))
+
+    with connected(broker, "worker (exercise 7.3)") as connection:
+        run.worker = _Watched(connection.channel())
+        try:
+            start_worker(run.worker, do_work)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and not until():
+                connection.process_data_events(time_limit=0.02)
+        except _WorkerDied:
+            pass
+        finally:
+            then()
+
+
+def _crash(
+    broker: BrokerHandle,
+    publish: Callable[[Any, list[str]], object],
+    start_worker: Callable[[Any, Callable[[bytes], None]], object],
+) -> _Crashed:
+    run = _Crashed()
+    cleanup(broker, queues=[ORDERS])
+    try:
+        with connected(broker, "publisher (exercise 7.3)") as connection:
+            publisher = _Publisher(connection.channel(), run)
+            run.publisher = publisher.recorder
+            try:
+                publish(publisher, list(ORDERS_7_3))
+            except Exception as error:  # the learner's code: report it, never raise it
+                run.error = f"publish raised {describe(error)}"
+
+        def kill() -> None:
+            try:
+                broker.restart(kill=True)
+            except BackendUnavailable as error:
+                run.crashed = str(error)
+
+        # the worker dies in the middle of an order, and the broker with it
+        try:
+            _work(broker, start_worker, run, die_at=CRASH_AFTER, then=kill)
+        except pika.exceptions.AMQPError:
+            pass  # its connection died with the broker
+        except Exception as error:  # the learner's code
+            run.error = f"start_worker raised {describe(error)}"
+        # a new worker, after the crash, until the queue has been quiet for a while
+        quiet = {"count": -1, "since": time.monotonic()}
+
+        def drained() -> bool:
+            if len(run.done) != quiet["count"]:
+                quiet["count"], quiet["since"] = len(run.done), time.monotonic()
+            return time.monotonic() - quiet["since"] > SETTLE_SECONDS
+
+        try:
+            _work(broker, start_worker, run, until=drained, timeout=10)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            run.error = f"after the crash, the worker's channel was closed: {describe(error)}"
+        except Exception as error:  # the learner's code
+            run.error = f"after the crash, start_worker raised {describe(error)}"
+        with connected(broker, "exercise 7.3 (check)") as connection:
+            run.left = _count(connection.channel(), ORDERS)
+        return run
+    finally:
+        with contextlib.suppress(pika.exceptions.AMQPError):
+            cleanup(broker, queues=[ORDERS])
+
+
+def _why_lost(run: _Crashed) -> list[str]:
+    """The learner's code, read for the reasons a message can be lost."""
+    reasons: list[str] = []
+    publisher, worker = run.publisher, run.worker
+    calls = [*(publisher.calls if publisher else []), *(worker.calls if worker else [])]
+    declares = [call for call in calls if call.method == "queue_declare"]
+    quorum = any((call.get("arguments") or {}).get("x-queue-type") == "quorum" for call in declares)
+    if declares and not any(call.get("durable") for call in declares) and not quorum:
+        reasons.append("orders is not durable: the crash took the queue, and everything in it.")
+    publishes = [call for _, call in (publisher.of("basic_publish") if publisher else [])]
+    modes = {getattr(call.get("properties"), "delivery_mode", None) for call in publishes}
+    if publishes and modes != {pika.DeliveryMode.Persistent.value} and not quorum:
+        reasons.append(
+            "The messages are transient (no delivery_mode=2): a durable queue comes back from a crash "
+            "without them."
+        )
+    consumes = [call for _, call in (worker.of("basic_consume") if worker else [])]
+    if any(call.get("auto_ack") for call in consumes):
+        reasons.append(
+            "The worker consumes with auto_ack=True: RabbitMQ forgot each order as it sent it, so the "
+            "orders the worker had received but not yet worked on died with the worker."
+        )
+    return reasons
+
+
+@exercise(
+    "7.3",
+    "No message lost: a publisher and a worker that survive a crash",
+    solution="""def publish(channel, orders):
+    channel.queue_declare(queue="orders", durable=True)
+    channel.confirm_delivery()                      # basic_publish now waits for RabbitMQ's ack
+    for order in orders:
+        channel.basic_publish(
+            exchange="",
+            routing_key="orders",
+            body=order,
+            properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),
+        )                                           # raises NackError if RabbitMQ refused it
+
+
+def start_worker(channel, do_work):
+    channel.queue_declare(queue="orders", durable=True)
+    channel.basic_qos(prefetch_count=10)
+
+    def callback(ch, method, properties, body):
+        do_work(body)
+        ch.basic_ack(delivery_tag=method.delivery_tag)   # only after the work is done
+
+    channel.basic_consume(queue="orders", on_message_callback=callback)
+
+
+course.EXERCISES["7.3"](broker, publish, start_worker)""",
+    explanation=(
+        "Four things, each closing one gap: a durable queue and persistent messages (the broker "
+        "keeps them across a crash), publisher confirms (the publisher knows when the broker has "
+        "them), and manual acks after the work (the broker keeps each order until it is done). "
+        "The price is 'at least once': an order done just before the crash, whose ack was lost, "
+        "comes back; do_work should be safe to repeat."
+    ),
+    hints=(
+        "Section 1 says what survives a crash; section 2 says how a publisher knows the broker "
+        "has a message.",
+        "The worker must not tell RabbitMQ an order is done (auto_ack) before do_work has run.",
+    ),
+)
+def check_no_message_lost(
+    broker: BrokerHandle,
+    publish: Callable[[Any, list[str]], object],
+    start_worker: Callable[[Any, Callable[[bytes], None]], object],
+) -> Feedback:
+    """Run `publish(channel, orders)` with thirty orders, then `start_worker(channel, do_work)`;
+    after the worker has done a few, kill the broker (`restart(kill=True)`), start the worker
+    again, and count: every order publish() sent without an error must have been worked on."""
+    run = _crash(broker, publish, start_worker)
+    done = set(run.done)
+    lost = [order for order in run.sent if order not in done]
+    twice = sorted({order for order in run.done if run.done.count(order) > 1}, key=ORDERS_7_3.index)
+    counts = (
+        f"publish() sent {len(run.sent)} of {len(ORDERS_7_3)} orders"
+        + (f" ({len(run.refused)} refused by RabbitMQ)" if run.refused else "")
+        + f"; do_work ran for {len(done)} different orders ({len(run.done)} calls)."
+    )
+    crash = (
+        f"The check crashed everything after {CRASH_AFTER} orders: your worker died in the middle of "
+        "the next one and the broker was killed (SIGKILL); then the check started your worker again."
+        if run.crashed is None
+        else f"The broker could not be killed here, so this run proves less: {run.crashed}"
+    )
+    problems = [run.error] if run.error else []
+    confirms = bool(run.publisher and run.publisher.of("confirm_delivery"))
+    if not run.sent:
+        return wrong("publish() sent nothing", counts, *problems)
+    if lost:
+        return wrong(
+            f"{plural(len(lost), 'order')} lost: {listed(lost[:5])}{' ...' if len(lost) > 5 else ''}",
+            counts,
+            crash,
+            *_why_lost(run),
+            *problems,
+        )
+    if problems:
+        return wrong("Every order was worked on, but something failed", counts, *problems)
+    if not confirms:
+        return wrong(
+            "Nothing was lost this time, but publish() does not know that",
+            counts,
+            crash,
+            "Without channel.confirm_delivery(), basic_publish returns as soon as the message is on "
+            "its way: the broker may not have it yet, let alone on disk. A crash a moment later can "
+            "lose it, and the publisher, which has moved on, never hears.",
+        )
+    return right(
+        f"Every confirmed order was worked on: {len(run.sent)} sent, {len(done)} done",
+        counts,
+        crash,
+        (
+            f"{plural(len(twice), 'order')} ({listed(twice)}) {'was' if len(twice) == 1 else 'were'} "
+            "worked on twice: done before the crash, their acks lost with it. That is 'at least once'; "
+            "make do_work idempotent (or remember what was done)."
+            if twice
+            else "No order was done twice this time; after a crash some can be (their acks lost with "
+            "it), so do_work should be safe to repeat."
+        ),
+    )
