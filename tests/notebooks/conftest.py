@@ -13,7 +13,7 @@ from tests.real_brokers import require_real_broker
 from .chapters import COURSE_BUDGET_SECONDS, Run
 
 #: where a chapter runs: the simulator, and the real RabbitMQ 3.10 and 4.0 that CI starts
-BACKENDS = ("sim", "url-3.10", "url-4.0")
+BACKENDS = ("sim", "url-3.10", "url-4.0", "url-4.3")
 
 TIMINGS = pytest.StashKey[dict[tuple[str, str], float]]()
 

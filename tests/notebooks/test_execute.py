@@ -1,6 +1,6 @@
-"""Every chapter runs top to bottom, headless, on the simulator and on the real RabbitMQ 3.10 and
-4.0 that CI starts (the kernel gets RABBITSIM_BACKEND=url and RABBITSIM_URL, as a learner would
-set them); any error fails, and says which cell, with its source and traceback. Chapters are
+"""Every chapter runs top to bottom, headless, on the simulator and on the real RabbitMQ 3.10,
+4.0 and 4.3 that CI starts (the kernel gets RABBITSIM_BACKEND=url and RABBITSIM_URL, as a learner
+would set them); any error fails, and says which cell, with its source and traceback. Chapters are
 committed without outputs."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .conftest import BACKENDS, backend_url
 #: One chapter on its own must not take the whole course's budget on the simulator (the course's
 #: total is measured by benchmarks/notebooks.py and summed at the end of every test run). Real
 #: brokers are slower: their management statistics lag, and the chapters wait for them.
-CHAPTER_BUDGET_SECONDS = {"sim": COURSE_BUDGET_SECONDS, "url-3.10": 300.0, "url-4.0": 300.0}
+CHAPTER_BUDGET_SECONDS = {"sim": COURSE_BUDGET_SECONDS, "url-3.10": 300.0, "url-4.0": 300.0, "url-4.3": 300.0}
 
 CHAPTERS = chapters()
 
