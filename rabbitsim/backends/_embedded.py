@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import pika
 
@@ -32,6 +29,7 @@ from rabbitsim.vocabulary import (
 
 from ._alarms import SimulatorAlarms
 from ._base import BackendUnavailable, BrokerHandle
+from ._data_dir import DataDir
 from ._sim_source import SimSource
 
 #: The core's clock: real time. Its events are stamped with it, and so is a recording's start.
@@ -62,12 +60,12 @@ class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
         #: RabbitMQ's settings of the same names (ms), given to the broker at each start
         self.consumer_timeout = consumer_timeout
         self.channel_tick_interval = channel_tick_interval
-        self._temporary = data_dir is None
-        self.data_dir = Path(tempfile.mkdtemp(prefix="rabbitsim-")) if data_dir is None else Path(data_dir)
+        self._data = DataDir.given(data_dir)
+        self.data_dir = self._data.path
         try:
             self._start(host, port)
         except BaseException:
-            self._remove_temporary()
+            self._data.remove_if_temporary()
             raise
 
     def _start(self, host: str, port: int) -> None:
@@ -133,11 +131,7 @@ class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
             return
         self.server.close(clean=clean)
         self.store.close()
-        self._remove_temporary()
-
-    def _remove_temporary(self) -> None:
-        if self._temporary:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        self._data.remove_if_temporary()
 
 
 def snapshot(broker: Broker) -> Topology:

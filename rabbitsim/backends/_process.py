@@ -17,11 +17,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -34,6 +32,7 @@ from rabbitsim.vocabulary import Started, Stopped, Topology, TraceEvent
 
 from ._alarms import ALARM_METHODS, ChildAlarms
 from ._base import BackendUnavailable, BrokerHandle
+from ._data_dir import DataDir
 from ._embedded import EmbeddedBroker
 from ._sim_source import SimSource
 
@@ -147,8 +146,8 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         **options: Any,
     ) -> None:
         self.profile = profile
-        self._temporary = data_dir is None
-        self.data_dir = Path(tempfile.mkdtemp(prefix="rabbitsim-")) if data_dir is None else Path(data_dir)
+        self._data = DataDir.given(data_dir)
+        self.data_dir = self._data.path
         self._options = {"profile": profile, "data_dir": str(self.data_dir), **options}
         self._calls = itertools.count(1)
         self._waiting: dict[int, Future[Any]] = {}
@@ -158,7 +157,7 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         try:
             self._spawn(host, port)
         except BaseException:
-            self._remove_temporary()
+            self._data.remove_if_temporary()
             raise
 
     def _spawn(self, host: str, port: int) -> None:
@@ -270,11 +269,7 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         self._closed = True
         self._wait_child()
         self._pipe.close()
-        self._remove_temporary()
-
-    def _remove_temporary(self) -> None:
-        if self._temporary:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        self._data.remove_if_temporary()
 
 
 class ChildSource:
