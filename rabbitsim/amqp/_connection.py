@@ -36,6 +36,7 @@ from rabbitsim.broker import (
     ChannelClosed,
     ChannelError,
     Connection,
+    ConnectionClosed,
     ConnectionError,
     ConsumerCancelled,
     Deliver,
@@ -248,9 +249,12 @@ class AMQPConnection:
         clock: Callable[[], float] | None = None,
         heartbeat: int = HEARTBEAT,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        peer: tuple[str, int] = ("", 0),
+        local: tuple[str, int] = ("", 0),
     ) -> None:
         self.broker = broker
         self.from_loopback = from_loopback
+        self.peer, self.local = peer, local  # (host, port) of the client, and of our socket
         self.clock = clock or broker.clock
         self.state = State.AWAIT_HEADER
         self.core: Connection | None = None
@@ -395,7 +399,19 @@ class AMQPConnection:
 
     def _connection_item(self, item: Outbound) -> None:
         """What the core tells the connection itself, on channel 0: blocked and unblocked, sent
-        only to clients that announced `connection.blocked` (others are held without a word)."""
+        only to clients that announced `connection.blocked` (others are held without a word);
+        and a close the broker decided on (the core has shut the connection down already)."""
+        if type(item) is ConnectionClosed:
+            error = item.error
+            self.close_reason = error
+            if not self._out:
+                self.on_output()
+            self._send(
+                commands.Connection.Close(error.reply_code, error.reply_text, error.class_id, error.method_id)
+            )
+            self.state = State.CLOSING
+            self.close_deadline = self.clock() + CLOSE_TIMEOUT
+            return
         if type(item) is Unblocked:
             if self.held:
                 self.held = False
@@ -639,8 +655,11 @@ class AMQPConnection:
     def _open(self, method: commands.Connection.Open) -> None:
         given = self.client_properties.get("connection_name")
         name = display_text(given) if isinstance(given, str | bytes) and given else None
-        self.core = self.broker.connect(method.virtual_host, self.user, name=self._unique(name))
-        self.core.peer = self
+        core = self.core = self.broker.connect(method.virtual_host, self.user, name=self._unique(name))
+        core.peer = self
+        core.client_properties = self.client_properties
+        (core.peer_host, core.peer_port), (core.host, core.port) = self.peer, self.local
+        core.channel_max, core.frame_max, core.heartbeat = self.channel_max, self.frame_max, self.heartbeat
         self.state = State.OPEN
         self._send(commands.Connection.OpenOk())
 

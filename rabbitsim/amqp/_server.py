@@ -41,7 +41,11 @@ class _Wire(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         server = self.server
         self.amqp = AMQPConnection(
-            server.broker, from_loopback=_is_loopback(peer), handshake_timeout=server.handshake_timeout
+            server.broker,
+            from_loopback=_is_loopback(peer),
+            handshake_timeout=server.handshake_timeout,
+            peer=_address(peer),
+            local=_address(transport.get_extra_info("sockname")),
         )
         self.amqp.router = server.route
         self.amqp.on_output = lambda: server.mark(self)
@@ -88,6 +92,14 @@ class _Wire(asyncio.Protocol):
                 self.transport.abort()
             else:
                 self.transport.close()
+
+
+def _address(address: Any) -> tuple[str, int]:
+    """(host, port) of a socket address (IPv4 or IPv6); ("", 0) when there is none."""
+    try:
+        return str(address[0]), int(address[1])
+    except (TypeError, ValueError, IndexError):
+        return "", 0
 
 
 def _is_loopback(peer: Any) -> bool:

@@ -9,8 +9,9 @@ the trace events that `rabbitsim.trace` records and `rabbitsim.viz` draws).
 from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
 from . import _durability as durability
+from ._access import HASHING_ALGORITHMS, Permission, TopicPermission, User, hash_password
 from ._alarms import MEMORY_CHECK_INTERVAL, Alarms, AlarmStatus, Blocked, Unblocked, parse_bytes
-from ._broker import Broker, User
+from ._broker import LOOPBACK_USERS, Broker
 from ._channel import Channel
 from ._connection import Connection
 from ._consumer import Consumer
@@ -33,6 +34,7 @@ from ._errors import (
     RESOURCE_LOCKED,
     SYNTAX_ERROR,
     UNEXPECTED_FRAME,
+    AdminError,
     AMQPError,
     ChannelError,
     ConnectionError,
@@ -41,6 +43,7 @@ from ._exchange import Binding, Exchange
 from ._message import DeadLettered, Death, Entry, Long, Message, Properties, PropertiesLike
 from ._output import (
     ChannelClosed,
+    ConnectionClosed,
     ConsumerCancelled,
     DeclareOk,
     Deliver,
@@ -52,6 +55,7 @@ from ._output import (
     Reply,
     Return,
 )
+from ._policies import APPLY_TO, OPERATOR_KEYS, POLICY_KEYS, Policy, effective_definition
 from ._profile import DEFAULT_PROFILE, PROFILES, VersionProfile
 from ._queue import Queue
 from ._routing import topic_words
@@ -60,6 +64,7 @@ from ._vhost import VHost
 
 __all__ = [
     "ACCESS_REFUSED",
+    "APPLY_TO",
     "CHANNEL_ERROR",
     "COMMAND_INVALID",
     "CONNECTION_FORCED",
@@ -67,13 +72,17 @@ __all__ = [
     "DEFAULT_PROFILE",
     "DEFAULT_TICK_INTERVAL",
     "FRAME_ERROR",
+    "HASHING_ALGORITHMS",
     "INTERNAL_ERROR",
+    "LOOPBACK_USERS",
     "MEMORY_CHECK_INTERVAL",
     "METHOD_IDS",
     "NOT_ALLOWED",
     "NOT_FOUND",
     "NOT_IMPLEMENTED",
     "NO_ROUTE",
+    "OPERATOR_KEYS",
+    "POLICY_KEYS",
     "PRECONDITION_FAILED",
     "PROFILES",
     "REPLY_NAMES",
@@ -82,6 +91,7 @@ __all__ = [
     "SYNTAX_ERROR",
     "UNEXPECTED_FRAME",
     "AMQPError",
+    "AdminError",
     "AlarmStatus",
     "Alarms",
     "Binding",
@@ -91,6 +101,7 @@ __all__ = [
     "ChannelClosed",
     "ChannelError",
     "Connection",
+    "ConnectionClosed",
     "ConnectionError",
     "Consumer",
     "ConsumerCancelled",
@@ -108,6 +119,8 @@ __all__ = [
     "NodeKind",
     "Outbound",
     "Output",
+    "Permission",
+    "Policy",
     "Properties",
     "PropertiesLike",
     "PublisherAck",
@@ -115,6 +128,7 @@ __all__ = [
     "Queue",
     "Reply",
     "Return",
+    "TopicPermission",
     "TraceEvent",
     "Unblocked",
     "User",
@@ -122,6 +136,8 @@ __all__ = [
     "VersionProfile",
     "display_text",
     "durability",
+    "effective_definition",
+    "hash_password",
     "parse_bytes",
     "relayed_text",
     "topic_words",

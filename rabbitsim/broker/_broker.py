@@ -8,14 +8,16 @@ import datetime
 import hashlib
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rabbitsim.vocabulary import EventKind, Node, TraceEvent
 
+from ._access import Permission, TopicPermission, User
+from ._administration import Administration
 from ._alarms import Alarms
 from ._connection import Connection
 from ._consumer_timeout import DEFAULT_CONSUMER_TIMEOUT, DEFAULT_TICK_INTERVAL, ChannelTicks
+from ._definitions import DEFAULT_VHOST_DESCRIPTION
 from ._direct_reply import ReplyRegistry
 from ._durability import Intent
 from ._errors import ACCESS_REFUSED, CONNECTION_FORCED, NOT_ALLOWED, ConnectionError
@@ -28,21 +30,15 @@ if TYPE_CHECKING:
     from ._queue import Queue
 
 Clock = Callable[[], float]
-
-
-@dataclass(slots=True)
-class User:
-    name: str
-    password: str
-    tags: tuple[str, ...] = ()
-    loopback_only: bool = False
+#: RabbitMQ's default `loopback_users`: who may log in over loopback only
+LOOPBACK_USERS = ("guest",)
 
 
 def _no_time() -> float:
     return 0.0
 
 
-class Broker:
+class Broker(Administration):
     """The sans-IO core. Pass a clock (seconds as float) when time matters; the default
     stands still, which keeps tests deterministic. `wall_clock` (seconds since the epoch)
     dates dead letters (`x-death` times); without one they are dated by `clock`.
@@ -73,6 +69,9 @@ class Broker:
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
         self.vhosts: dict[str, VHost] = {}
         self.users: dict[str, User] = {}
+        self.permissions: dict[tuple[str, str], Permission] = {}
+        self.topic_permissions: dict[tuple[str, str, str], TopicPermission] = {}
+        self._salts = 0
         self.connections: dict[str, Connection] = {}
         self.output: list[Output] = []  # the road: see `take_output`
         self.tracing = False  # set by whoever drains the road and wants events on it
@@ -83,32 +82,31 @@ class Broker:
         self.reply_keys = ReplyRegistry()
         self.alarms = Alarms(self)  # memory and disk: see `_alarms`
         self._event_seq = 0
-        self.add_vhost("/")
-        self.add_user("guest", "guest", tags=("administrator",), loopback_only=True)
+        # what a fresh RabbitMQ has: the vhost "/" and the user guest, who may do anything in it
+        self.add_vhost("/").description = DEFAULT_VHOST_DESCRIPTION
+        self.add_user("guest", "guest", tags=("administrator",))
+        self.set_permissions("guest", "/", ".*", ".*", ".*")
 
-    # --- administration ------------------------------------------------------------------------
+    # --- administration (the rest is `_administration`'s) --------------------------------------
 
     def add_vhost(self, name: str) -> VHost:
+        """The vhost `name`, created if new (`rabbitmqctl add_vhost`)."""
         vhost = self.vhosts.get(name)
         if vhost is None:
             vhost = self.vhosts[name] = VHost(name, self)
+            self._settings_changed()
         return vhost
 
-    def add_user(
-        self, name: str, password: str, *, tags: tuple[str, ...] = (), loopback_only: bool = False
-    ) -> User:
-        user = self.users[name] = User(name, password, tags, loopback_only)
-        return user
-
     def authenticate(self, username: str, password: str, *, from_loopback: bool = True) -> User:
-        """Check a login as RabbitMQ does; `guest` is refused from anywhere but loopback."""
+        """Check a login as RabbitMQ does; `guest` (the one user RabbitMQ's default
+        `loopback_users` names) is refused from anywhere but loopback."""
         user = self.users.get(username)
-        if user is None or user.password != password:
+        if user is None or not user.check_password(password):
             raise ConnectionError(
                 ACCESS_REFUSED,
                 "Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
             )
-        if user.loopback_only and not from_loopback:
+        if username in LOOPBACK_USERS and not from_loopback:
             raise ConnectionError(ACCESS_REFUSED, f"user '{username}' can only connect via localhost")
         return user
 
@@ -119,6 +117,7 @@ class Broker:
         found = self.vhosts.get(vhost)
         if found is None:
             raise ConnectionError(NOT_ALLOWED, f"vhost {vhost} not found", "connection.open")
+        self.check_connection_limits(found, user)
         self._connection_ids += 1
         connection = Connection(self, found, user, name or f"connection-{self._connection_ids}")
         self.connections[connection.name] = connection

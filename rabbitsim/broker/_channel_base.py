@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Final, NamedTuple, ParamSpec
 
 from rabbitsim.vocabulary import EventKind, Node
 
+from ._access import READ
 from ._errors import ACCESS_REFUSED, CHANNEL_ERROR, NOT_FOUND, AMQPError, ChannelError, ConnectionError
 from ._output import ConsumerCancelled, Reply
 
@@ -209,7 +210,10 @@ class ChannelBase:
         return self.last_queue, routing_key or self.last_queue
 
     def _usable_queue(self, queue: str) -> Queue:
+        """The queue a purge, consume or get reads: the user must be allowed to read it (checked
+        before it is looked up, as RabbitMQ does), and it must not be another's exclusive queue."""
         name, _ = self._queue_shortcut(queue, "")
+        self.connection.access.check(READ, "queue", name)
         found = self.vhost.queue(name)
         found.check_access(self.connection)
         return found

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rabbitsim.vocabulary import EventKind, Node, NodeKind
 
+from ._access import Access
 from ._channel import Channel
 from ._errors import CHANNEL_ERROR, REPLY_SUCCESS, AMQPError, ConnectionError
 from ._output import Outbound
@@ -26,6 +27,16 @@ class Connection:
         self.channels: dict[int, Channel] = {}
         self.exclusive_queues: dict[str, Queue] = {}
         self.peer: object = None  # free for an adapter to attach its own side; the core never reads it
+        #: what the user may do in this vhost, fixed when the connection opens (`_access`)
+        self.access = Access(broker, user, vhost.name)
+        #: what the management API and `rabbitmqctl list_connections` show; the wire adapter fills it
+        self.client_properties: dict[str, Any] = {}
+        self.peer_host = self.host = ""
+        self.peer_port = self.port = 0
+        self.connected_at = int((broker.wall_clock or broker.clock)() * 1000)  # ms, as RabbitMQ
+        self.channel_max = 0
+        self.frame_max = 0
+        self.heartbeat = 0
         self.close_reason: AMQPError | None = None
         self.node = Node(NodeKind.CONNECTION, name, name)
 
@@ -39,6 +50,7 @@ class Connection:
             error = ConnectionError(CHANNEL_ERROR, "second 'channel.open' seen", "channel.open")
             self.shut_down(error)
             raise error
+        self.broker.check_channel_limit(self.user)
         channel = self.channels[number] = Channel(self, number)
         if self.broker.tracing:
             self.broker.emit(EventKind.CHANNEL_OPENED, self.vhost.name, channel.node)

@@ -8,6 +8,7 @@ from typing import Any
 
 from rabbitsim.vocabulary import REPLY_QUEUE, EventKind
 
+from ._access import CONFIGURE, READ, WRITE
 from ._arguments import (
     EXCHANGE_COMPARED_ARGUMENTS,
     QUEUE_ARGUMENT_DEFAULTS,
@@ -27,13 +28,27 @@ from ._exchange import Exchange, binding_key
 from ._output import DeclareOk
 from ._queue import Queue
 from ._routing import ROUTERS, parse_x_match
+from ._text import utf8_text
 
 
 class Bindings(ChannelBase):
     """What queue.bind and exchange.bind (and their unbinds) share."""
 
-    def _bind_ends(self, source: str, destination: str, is_queue: bool) -> tuple[Exchange, Queue | Exchange]:
+    def _permit_binding(self, source: str, destination: str, is_queue: bool, routing_key: str) -> None:
+        """RabbitMQ's order: write on the destination, neither end the default exchange, read on
+        the source, and read on the routing key when the source is a topic exchange."""
+        access = self.connection.access
+        access.check(WRITE, "queue" if is_queue else "exchange", destination)
+        if not is_queue:
+            self._refuse_default_exchange(destination)
         self._refuse_default_exchange(source)
+        if not access.everything:
+            access.check(READ, "exchange", source)
+            found = self.vhost.exchanges.get(source)
+            if found is not None and found.type == "topic":
+                access.check_topic(READ, source, routing_key)
+
+    def _bind_ends(self, source: str, destination: str, is_queue: bool) -> tuple[Exchange, Queue | Exchange]:
         vhost = self.vhost
         found_source = vhost.exchange(source)
         if is_queue:
@@ -51,6 +66,7 @@ class Bindings(ChannelBase):
         *,
         is_queue: bool,
     ) -> None:
+        self._permit_binding(source, destination, is_queue, routing_key)
         found_source, found_destination = self._bind_ends(source, destination, is_queue)
         arguments = dict(arguments or {})
         if found_source.type == "headers":
@@ -75,7 +91,7 @@ class Bindings(ChannelBase):
         *,
         is_queue: bool,
     ) -> None:
-        self._refuse_default_exchange(source)
+        self._permit_binding(source, destination, is_queue, routing_key)
         vhost = self.vhost
         found_source = vhost.exchanges.get(source)
         found_destination = (vhost.queues if is_queue else vhost.exchanges).get(destination)
@@ -117,11 +133,17 @@ class ExchangeMethods(Bindings):
             # RabbitMQ says "invalid" only for names that happen to be Erlang atoms; typos are "unknown"
             raise error_class(code, f"unknown exchange type '{exchange_type}'")
         self._refuse_default_exchange(exchange)
+        access = self.connection.access
+        access.check(CONFIGURE, "exchange", exchange)
         arguments = dict(arguments or {})
         existing = vhost.exchanges.get(exchange)
         if existing is None:
             self._refuse_reserved_name("exchange", exchange)
             check_exchange_arguments(resource("exchange", exchange, vhost.name), arguments)
+            alternate = arguments.get("alternate-exchange")
+            if alternate is not None and not access.everything:
+                access.check(READ, "exchange", exchange)
+                access.check(WRITE, "exchange", utf8_text(alternate))
             existing = vhost.add_exchange(
                 Exchange(
                     exchange,
@@ -155,6 +177,7 @@ class ExchangeMethods(Bindings):
                 ACCESS_REFUSED,
                 f"deletion of system {resource('exchange', exchange, self.vhost.name)} not allowed",
             )
+        self.connection.access.check(CONFIGURE, "exchange", exchange)
         existing = self.vhost.exchanges.get(exchange)
         if existing is None:
             return
@@ -172,7 +195,7 @@ class ExchangeMethods(Bindings):
         *,
         nowait: bool = False,
     ) -> None:
-        self._bind(source, self._refuse_default_exchange(destination), routing_key, arguments, is_queue=False)
+        self._bind(source, destination, routing_key, arguments, is_queue=False)
 
     @amqp_method("exchange.unbind")
     def exchange_unbind(
@@ -184,9 +207,7 @@ class ExchangeMethods(Bindings):
         *,
         nowait: bool = False,
     ) -> None:
-        self._unbind(
-            source, self._refuse_default_exchange(destination), routing_key, arguments, is_queue=False
-        )
+        self._unbind(source, destination, routing_key, arguments, is_queue=False)
 
 
 class QueueMethods(Bindings):
@@ -217,6 +238,8 @@ class QueueMethods(Bindings):
             self._refuse_reserved_name("queue", queue)
         else:
             queue = self.broker.generate_name("amq.gen")
+        access = self.connection.access
+        access.check(CONFIGURE, "queue", queue)
         arguments = dict(arguments or {})
         existing = vhost.queues.get(queue)
         if existing is not None:
@@ -236,6 +259,10 @@ class QueueMethods(Bindings):
             return self._declared(existing)
         what = resource("queue", queue, vhost.name)
         check_queue_arguments(what, arguments)
+        dead_letter_exchange = arguments.get("x-dead-letter-exchange")
+        if dead_letter_exchange is not None and not access.everything:
+            access.check(READ, "queue", queue)
+            access.check(WRITE, "exchange", utf8_text(dead_letter_exchange))
         check_consumer_timeout_argument(self.broker.profile, what, arguments, arguments.get("x-queue-type"))
         if arguments.get("x-queue-type") in ("quorum", b"quorum"):
             check_quorum_declare(
@@ -245,6 +272,7 @@ class QueueMethods(Bindings):
                 auto_delete=auto_delete,
                 arguments=arguments,
             )
+        self.broker.check_queue_limit(vhost, queue)
         created = Queue(
             queue, vhost, durable=durable, owner=owner, auto_delete=auto_delete, arguments=arguments
         )
@@ -305,6 +333,7 @@ class QueueMethods(Bindings):
         self, queue: str, *, if_unused: bool = False, if_empty: bool = False, nowait: bool = False
     ) -> int:
         name, _ = self._queue_shortcut(queue, "")
+        self.connection.access.check(CONFIGURE, "queue", name)
         found = self.vhost.queues.get(name)
         if found is None:
             return 0

@@ -86,9 +86,17 @@ class ForgetCopy(NamedTuple):
     entry: Entry
 
 
+class KeepSettings(NamedTuple):
+    """Users, vhosts, permissions, policies and limits changed: the whole of them, in RabbitMQ's
+    definitions format (`_definitions`). They change rarely, so a store keeps the latest."""
+
+    settings: dict[str, Any]
+
+
 #: What the road may carry for a store.
 Intent = (
-    KeepExchange
+    KeepSettings
+    | KeepExchange
     | ForgetExchange
     | KeepQueue
     | ForgetQueue

@@ -85,3 +85,18 @@ class ConnectionError(AMQPError):
     """A hard error: RabbitMQ closes the whole connection."""
 
     closes = "connection"
+
+
+class AdminError(Exception):
+    """An administrative operation refused (users, vhosts, permissions, policies, limits,
+    definitions): `kind` says what went wrong, as the management API's status codes do, and
+    `reason` says it in RabbitMQ's words. Nothing was changed."""
+
+    NOT_FOUND = "not_found"
+    BAD_REQUEST = "bad_request"
+    CONFLICT = "conflict"
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason

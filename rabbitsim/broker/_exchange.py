@@ -12,6 +12,7 @@ from ._routing import ROUTERS, Destination, Router
 from ._text import utf8_text
 
 if TYPE_CHECKING:
+    from ._policies import Policy
     from ._queue import Queue
 
 
@@ -70,7 +71,9 @@ class Exchange:
         "internal",
         "name",
         "node",
+        "operator_policy",
         "outgoing",
+        "policy",
         "router",
         "type",
         "vhost_name",
@@ -99,6 +102,8 @@ class Exchange:
         self.outgoing: dict[tuple[Any, ...], Binding] = {}  # bindings where this is the source
         self.incoming: dict[tuple[Any, ...], Binding] = {}  # exchange-to-exchange bindings to here
         self.node = Node(NodeKind.EXCHANGE, name)
+        self.policy: Policy | None = None  # what the vhost's policies apply here (`_policies`)
+        self.operator_policy: Policy | None = None
 
     def __repr__(self) -> str:
         return f"Exchange({self.name!r}, {self.type!r})"
@@ -109,5 +114,8 @@ class Exchange:
 
     @property
     def alternate(self) -> str | None:
+        """The alternate exchange: the argument's, else a policy's (the argument wins)."""
         value = self.arguments.get("alternate-exchange")
+        if value is None and self.policy is not None:
+            value = self.policy.definition.get("alternate-exchange")
         return None if value is None else utf8_text(value)

@@ -80,6 +80,14 @@ class ChannelClosed(NamedTuple):
     error: AMQPError
 
 
+class ConnectionClosed(NamedTuple):
+    """A connection the broker closed on its own (an administrator closed it, or deleted its
+    vhost or user): connection.close with the error's code and text, on channel 0. The core has
+    already shut the connection down."""
+
+    error: AMQPError
+
+
 class GetOk(NamedTuple):
     """basic.get-ok. `message_count` is what is still ready after this one."""
 
@@ -106,6 +114,7 @@ Outbound = (
     | PublisherNack
     | ConsumerCancelled
     | ChannelClosed
+    | ConnectionClosed
     | Blocked
     | Unblocked
 )

@@ -4,7 +4,7 @@ drop the head, or refuse the new message (and perhaps dead-letter it)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rabbitsim.vocabulary import EventKind
 
@@ -26,10 +26,13 @@ OVERFLOW_MODES = {
 QUORUM_OVERFLOW_MODES = {**OVERFLOW_MODES, "reject-publish-dlx": (True, False, False)}
 
 
-def set_overflow(queue: Queue, modes: Mapping[str, tuple[bool, bool, bool]]) -> None:
-    """`x-overflow` as a row of `modes`; it matters only with a length limit."""
+def set_overflow(
+    queue: Queue, modes: Mapping[str, tuple[bool, bool, bool]], settings: Mapping[str, Any]
+) -> None:
+    """`x-overflow` (of the queue's arguments met by its policies) as a row of `modes`; it
+    matters only with a length limit."""
     limited = queue.max_length is not None or queue.max_length_bytes is not None
-    mode = utf8_text(queue.arguments.get("x-overflow", "drop-head"))
+    mode = utf8_text(settings.get("x-overflow", "drop-head"))
     drops, refuses, refused_dead = modes.get(mode, modes["drop-head"])
     queue.drops_head, queue.refuses = drops and limited, refuses and limited
     queue.refuse_dead_letters = refused_dead

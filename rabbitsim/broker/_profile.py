@@ -11,6 +11,8 @@ from ._errors import COMMAND_INVALID, PRECONDITION_FAILED, AMQPError, ChannelErr
 @dataclass(frozen=True, slots=True)
 class VersionProfile:
     name: str
+    #: the release the profile was measured on, which the simulator reports as its version
+    rabbitmq_version: str
     #: How an unknown exchange type is refused: 3.x closes the connection (503),
     #: 4.x closes only the channel (406).
     unknown_exchange_type: tuple[type[AMQPError], int]
@@ -63,10 +65,14 @@ class VersionProfile:
     #: memory (3.x 0.4, 4.x 0.6), and the default disk free limit in bytes (50 MB in each).
     vm_memory_high_watermark: float = 0.6
     disk_free_limit: int = 50_000_000
+    #: Policies: 3.10's quorum queues let a policy's `expires` win over the queue's argument;
+    #: 4.x take the lower of the two, as for classic queues (`_policies`, from RabbitMQ's source).
+    quorum_policy_expires_wins: bool = False
 
 
 _V4_0 = VersionProfile(
     "4.0",
+    "4.0.5",
     unknown_exchange_type=(ChannelError, PRECONDITION_FAILED),
     records_queue_type=True,
     quorum_default_delivery_limit=20,
@@ -84,6 +90,7 @@ PROFILES = {
     "4.3": dataclasses.replace(
         _V4_0,
         name="4.3",
+        rabbitmq_version="4.3.6",
         queue_consumer_timeout=False,
         channel_consumer_timeout=False,
         refuses_classic_consumer_timeout=True,
@@ -95,6 +102,7 @@ PROFILES = {
     "4.0": _V4_0,
     "3.10": VersionProfile(
         "3.10",
+        "3.10.8",
         unknown_exchange_type=(ConnectionError, COMMAND_INVALID),
         records_queue_type=False,
         quorum_default_delivery_limit=None,
@@ -106,6 +114,7 @@ PROFILES = {
         least_max_priority=0,
         max_message_size=128 * 1024 * 1024,
         vm_memory_high_watermark=0.4,
+        quorum_policy_expires_wins=True,
     ),
 }
 

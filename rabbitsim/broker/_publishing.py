@@ -6,6 +6,7 @@ from __future__ import annotations
 from rabbitsim.vocabulary import REPLY_KEY_PREFIX, REPLY_QUEUE, EventKind
 
 from . import _direct_reply as direct_reply
+from ._access import WRITE
 from ._arguments import expiration_problem
 from ._channel_base import CONFIRM, PLAIN, ChannelBase, Mode, Transaction, amqp_method
 from ._errors import (
@@ -80,9 +81,10 @@ class Publishing(ChannelBase):
             or properties.expiration is not None
             or properties.delivery_mode not in _USUAL_DELIVERY_MODES
             or not self.is_open
+            or not self.connection.access.everything
             or ((headers := properties.headers) is not None and ("CC" in headers or "BCC" in headers))
         ):
-            target, properties, cc = self._checked_publish(exchange, properties, immediate)
+            target, properties, cc = self._checked_publish(exchange, routing_key, properties, immediate)
             expiring = properties.expiration is not None
             message = self.broker.new_message(exchange, routing_key, properties, body)
             message.cc = cc
@@ -104,12 +106,14 @@ class Publishing(ChannelBase):
 
     @amqp_method("basic.publish", reply=False)
     def _checked_publish(
-        self, exchange: str, properties: PropertiesLike, immediate: bool
+        self, exchange: str, routing_key: str, properties: PropertiesLike, immediate: bool
     ) -> tuple[Exchange, PropertiesLike, tuple[str, ...]]:
         """Everything that can refuse or rewrite a message, in RabbitMQ's order; and the routing
         keys the CC and BCC headers add."""
         if immediate:
             raise ConnectionError(NOT_IMPLEMENTED, "immediate=true")
+        access = self.connection.access
+        access.check(WRITE, "exchange", exchange)  # before the exchange is looked up
         target = self.vhost.exchange(exchange)
         if target.internal:
             raise ChannelError(ACCESS_REFUSED, f"cannot publish to internal {target.described}")
@@ -133,6 +137,9 @@ class Publishing(ChannelBase):
             if self.reply_key is None:
                 raise ChannelError(PRECONDITION_FAILED, direct_reply.NO_CONSUMER)
             properties = with_changes(properties, reply_to=self.reply_key)
+        if target.type == "topic" and not access.everything:
+            for key in (routing_key, *cc):
+                access.check_topic(WRITE, exchange, key)
         return target, properties, cc
 
     def route(self, exchange: Exchange, message: Message, mandatory: bool, expiring: bool = False) -> bool:

@@ -25,12 +25,14 @@ from ._expiry import touch as _touch
 from ._expiry import wake as _wake
 from ._message import Entry, Message, with_changes
 from ._overflow import OVERFLOW_MODES, QUORUM_OVERFLOW_MODES, drop_over_limit, full_for, refuse, set_overflow
+from ._policies import queue_settings
 from ._ready import PriorityReady, Ready, by_seq, merge_back
 from ._text import utf8_text
 
 if TYPE_CHECKING:
     from ._connection import Connection
     from ._exchange import Binding
+    from ._policies import Policy
     from ._profile import VersionProfile
     from ._vhost import VHost
 
@@ -65,7 +67,9 @@ class Queue:
         "name",
         "next_seq",
         "node",
+        "operator_policy",
         "owner",
+        "policy",
         "prioritised",
         "quorum",
         "ready",
@@ -119,30 +123,51 @@ class Queue:
         self.keeps = vhost.broker.keeping and durable and owner is None
         self.incoming: dict[tuple[Any, ...], Binding] = {}  # bindings that lead here
         self.node = Node(NodeKind.QUEUE, name)
-        # what the arguments add (validated by the declare before the queue is made)
-        self.message_ttl = _number(self.arguments, "x-message-ttl")  # ms
-        self.max_length = _number(self.arguments, "x-max-length")
-        self.max_length_bytes = _number(self.arguments, "x-max-length-bytes")  # bodies only
-        self.ready_bytes = 0
-        exchange = self.arguments.get("x-dead-letter-exchange")
-        key = self.arguments.get("x-dead-letter-routing-key")
-        self.dead_letter_exchange = None if exchange is None else utf8_text(exchange)
-        self.dead_letter_routing_key = None if key is None else utf8_text(key)
-        self.drops_head = self.refuses = self.refuse_dead_letters = False
-        set_overflow(self, OVERFLOW_MODES)
-        self.expires_after = _number(self.arguments, "x-expires")  # ms unused before deletion
         self.deadline: float | None = None  # when unused long enough (no consumers meanwhile)
         self.timer_at: float | None = None  # the earliest wake-up asked of the broker
         self.ttl_timer_at: float | None = None  # RabbitMQ's TTL timer: armed for a head's expiry
-        top = _number(self.arguments, "x-max-priority")
+        top = _number(self.arguments, "x-max-priority")  # never from a policy
         if top is not None:
             self.ready = PriorityReady(max(top, vhost.broker.profile.least_max_priority))
+        self.policy: Policy | None = None  # what the vhost's policies apply here (`_policies`)
+        self.operator_policy: Policy | None = None
+        self._configure(self.arguments)
+
+    def _configure(self, settings: Mapping[str, Any]) -> None:
+        """What the arguments (met by any policy) add; validated before the queue was made."""
+        self.message_ttl = _number(settings, "x-message-ttl")  # ms
+        self.max_length = _number(settings, "x-max-length")
+        self.max_length_bytes = _number(settings, "x-max-length-bytes")  # bodies only
+        exchange = settings.get("x-dead-letter-exchange")
+        key = settings.get("x-dead-letter-routing-key")
+        self.dead_letter_exchange = None if exchange is None else utf8_text(exchange)
+        self.dead_letter_routing_key = None if key is None else utf8_text(key)
+        self.drops_head = self.refuses = self.refuse_dead_letters = False
+        set_overflow(self, QUORUM_OVERFLOW_MODES if self.quorum else OVERFLOW_MODES, settings)
+        self.expires_after = _number(settings, "x-expires")  # ms unused before deletion
+        # kept only while limited by bytes (`pop_head`)
+        self.ready_bytes = (
+            sum(len(e.message.body) for e in self.ready) if self.max_length_bytes is not None else 0
+        )
         self.special = (
-            top is not None
+            isinstance(self.ready, PriorityReady)
             or self.message_ttl is not None
             or self.max_length is not None
             or self.max_length_bytes is not None
         )
+
+    def apply_policy(self, definition: Mapping[str, Any]) -> None:
+        """Behave by the arguments met by a policy's `definition` (empty: by the arguments alone),
+        and act on it now as RabbitMQ does: a lower length limit drops or dead-letters the head, a
+        shorter TTL expires what it must, a new `expires` restarts the idle clock."""
+        profile = self.vhost.broker.profile
+        settings = queue_settings(
+            self.type, self.arguments, definition, policy_expires=profile.quorum_policy_expires_wins
+        )
+        self._configure(settings)
+        if self.quorum:
+            self._quorum_limit(settings, profile)
+        self.after_policy_change()
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r}, ready={len(self.ready)}, unacked={self.unacked})"
@@ -183,12 +208,15 @@ class Queue:
         """A quorum queue counts each message's returns (`x-delivery-count`) and drops a message
         returned more often than its delivery limit, as the version `profile` does."""
         self.quorum = True
-        set_overflow(self, QUORUM_OVERFLOW_MODES)
+        set_overflow(self, QUORUM_OVERFLOW_MODES, self.arguments)
         self.counts_deliveries = True
         self.count_from_first_delivery = profile.quorum_count_from_first_delivery
-        limit = self.arguments.get("x-delivery-limit", profile.quorum_default_delivery_limit)
-        self.delivery_limit = limit if isinstance(limit, int) else None
+        self._quorum_limit(self.arguments, profile)
         self.requeue_to_back = profile.quorum_requeue_to_back
+
+    def _quorum_limit(self, settings: Mapping[str, Any], profile: VersionProfile) -> None:
+        limit = settings.get("x-delivery-limit", profile.quorum_default_delivery_limit)
+        self.delivery_limit = limit if isinstance(limit, int) and limit >= 0 else None
 
     def as_delivered(self, entry: Entry) -> Message:
         """The message a consumer receives for `entry`: with `x-delivery-count` when counted."""
@@ -426,6 +454,16 @@ class Queue:
             self.vhost.broker.keep(DeliveredCopy(self, entry))
 
     # --- time (see `_expiry`) ---------------------------------------------------------------------
+
+    def after_policy_change(self) -> None:
+        """As RabbitMQ's queue process on a policy change: over a new length limit the head goes
+        (drop-head), expired copies leave the head, and the idle clock starts again."""
+        if self.drops_head:
+            drop_over_limit(self)
+        if self.message_ttl is not None:
+            expire_head(self, self.vhost.broker.clock())
+        self.deadline = None
+        _touch(self)
 
     def touch(self) -> None:
         """The queue was used (declared, read by basic.get, or its last consumer left)."""

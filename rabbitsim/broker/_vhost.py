@@ -28,12 +28,21 @@ from ._queue import Queue
 
 if TYPE_CHECKING:
     from ._broker import Broker
+    from ._policies import Policy
 
 
 class VHost:
     def __init__(self, name: str, broker: Broker) -> None:
         self.name = name
         self.broker = broker
+        # what administration sets (`_administration`)
+        self.description = ""
+        self.tags: tuple[str, ...] = ()
+        self.default_queue_type: str | None = None
+        self.tracing = False
+        self.limits: dict[str, int] = {}  # "max-connections", "max-queues"
+        self.policies: dict[str, Policy] = {}
+        self.operator_policies: dict[str, Policy] = {}
         self.queues: dict[str, Queue] = {}
         self.exchanges: dict[str, Exchange] = {
             "": Exchange("", "direct", name, router=DefaultRouter(self.queues))
@@ -86,7 +95,7 @@ class VHost:
                 elif destination not in seen:
                     seen.add(destination)
                     pending.append(destination)
-            if not matched and source.arguments:
+            if not matched and (source.arguments or source.policy is not None):
                 alternate = self.exchanges.get(source.alternate or "")
                 if alternate is not None and alternate is not source and alternate not in seen:
                     if tracing:
@@ -107,13 +116,17 @@ class VHost:
 
     def add_exchange(self, exchange: Exchange) -> Exchange:
         self.exchanges[exchange.name] = exchange
+        if self.policies or self.operator_policies:
+            self.broker.apply_exchange_policy(exchange, self)
         if self.broker.keeping and keeps_exchange(exchange, self.broker.profile):
             self.broker.keep(KeepExchange(exchange))
         return exchange
 
     def add_queue(self, queue: Queue) -> Queue:
-        """A new queue (its type's rules already applied)."""
+        """A new queue (its type's rules already applied); the vhost's policies apply to it."""
         self.queues[queue.name] = queue
+        if self.policies or self.operator_policies:
+            self.broker.apply_queue_policy(queue)
         if queue.keeps:
             self.broker.keep(KeepQueue(queue))
         return queue

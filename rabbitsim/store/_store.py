@@ -190,6 +190,9 @@ class Store:
         broker.keeping = True
         self.broker = broker
         db = self.db
+        settings = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
+        if settings is not None:  # users, vhosts, permissions, policies, limits
+            broker.restore_settings(json.loads(settings[0]))
         for (name,) in db.execute("SELECT name FROM vhosts"):
             broker.add_vhost(name)
         for vhost, name, kind, durable, auto_delete, internal, arguments in db.execute(
@@ -244,6 +247,8 @@ class Store:
             core.recover_copies(queues[key], found, crashed=self.crashed)
         for queue in queues.values():
             core.recovered(queue)
+        for vhost in broker.vhosts.values():
+            broker.apply_policies(vhost)
 
     # --- running: intents in, group commits out -----------------------------------------------
 
@@ -335,6 +340,12 @@ class _Plan:
                 if self.new.pop(key, None) is None:
                     self.gone.append(key)
                 self._count(entry.message.id, -1)
+            case core.KeepSettings(settings):
+                self.steps.append(
+                    ("INSERT OR REPLACE INTO meta VALUES ('settings', ?)", (json.dumps(settings),))
+                )
+                self.steps.append(("DELETE FROM vhosts", ()))
+                self.steps.extend(("INSERT INTO vhosts VALUES (?)", (v["name"],)) for v in settings["vhosts"])
             case core.KeepExchange(exchange):
                 self.steps.append(
                     (

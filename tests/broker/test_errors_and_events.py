@@ -325,6 +325,10 @@ def test_connecting_to_a_missing_vhost_is_530(broker: Broker) -> None:
     assert (error.class_id, error.method_id) == ids(commands.Connection.Open)
     assert broker.connections == {}
     broker.add_vhost("nope")
+    with pytest.raises(ConnectionError) as caught:
+        broker.connect("nope")  # a new vhost: nobody may use it yet
+    assert caught.value.reply_text == "NOT_ALLOWED - access to vhost 'nope' refused for user 'guest'"
+    broker.set_permissions("guest", "nope", ".*", ".*", ".*")
     assert broker.connect("nope").vhost.name == "nope"
 
 

@@ -94,6 +94,7 @@ def of_kind(events: list[TraceEvent], kind: EventKind) -> list[TraceEvent]:
 
 def test_every_vhost_has_the_standard_exchanges(broker: Broker) -> None:
     broker.add_vhost("other")
+    broker.set_permissions("guest", "other", ".*", ".*", ".*")
     for vhost in ["/", "other"]:
         assert {name: x.type for name, x in broker.vhosts[vhost].exchanges.items()} == STANDARD
         for name in STANDARD:

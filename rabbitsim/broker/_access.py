@@ -1,0 +1,159 @@
+"""Who may do what: users with RabbitMQ's salted password hashes, per-vhost permissions
+(configure / write / read regular expressions) and topic permissions, checked where RabbitMQ's
+channel checks them, with its words.
+
+A permission is a regular expression searched (not anchored) in a resource name, as Erlang's
+`re:run` does; the empty expression allows nothing. The default exchange is checked under the
+name `amq.default`. A connection compiles its user's permissions in its vhost once, when it
+opens (RabbitMQ caches them per channel too): a change applies to connections opened after it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from ._arguments import resource
+from ._errors import ACCESS_REFUSED, ChannelError
+
+if TYPE_CHECKING:
+    from ._broker import Broker
+
+#: RabbitMQ's password hashing modules and the hash each applies to salt + password.
+HASHING_ALGORITHMS: Final = {
+    "rabbit_password_hashing_sha256": "sha256",
+    "rabbit_password_hashing_sha512": "sha512",
+    "rabbit_password_hashing_md5": "md5",
+}
+DEFAULT_HASHING: Final = "rabbit_password_hashing_sha256"
+SALT_BYTES: Final = 4
+
+#: The tags RabbitMQ's management plugin knows (others are kept, and grant nothing).
+ADMINISTRATOR: Final = "administrator"
+
+
+def hash_password(password: str, salt: bytes, algorithm: str = DEFAULT_HASHING) -> str:
+    """base64(salt + H(salt + password)): what RabbitMQ stores and exports as `password_hash`."""
+    digest = hashlib.new(HASHING_ALGORITHMS[algorithm], salt + password.encode()).digest()
+    return base64.b64encode(salt + digest).decode()
+
+
+@dataclass(slots=True)
+class User:
+    name: str
+    password_hash: str  # "" for a user with no password (it cannot log in with one)
+    hashing_algorithm: str = DEFAULT_HASHING
+    tags: tuple[str, ...] = ()
+    #: "max-connections", "max-channels" (RabbitMQ's user limits); absent or negative: none
+    limits: dict[str, int] = field(default_factory=dict)
+
+    def check_password(self, password: str) -> bool:
+        if not self.password_hash:
+            return False
+        try:
+            stored = base64.b64decode(self.password_hash, validate=True)
+        except ValueError:
+            return False
+        algorithm = (
+            self.hashing_algorithm if self.hashing_algorithm in HASHING_ALGORITHMS else DEFAULT_HASHING
+        )
+        return hash_password(password, stored[:SALT_BYTES], algorithm) == self.password_hash
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """A user's rights in one vhost, as three regular expressions over resource names."""
+
+    configure: str
+    write: str
+    read: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPermission:
+    """A user's rights on the routing keys of one topic exchange (write: publish, read: bind)."""
+
+    exchange: str
+    write: str
+    read: str
+
+
+def compile_permission(pattern: str) -> re.Pattern[str]:
+    """A permission as the internal backend applies it: "" allows nothing (it reads "^$")."""
+    return re.compile(pattern or "^$")
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why `pattern` is not a valid regular expression, or None."""
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        return str(error)
+    return None
+
+
+#: Which permission each kind of use needs.
+CONFIGURE: Final = "configure"
+WRITE: Final = "write"
+READ: Final = "read"
+
+
+class Access:
+    """One connection's rights in its vhost, compiled once. `everything` (".*" for all three, as
+    `guest` has) lets the hot paths skip the checks."""
+
+    __slots__ = ("everything", "patterns", "topics", "user", "vhost")
+
+    def __init__(self, broker: Broker, user: str, vhost: str) -> None:
+        self.user = user
+        self.vhost = vhost
+        permission = broker.permissions.get((user, vhost))
+        self.patterns: dict[str, re.Pattern[str]] = {}
+        if permission is not None:
+            self.patterns = {
+                CONFIGURE: compile_permission(permission.configure),
+                WRITE: compile_permission(permission.write),
+                READ: compile_permission(permission.read),
+            }
+        self.topics = {
+            exchange: topic
+            for (who, where, exchange), topic in broker.topic_permissions.items()
+            if who == user and where == vhost
+        }
+        self.everything = (
+            permission is not None
+            and permission.configure == permission.write == permission.read == ".*"
+            and not self.topics
+        )
+
+    def check(self, permission: str, kind: str, name: str) -> None:
+        """403 unless the user may `permission` the `kind` ("queue", "exchange") called `name`."""
+        if self.everything:
+            return
+        checked = "amq.default" if kind == "exchange" and name == "" else name
+        pattern = self.patterns.get(permission)
+        if pattern is None or pattern.search(checked) is None:
+            raise ChannelError(
+                ACCESS_REFUSED,
+                f"{permission} access to {resource(kind, checked, self.vhost)} "
+                f"refused for user '{self.user}'",
+            )
+
+    def check_topic(self, permission: str, exchange: str, routing_key: str) -> None:
+        """Topic permissions: checked on topic exchanges only, and only when the user has some for
+        this exchange; `{username}` and `{vhost}` in the pattern stand for the connection's."""
+        if self.everything:
+            return
+        topic = self.topics.get(exchange)
+        if topic is None:
+            return
+        pattern = getattr(topic, permission) or "^$"
+        pattern = pattern.replace("{username}", self.user).replace("{vhost}", self.vhost)  # not escaped
+        if re.search(pattern, routing_key) is None:
+            raise ChannelError(
+                ACCESS_REFUSED,
+                f"{permission} access to topic '{routing_key}' in exchange "
+                f"{resource('exchange', exchange, self.vhost)} refused for user '{self.user}'",
+            )

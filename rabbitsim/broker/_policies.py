@@ -1,0 +1,267 @@
+"""Policies and operator policies: settings a vhost applies to the queues and exchanges whose
+names match a pattern, instead of (or on top of) their declare arguments.
+
+RabbitMQ's rules, read from its source (rabbit_policy, rabbit_policies, rabbit_amqqueue_process,
+rabbit_quorum_queue) and measured on 3.10, 4.0 and 4.3:
+- of the policies whose pattern matches a name (searched, not anchored) and whose `apply-to`
+  covers the thing, the one with the highest priority applies, and so does one operator policy;
+- the two merge key by key: numbers take the lower, `overflow` the operator's, and a negative
+  (unlimited) `delivery-limit` loses to a limited one;
+- the result meets the queue's own `x-` arguments key by key: for most numbers the lower wins,
+  for the dead-letter keys and classic queues' `overflow` the argument wins, for quorum
+  queues' `overflow` the policy wins (`RESOLVE`).
+A policy change applies at once to every matching queue and exchange in the vhost."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ._errors import AdminError
+
+APPLY_TO: Final = ("all", "queues", "classic_queues", "quorum_queues", "streams", "exchanges")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    vhost: str
+    pattern: str
+    definition: Mapping[str, Any]
+    priority: int = 0
+    apply_to: str = "all"
+
+    def applies(self, name: str, queue_type: str | None) -> bool:
+        """Whether this policy is for `name`: a queue of `queue_type`, or (None) an exchange."""
+        if queue_type is None:
+            covered = self.apply_to in ("all", "exchanges")
+        else:
+            covered = self.apply_to in ("all", "queues") or self.apply_to == QUEUE_TYPE_TARGETS.get(
+                queue_type
+            )
+        return covered and re.search(self.pattern, name) is not None
+
+
+QUEUE_TYPE_TARGETS: Final = {"classic": "classic_queues", "quorum": "quorum_queues", "stream": "streams"}
+
+
+def matching(policies: Mapping[str, Policy], name: str, queue_type: str | None) -> Policy | None:
+    """The policy that applies to `name`: the highest priority of those that match (among equals,
+    the first by name)."""
+    best: Policy | None = None
+    for policy in sorted(policies.values(), key=lambda p: p.name):
+        if policy.applies(name, queue_type) and (best is None or policy.priority > best.priority):
+            best = policy
+    return best
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def erlang_term(value: Any) -> str:
+    """A JSON value as Erlang's `~tp` prints the term RabbitMQ decoded it to."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'<<"{escaped}">>'
+    if isinstance(value, tuple):
+        return "{" + ",".join(erlang_term(item) for item in value) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(erlang_term(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "#{" + ",".join(f"{erlang_term(k)} => {erlang_term(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _integer(least: int | None = 0) -> Callable[[Any], bool]:
+    return lambda value: (
+        isinstance(value, int) and not isinstance(value, bool) and (least is None or value >= least)
+    )
+
+
+def _one_of(*choices: str) -> Callable[[Any], bool]:
+    return lambda value: value in choices
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+#: key -> (valid?, what RabbitMQ calls a refused value). RabbitMQ 4.0's policy validators; the
+#: keys for streams and classic mirroring are accepted as RabbitMQ accepts them and do nothing here.
+POLICY_KEYS: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "alternate-exchange": (_text, "is not a valid alternate exchange name"),
+    "consumer-timeout": (_integer(), "is not a valid consumer timeout"),
+    "dead-letter-exchange": (_text, "is not a valid dead letter exchange name"),
+    "dead-letter-routing-key": (_text, "is not a valid dead letter routing key"),
+    "dead-letter-strategy": (_one_of("at-most-once", "at-least-once"), "is not a valid dead letter strategy"),
+    "message-ttl": (_integer(), "is not a valid message TTL"),
+    "expires": (_integer(1), "is not a valid queue expiry"),
+    "max-length": (_integer(), "is not a valid maximum length"),
+    "max-length-bytes": (_integer(), "is not a valid maximum length in bytes"),
+    "max-in-memory-length": (_integer(), "is not a valid maximum memory in bytes"),
+    "max-in-memory-bytes": (_integer(), "is not a valid maximum memory in bytes"),
+    "queue-mode": (_one_of("default", "lazy"), "is not a valid queue-mode value"),
+    "queue-version": (
+        lambda value: value in (1, 2) and not isinstance(value, bool),
+        "is not a valid queue-version value",
+    ),
+    "overflow": (
+        _one_of("drop-head", "reject-publish", "reject-publish-dlx"),
+        "is not a valid overflow value",
+    ),
+    "delivery-limit": (_integer(None), "is not a valid delivery limit"),
+    "queue-leader-locator": (
+        _one_of("client-local", "balanced", "random", "least-leaders"),
+        "is not a valid queue leader locator value",
+    ),
+    "initial-cluster-size": (_integer(), "is not a valid cluster size"),
+}
+#: what an operator policy may set
+OPERATOR_KEYS: Final = (
+    "expires",
+    "message-ttl",
+    "max-length",
+    "max-length-bytes",
+    "max-in-memory-length",
+    "max-in-memory-bytes",
+    "delivery-limit",
+    "queue-version",
+    "overflow",
+)
+
+
+def _bad(reason: str) -> AdminError:
+    return AdminError(AdminError.BAD_REQUEST, f"Validation failed\n\n{reason}\n")
+
+
+def check_policy(
+    pattern: Any, definition: Any, priority: Any, apply_to: Any, *, operator: bool = False
+) -> None:
+    """Refuse what RabbitMQ refuses, in its words, before anything changes."""
+    if not isinstance(priority, int | float) or isinstance(priority, bool):
+        raise _bad(f"priority should be a number, actually was {erlang_term(priority)}")
+    if not isinstance(pattern, str):
+        raise _bad(f"pattern should be a binary but was {erlang_term(pattern)}")
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise _bad(
+            f"pattern should be regular expression but is invalid: {erlang_term(str(error))}"
+        ) from error
+    if apply_to not in APPLY_TO:
+        raise _bad(
+            f"apply-to '{apply_to}' unrecognised; should be one of: 'queues', 'classic_queues', "
+            " 'quorum_queues', 'streams', 'exchanges', or 'all'"
+        )
+    if not isinstance(definition, Mapping):
+        raise _bad(f"definition must be a dictionary: {erlang_term(definition)}")
+    if not definition:
+        raise _bad("no policy provided")
+    allowed = OPERATOR_KEYS if operator else POLICY_KEYS
+    for key, value in definition.items():
+        if key in allowed:
+            valid, complaint = POLICY_KEYS[key]
+            if not valid(value):
+                raise _bad(f"{erlang_term(value)} {complaint}")
+    unknown = [(key, value) for key, value in definition.items() if key not in allowed]
+    if unknown:
+        raise _bad(f"{erlang_term(unknown)} are not recognised policy settings")
+
+
+# --- what applies -------------------------------------------------------------------------------
+
+
+def _lower(a: Any, b: Any) -> Any:
+    return min(a, b)
+
+
+def _delivery_limit(a: Any, b: Any) -> Any:
+    """A negative delivery limit means none; merged with a real one, the real one wins."""
+    return max(a, b) if a < 0 or b < 0 else min(a, b)
+
+
+def _second(_a: Any, b: Any) -> Any:
+    return b
+
+
+def _first(a: Any, _b: Any) -> Any:
+    return a
+
+
+#: policy value, operator policy value -> the value that applies
+OPERATOR_MERGE: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "message-ttl": _lower,
+    "max-length": _lower,
+    "max-length-bytes": _lower,
+    "max-in-memory-length": _lower,
+    "max-in-memory-bytes": _lower,
+    "expires": _lower,
+    "delivery-limit": _delivery_limit,
+    "queue-version": _second,
+    "overflow": _second,
+}
+
+
+def effective_definition(policy: Policy | None, operator: Policy | None) -> dict[str, Any]:
+    """What the management API shows as `effective_policy_definition`."""
+    mine = dict(policy.definition) if policy else {}
+    if operator is None:
+        return mine
+    for key, value in operator.definition.items():
+        mine[key] = OPERATOR_MERGE.get(key, _second)(mine[key], value) if key in mine else value
+    return mine
+
+
+#: policy value, argument value -> the value that applies, per queue type (`_first`: the policy).
+CLASSIC_RESOLVE: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "expires": _lower,
+    "dead-letter-exchange": _second,
+    "dead-letter-routing-key": _second,
+    "message-ttl": _lower,
+    "max-length": _lower,
+    "max-length-bytes": _lower,
+    "overflow": _second,
+}
+QUORUM_RESOLVE: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "max-length": _lower,
+    "overflow": _first,
+    "max-length-bytes": _lower,
+    "delivery-limit": _delivery_limit,
+    "expires": _lower,
+    "message-ttl": _lower,
+    "dead-letter-exchange": _second,
+    "dead-letter-routing-key": _second,
+}
+RESOLVE: Final = {"classic": CLASSIC_RESOLVE, "quorum": QUORUM_RESOLVE}
+#: 3.10's quorum queues let a policy's `expires` win over the argument
+QUORUM_POLICY_EXPIRES: Final = {**QUORUM_RESOLVE, "expires": _first}
+
+
+def queue_settings(
+    queue_type: str,
+    arguments: Mapping[str, Any],
+    definition: Mapping[str, Any],
+    *,
+    policy_expires: bool = False,
+) -> dict[str, Any]:
+    """The `x-` arguments a queue behaves by: its own, met by what its policies define."""
+    if not definition:
+        return dict(arguments)
+    table = (
+        QUORUM_POLICY_EXPIRES if queue_type == "quorum" and policy_expires else RESOLVE.get(queue_type, {})
+    )
+    settings = dict(arguments)
+    for key, resolve in table.items():
+        if key not in definition:
+            continue
+        name = "x-" + key
+        settings[name] = resolve(definition[key], arguments[name]) if name in arguments else definition[key]
+    return settings
