@@ -246,6 +246,7 @@ class AMQPConnection:
         broker: Broker,
         *,
         from_loopback: bool = True,
+        to_loopback: bool = True,
         clock: Callable[[], float] | None = None,
         heartbeat: int = HEARTBEAT,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
@@ -253,7 +254,7 @@ class AMQPConnection:
         local: tuple[str, int] = ("", 0),
     ) -> None:
         self.broker = broker
-        self.from_loopback = from_loopback
+        self.from_loopback, self.to_loopback = from_loopback, to_loopback  # the peer's, our socket's
         self.peer, self.local = peer, local  # (host, port) of the client, and of our socket
         self.clock = clock or broker.clock
         self.state = State.AWAIT_HEADER
@@ -605,7 +606,9 @@ class AMQPConnection:
         self.capabilities = dict(capabilities) if isinstance(capabilities, dict) else {}
         username, password = self._credentials(method.mechanism, method.response)
         try:
-            self.broker.authenticate(username, password, from_loopback=self.from_loopback)
+            self.broker.authenticate(
+                username, password, from_loopback=self.from_loopback, to_loopback=self.to_loopback
+            )
         except ConnectionError as error:
             # a refused login is the one error RabbitMQ reports before tune-ok, and only to
             # clients that ask for it; others are just hung up on

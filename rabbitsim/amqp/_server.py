@@ -43,6 +43,7 @@ class _Wire(asyncio.Protocol):
         self.amqp = AMQPConnection(
             server.broker,
             from_loopback=_is_loopback(peer),
+            to_loopback=_is_loopback(transport.get_extra_info("sockname")),
             handshake_timeout=server.handshake_timeout,
             peer=_address(peer),
             local=_address(transport.get_extra_info("sockname")),

@@ -104,11 +104,12 @@ class Access:
     """One connection's rights in its vhost, compiled once. `everything` (".*" for all three, as
     `guest` has) lets the hot paths skip the checks."""
 
-    __slots__ = ("everything", "patterns", "topics", "user", "vhost")
+    __slots__ = ("everything", "names_permission", "patterns", "topics", "user", "vhost")
 
     def __init__(self, broker: Broker, user: str, vhost: str) -> None:
         self.user = user
         self.vhost = vhost
+        self.names_permission = broker.profile.access_text_names_permission
         permission = broker.permissions.get((user, vhost))
         self.patterns: dict[str, re.Pattern[str]] = {}
         if permission is not None:
@@ -137,9 +138,19 @@ class Access:
         if pattern is None or pattern.search(checked) is None:
             raise ChannelError(
                 ACCESS_REFUSED,
-                f"{permission} access to {resource(kind, checked, self.vhost)} "
+                f"{self._access(permission)} to {resource(kind, checked, self.vhost)} "
                 f"refused for user '{self.user}'",
             )
+
+    def check_any(self, kind: str, name: str) -> None:
+        """4.3's passive declares: any of the three permissions will do; refused as configure."""
+        if self.everything:
+            return
+        if not any(pattern.search(name) for pattern in self.patterns.values()):
+            self.check(CONFIGURE, kind, name)
+
+    def _access(self, permission: str) -> str:
+        return f"{permission} access" if self.names_permission else "access"
 
     def check_topic(self, permission: str, exchange: str, routing_key: str) -> None:
         """Topic permissions: checked on topic exchanges only, and only when the user has some for
@@ -154,6 +165,6 @@ class Access:
         if re.search(pattern, routing_key) is None:
             raise ChannelError(
                 ACCESS_REFUSED,
-                f"{permission} access to topic '{routing_key}' in exchange "
-                f"{resource('exchange', exchange, self.vhost)} refused for user '{self.user}'",
+                f"{self._access(permission)} to topic '{routing_key}' in exchange '{exchange}' "
+                f"in vhost '{self.vhost}' refused for user '{self.user}'",
             )

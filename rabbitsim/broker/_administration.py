@@ -36,10 +36,14 @@ from ._output import ConnectionClosed
 from ._policies import Policy, check_policy, effective_definition, matching
 
 if TYPE_CHECKING:
+    from ._durability import Intent
     from ._exchange import Exchange
+    from ._profile import VersionProfile
     from ._queue import Queue
     from ._vhost import VHost
 
+#: the node the simulator says it is (one node: no clustering), where RabbitMQ names its node
+NODE_NAME: Final = "rabbit@localhost"
 VHOST_LIMITS: Final = ("max-connections", "max-queues")
 USER_LIMITS: Final = ("max-connections", "max-channels")
 #: the tag a user is given by `rabbitmqctl add_user` (none) and the ones the management UI knows
@@ -64,7 +68,13 @@ class Administration:
     permissions: dict[tuple[str, str], Permission]
     topic_permissions: dict[tuple[str, str, str], TopicPermission]
     keeping: bool
+    profile: VersionProfile
     _salts: int
+
+    if TYPE_CHECKING:  # the broker's own
+
+        def add_vhost(self, name: str) -> VHost: ...
+        def keep(self, intent: Intent) -> None: ...
 
     # --- users ---------------------------------------------------------------------------------
 
@@ -167,7 +177,7 @@ class Administration:
         tracing: bool | None = None,
     ) -> VHost:
         """Create a vhost (as `add_vhost`) or change what describes it."""
-        vhost = self.add_vhost(name)  # type: ignore[attr-defined]
+        vhost = self.add_vhost(name)
         if description is not None:
             vhost.description = description
         if tags is not None:
@@ -177,7 +187,7 @@ class Administration:
         if tracing is not None:
             vhost.tracing = tracing
         self._settings_changed()
-        return vhost  # type: ignore[no-any-return]
+        return vhost
 
     def delete_vhost(self, name: str) -> None:
         """Everything in it goes: its connections are closed (320, "vhost 'v' is deleted"), its
@@ -279,12 +289,8 @@ class Administration:
         limit = found.limits.get("max-channels")
         count = sum(len(c.channels) for c in self.connections.values() if c.user == user)
         if _over(limit, count):
-            raise ConnectionError(
-                NOT_ALLOWED,
-                f"number of channels opened for user '{user}' has reached the maximum allowed user "
-                f"limit of ({limit})",
-                "channel.open",
-            )
+            text = self.profile.channel_limit_text.format(user=user, node=NODE_NAME, limit=limit)
+            raise ConnectionError(NOT_ALLOWED, text, "channel.open")
 
     @staticmethod
     def check_queue_limit(vhost: VHost, name: str) -> None:
@@ -370,26 +376,26 @@ class Administration:
 
     def _settings_changed(self) -> None:
         if self.keeping:
-            self.keep(KeepSettings(self.settings()))  # type: ignore[attr-defined]
+            self.keep(KeepSettings(self.settings()))
 
     def settings(self) -> dict[str, Any]:
         """Users, vhosts, permissions, policies and limits, in RabbitMQ's definitions format
         (the part of it that is not queues, exchanges and bindings)."""
-        return export_settings(self)  # type: ignore[arg-type]
+        return export_settings(self)
 
     def restore_settings(self, settings: Mapping[str, Any]) -> None:
         """What a store kept (`settings`), back after a restart: it replaces the defaults."""
         self.users.clear()
         self.permissions.clear()
-        apply_settings(self, settings)  # type: ignore[arg-type]
+        apply_settings(self, settings)
 
     def definitions(self) -> dict[str, Any]:
         """GET /api/definitions, `rabbitmqctl export_definitions`."""
-        return export_definitions(self)  # type: ignore[arg-type]
+        return export_definitions(self)
 
     def import_definitions(self, doc: Any) -> None:
         """POST /api/definitions, `rabbitmqctl import_definitions`: all of it or nothing."""
-        import_definitions(self, doc)  # type: ignore[arg-type]
+        import_definitions(self, doc)
 
 
 def _check_regex(pattern: Any) -> None:

@@ -97,16 +97,20 @@ class Broker(Administration):
             self._settings_changed()
         return vhost
 
-    def authenticate(self, username: str, password: str, *, from_loopback: bool = True) -> User:
+    def authenticate(
+        self, username: str, password: str, *, from_loopback: bool = True, to_loopback: bool = True
+    ) -> User:
         """Check a login as RabbitMQ does; `guest` (the one user RabbitMQ's default
-        `loopback_users` names) is refused from anywhere but loopback."""
+        `loopback_users` names) is refused from anywhere but loopback: from a peer on loopback
+        (4.3), or (3.10, 4.0) over a socket whose own address is loopback."""
         user = self.users.get(username)
         if user is None or not user.check_password(password):
             raise ConnectionError(
                 ACCESS_REFUSED,
                 "Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
             )
-        if username in LOOPBACK_USERS and not from_loopback:
+        loopback = from_loopback if self.profile.loopback_by_peer else to_loopback
+        if username in LOOPBACK_USERS and not loopback:
             raise ConnectionError(ACCESS_REFUSED, f"user '{username}' can only connect via localhost")
         return user
 

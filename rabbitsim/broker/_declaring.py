@@ -126,6 +126,8 @@ class ExchangeMethods(Bindings):
         vhost = self.vhost
         if passive:
             self._refuse_default_exchange(exchange)
+            if self.broker.profile.passive_declare_checks_access:
+                self.connection.access.check_any("exchange", exchange)
             vhost.exchange(exchange)
             return
         if exchange_type not in ROUTERS:
@@ -142,8 +144,8 @@ class ExchangeMethods(Bindings):
             check_exchange_arguments(resource("exchange", exchange, vhost.name), arguments)
             alternate = arguments.get("alternate-exchange")
             if alternate is not None and not access.everything:
-                access.check(READ, "exchange", exchange)
                 access.check(WRITE, "exchange", utf8_text(alternate))
+                access.check(READ, "exchange", exchange)
             existing = vhost.add_exchange(
                 Exchange(
                     exchange,
@@ -229,6 +231,8 @@ class QueueMethods(Bindings):
         if queue == REPLY_QUEUE or (passive and queue in self.broker.reply_keys.channels):
             return DeclareOk(queue, 0, 1)  # what RabbitMQ answers for the pseudo-queue
         if passive:
+            if self.broker.profile.passive_declare_checks_access:
+                self.connection.access.check_any("queue", queue)
             found = vhost.queue(queue)
             found.check_access(self.connection)
             return self._declared(found)
@@ -261,8 +265,8 @@ class QueueMethods(Bindings):
         check_queue_arguments(what, arguments)
         dead_letter_exchange = arguments.get("x-dead-letter-exchange")
         if dead_letter_exchange is not None and not access.everything:
-            access.check(READ, "queue", queue)
             access.check(WRITE, "exchange", utf8_text(dead_letter_exchange))
+            access.check(READ, "queue", queue)
         check_consumer_timeout_argument(self.broker.profile, what, arguments, arguments.get("x-queue-type"))
         if arguments.get("x-queue-type") in ("quorum", b"quorum"):
             check_quorum_declare(

@@ -21,7 +21,7 @@ from ._routing import ROUTERS
 from ._text import utf8_text
 
 if TYPE_CHECKING:
-    from ._broker import Broker
+    from ._administration import Administration as Broker
 
 DEFAULT_VHOST_DESCRIPTION = "Default virtual host"
 

@@ -68,6 +68,17 @@ class VersionProfile:
     #: Policies: 3.10's quorum queues let a policy's `expires` win over the queue's argument;
     #: 4.x take the lower of the two, as for classic queues (`_policies`, from RabbitMQ's source).
     quorum_policy_expires_wins: bool = False
+    #: Access control (tests/conformance/ACCESS_FACTS.md): 4.x's 403 texts name the permission
+    #: ("write access to ..."), 3.10's do not ("access to ..."); 4.3 checks passive declares (any
+    #: permission will do, refused as configure) where earlier versions check nothing; 3.10 and
+    #: 4.0 let `guest` in when the socket's own address is loopback, 4.3 when the peer's is.
+    access_text_names_permission: bool = True
+    passive_declare_checks_access: bool = False
+    loopback_by_peer: bool = False
+    #: how a user's channel limit is reported (4.0 names the node where the user belongs: a bug)
+    channel_limit_text: str = (
+        "number of channels opened for user '{user}' has reached the maximum allowed user limit of ({limit})"
+    )
 
 
 _V4_0 = VersionProfile(
@@ -83,6 +94,9 @@ _V4_0 = VersionProfile(
     x_death_keys=("original-expiration", "count", "reason", "queue", "time", "exchange", "routing-keys"),
     least_max_priority=1,
     queue_consumer_timeout=True,
+    channel_limit_text=(
+        "number of channels opened for user '{node}' has reached the maximum allowed user limit of ({limit})"
+    ),
 )
 
 PROFILES = {
@@ -98,6 +112,12 @@ PROFILES = {
         global_qos=False,
         restart_keeps_transient_exchanges=True,
         quorum_acquired_count=True,
+        passive_declare_checks_access=True,
+        loopback_by_peer=True,
+        channel_limit_text=(
+            "number of channels opened for user '{user}' has reached the maximum allowed user "
+            "limit of {limit}"
+        ),
     ),
     "4.0": _V4_0,
     "3.10": VersionProfile(
@@ -115,6 +135,7 @@ PROFILES = {
         max_message_size=128 * 1024 * 1024,
         vm_memory_high_watermark=0.4,
         quorum_policy_expires_wins=True,
+        access_text_names_permission=False,
     ),
 }
 
