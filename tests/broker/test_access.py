@@ -239,7 +239,8 @@ def test_vhost_and_user_limits(broker: Broker) -> None:
     connection.open_channel(1)
     assert refused(lambda: connection.open_channel(2)) == (
         530,
-        "NOT_ALLOWED - number of channels opened for user 'u' has reached the maximum allowed user limit of 1",
+        "NOT_ALLOWED - number of channels opened for user 'u' has reached the maximum allowed "
+        "user limit of 1",
     )
 
 
