@@ -26,7 +26,12 @@ def serve(options: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         broker = EmbeddedBroker(
-            options.host, options.port, profile=options.profile, data_dir=options.data_dir
+            options.host,
+            options.port,
+            profile=options.profile,
+            data_dir=options.data_dir,
+            # on the command line 0 means no management API (the handle's 0 is "any free port")
+            management_port=-1 if options.management_port == 0 else options.management_port,
         )
     except (BackendUnavailable, OSError) as error:
         print(f"rabbitsim server: {error}", file=sys.stderr)
@@ -35,6 +40,8 @@ def serve(options: argparse.Namespace) -> int:
     print(
         f"rabbitsim {options.profile} broker listening on {broker.url}, {where} (Ctrl-C to stop)", flush=True
     )
+    if broker.management_url is not None:
+        print(f"management API and dashboard on {broker.management_url}", flush=True)
     stop.wait()
     broker.close(clean=True)
     print("rabbitsim broker stopped", flush=True)
@@ -66,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--port", type=int, default=5672)
     server.add_argument(
         "--profile", default=DEFAULT_PROFILE.name, choices=list(PROFILES), help="the RabbitMQ to imitate"
+    )
+    server.add_argument(
+        "--management-port",
+        type=int,
+        default=None,
+        help="serve the management HTTP API here (default: the AMQP port + 10000; 0: not at all)",
     )
     server.add_argument(
         "--data-dir",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from typing import Any
 
 import pika
 
+from rabbitsim.admin import AdminServer
 from rabbitsim.amqp import AMQPServer
 from rabbitsim.broker import (
     DEFAULT_CONSUMER_TIMEOUT,
@@ -30,10 +33,23 @@ from rabbitsim.vocabulary import (
 from ._alarms import SimulatorAlarms
 from ._base import BackendUnavailable, BrokerHandle
 from ._data_dir import DataDir
+from ._management import ManagementClient
 from ._sim_source import SimSource
+from ._url import MANAGEMENT_PORT_OFFSET
 
+MAX_PORT = 65535
 #: The core's clock: real time. Its events are stamped with it, and so is a recording's start.
 CLOCK = time.monotonic
+
+
+def management_port_for(amqp_port: int, management_port: int | None) -> int | None:
+    """Where the management API listens: `management_port` if given (0: any free port; a
+    negative number: nowhere), else the AMQP port + 10000 (5672 -> 15672, as RabbitMQ's
+    defaults), or a free port when the AMQP port is free too or the sum is no port."""
+    if management_port is None:
+        derived = amqp_port + MANAGEMENT_PORT_OFFSET
+        return derived if amqp_port and derived <= MAX_PORT else 0
+    return None if management_port < 0 else management_port
 
 
 class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
@@ -42,9 +58,15 @@ class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
 
     What RabbitMQ keeps across a restart is stored in `data_dir` (SQLite); without one, in a
     temporary directory removed at `close`. A broker started on a directory an earlier one
-    used comes back with its durable exchanges, queues, bindings and persistent messages."""
+    used comes back with its durable exchanges, queues, bindings and persistent messages.
+
+    RabbitMQ's management HTTP API (`rabbitsim.admin`) is served beside it on the same loop:
+    `management_url` (with guest's credentials) and `management` (a `ManagementClient`), on
+    `management_port` (by default the AMQP port + 10000; see `management_port_for`)."""
 
     backend = "sim"
+    admin: AdminServer | None = None
+    management: ManagementClient | None = None
 
     def __init__(
         self,
@@ -55,8 +77,10 @@ class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
         data_dir: str | os.PathLike[str] | None = None,
         consumer_timeout: int | None = DEFAULT_CONSUMER_TIMEOUT,
         channel_tick_interval: int = DEFAULT_TICK_INTERVAL,
+        management_port: int | None = None,
     ) -> None:
         self.profile = profile
+        self._management_port = management_port
         #: RabbitMQ's settings of the same names (ms), given to the broker at each start
         self.consumer_timeout = consumer_timeout
         self.channel_tick_interval = channel_tick_interval
@@ -93,6 +117,40 @@ class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
             self.store.abandon()
             raise
         self.url = f"amqp://guest:guest@{host}:{self.server.port}/%2F"
+        self._start_admin(host)
+
+    def _start_admin(self, host: str) -> None:
+        """The management API on the AMQP server's loop; a restart finds it on the same port.
+        A port derived from the AMQP port that is taken falls back to a free one (the URL
+        says where); a port asked for explicitly must be free."""
+        port = management_port_for(self.server.port, self._management_port)
+        if port is None:
+            return
+        try:
+            loop = self.server.call(asyncio.get_running_loop)
+            try:
+                self.admin = self._admin_on(loop, host, port)
+            except OSError:
+                if self._management_port is not None or port == 0:
+                    raise
+                self.admin = self._admin_on(loop, host, 0)
+        except BaseException:
+            self.server.close()
+            self.store.abandon()
+            raise
+        self._management_port = self.admin.port  # kept across restarts
+        self.management_url = self.admin.url
+        self.management = ManagementClient(self.management_url)
+
+    def _admin_on(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> AdminServer:
+        return AdminServer(
+            self.broker,
+            loop,
+            host=host,
+            port=port,
+            amqp_port=self.server.port,
+            after=self.server.schedule_flush,
+        )
 
     def restart(self, *, kill: bool = False) -> None:
         """Stop and start again on the same port and data dir. A clean stop (the default) is
@@ -103,6 +161,8 @@ class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
         self._start(self.host, self.port)
 
     def _stop(self, *, clean: bool) -> None:
+        if self.admin is not None:
+            self.admin.close()
         self.server.close(clean=clean)
         if clean:
             self.store.close()
@@ -129,9 +189,17 @@ class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
         pending is stored, and a temporary data dir goes."""
         if self.server.closed:
             return
+        if self.admin is not None:
+            self.admin.close()
         self.server.close(clean=clean)
         self.store.close()
         self._data.remove_if_temporary()
+
+
+def _provided_name(client_properties: dict[str, Any]) -> str | None:
+    """The `connection_name` a client gave, as the management API shows it (`user_provided_name`)."""
+    name = client_properties.get("connection_name")
+    return None if name is None else str(plain(name))
 
 
 def snapshot(broker: Broker) -> Topology:
@@ -185,7 +253,13 @@ def snapshot(broker: Broker) -> Topology:
             bindings.append(BindingInfo(vhost.name, "", queue.name, "queue", queue.name, {}))
     for connection in broker.connections.values():
         connections.append(
-            ConnectionInfo(connection.name, connection.vhost.name, connection.user, len(connection.channels))
+            ConnectionInfo(
+                connection.name,
+                connection.vhost.name,
+                connection.user,
+                len(connection.channels),
+                client_provided_name=_provided_name(connection.client_properties),
+            )
         )
         for number, channel in connection.channels.items():
             name = f"{connection.name} ({number})"

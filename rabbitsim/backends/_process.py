@@ -7,7 +7,8 @@ starts and stops event sources over it, and the child streams their events back 
 vocabulary's frozen dataclasses, pickled). When the parent goes away, for whatever reason, the
 pipe closes and the child stops: no broker outlives its kernel.
 
-Messages on the pipe, as tuples: the child first says ("ready", url) or ("failed", error); then
+Messages on the pipe, as tuples: the child first says ("ready", (url, management url or None))
+or ("failed", error); then
 the parent sends (call id, operation, argument) and the child answers ("reply", call id, value)
 or ("error", call id, exception); ("event", source id, event) may come at any time in between.
 """
@@ -21,6 +22,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
@@ -34,6 +36,7 @@ from ._alarms import ALARM_METHODS, ChildAlarms
 from ._base import BackendUnavailable, BrokerHandle
 from ._data_dir import DataDir
 from ._embedded import EmbeddedBroker
+from ._management import ManagementClient
 from ._sim_source import SimSource
 
 #: How long the child may take to start serving (a cold interpreter imports pika and pamqp).
@@ -120,7 +123,7 @@ def serve(pipe: Connection) -> None:
         return
     try:
         child = _Child(pipe, handle)
-        child.send(("ready", handle.url))
+        child.send(("ready", (handle.url, handle.management_url)))
         child.serve()
     finally:
         handle.close()
@@ -135,6 +138,8 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
     boundary as data; `close()` (or the end of the parent) stops it."""
 
     backend = "sim"
+    url: str
+    management: ManagementClient | None = None
 
     def __init__(
         self,
@@ -187,7 +192,10 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         if kind != "ready":
             self.process.wait(STOP_TIMEOUT)
             raise value
-        self.url: str = value
+        self.url, self.management_url = value
+        if self.management_url is not None:  # a restart serves the API on the same port
+            self._options["management_port"] = urllib.parse.urlsplit(self.management_url).port
+            self.management = ManagementClient(self.management_url)
         self._reader = threading.Thread(target=self._read, name="rabbitsim-broker-pipe", daemon=True)
         self._reader.start()
 

@@ -1,0 +1,135 @@
+"""Where RabbitMQ's management API differs between the versions the simulator imitates: which
+fields a reply carries and a few texts. Measured on 3.10.8, 4.0.5 and 4.3.6 (same state, same
+requests); the broker's profile name picks the row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ApiVersion:
+    name: str
+    #: the reason of the 401 for a wrong user name or password
+    login_failed: str
+    #: whoami says `is_internal_user`
+    whoami_internal: bool
+    #: a vhost shows `protected_from_deletion`
+    vhost_protection: bool
+    #: a vhost without a default queue type shows this (3.10: "undefined", not in its metadata)
+    vhost_default_queue_type: str | None
+    #: a consumer shows `consumer_timeout` (ms)
+    consumer_timeout_field: bool
+    #: queues show `internal` and `internal_owner`
+    queue_internal: bool
+    #: classic queues show `storage_version`
+    queue_storage_version: bool
+    #: queues show `messages_paged_out` and `message_bytes_paged_out`
+    queue_paged_out: bool
+    #: the queue list carries the detail fields too (3.10), and unset policies as null
+    queue_list_full: bool
+    #: connections show `peer_cert_serial_number`
+    peer_cert_serial: bool
+    #: channels show `global_prefetch_count` (3.10) / `cached_segments` (4.3)
+    channel_global_prefetch: bool
+    channel_cached_segments: bool
+    #: one vhost's definitions carry its metadata (4.x), parameters and policies name no vhost
+    vhost_definitions_metadata: bool
+    #: definitions: queues carry `type` (4.3); exchanges carry `internal` (before 4.3)
+    definitions_queue_type: bool
+    definitions_exchange_internal: bool
+    #: a user made without a password shows an empty hash (4.3) rather than a random one
+    passwordless_hash_empty: bool
+    #: PCRE's word for an unclosed group, in regex errors
+    missing_paren: str
+    #: validation texts come HTML-escaped (`&lt;&lt;`) before 4.3
+    escapes_validation: bool
+    #: overview fields this version does not have
+    overview_without: frozenset[str] = frozenset()
+    #: the overview's `release_series_support_status` (3.10 only)
+    support_status: str | None = None
+
+
+API_VERSIONS: dict[str, ApiVersion] = {
+    version.name: version
+    for version in (
+        ApiVersion(
+            name="3.10",
+            login_failed="Login failed",
+            whoami_internal=False,
+            vhost_protection=False,
+            vhost_default_queue_type="undefined",
+            consumer_timeout_field=False,
+            queue_internal=False,
+            queue_storage_version=False,
+            queue_paged_out=True,
+            queue_list_full=True,
+            peer_cert_serial=False,
+            channel_global_prefetch=True,
+            channel_cached_segments=False,
+            vhost_definitions_metadata=False,
+            definitions_queue_type=False,
+            definitions_exchange_internal=True,
+            passwordless_hash_empty=False,
+            missing_paren="missing )",
+            escapes_validation=True,
+            support_status="supported",
+            overview_without=frozenset(
+                {
+                    "cluster_tags",
+                    "crypto_lib_version",
+                    "default_queue_type",
+                    "is_op_policy_updating_enabled",
+                    "node_tags",
+                    "require_definition_json_extension",
+                }
+            ),
+        ),
+        ApiVersion(
+            name="4.0",
+            login_failed="Not_Authorized",
+            whoami_internal=True,
+            vhost_protection=False,
+            vhost_default_queue_type=None,
+            consumer_timeout_field=True,
+            queue_internal=False,
+            queue_storage_version=True,
+            queue_paged_out=True,
+            queue_list_full=False,
+            peer_cert_serial=False,
+            channel_global_prefetch=False,
+            channel_cached_segments=False,
+            vhost_definitions_metadata=True,
+            definitions_queue_type=False,
+            definitions_exchange_internal=True,
+            passwordless_hash_empty=False,
+            missing_paren="missing )",
+            escapes_validation=True,
+            overview_without=frozenset({"crypto_lib_version", "require_definition_json_extension"}),
+        ),
+        ApiVersion(
+            name="4.3",
+            login_failed="Not_Authorized",
+            whoami_internal=True,
+            vhost_protection=True,
+            vhost_default_queue_type=None,
+            consumer_timeout_field=True,
+            queue_internal=True,
+            queue_storage_version=True,
+            queue_paged_out=False,
+            queue_list_full=False,
+            peer_cert_serial=True,
+            channel_global_prefetch=False,
+            channel_cached_segments=True,
+            vhost_definitions_metadata=True,
+            definitions_queue_type=True,
+            definitions_exchange_internal=False,
+            passwordless_hash_empty=True,
+            missing_paren="missing closing parenthesis",
+            escapes_validation=False,
+        ),
+    )
+}
+
+#: RabbitMQ versions as the API reports them, by profile
+PRODUCT_VERSIONS = {"3.10": "3.10.8", "4.0": "4.0.5", "4.3": "4.3.6"}
