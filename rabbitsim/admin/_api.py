@@ -34,6 +34,7 @@ from ._http import (
     not_authorised,
     not_found,
     route,
+    versioned,
 )
 from ._views import DEFAULT_EXCHANGE_PATH, NODE, View, properties_key
 
@@ -47,7 +48,7 @@ def _vhost(call: Call, name: str | None = None) -> VHost:
     if vhost is None:
         raise not_found()
     if not (call.has(ADMINISTRATOR) or (call.user.name, name) in call.broker.permissions):
-        raise ApiError(404, "not_found", "Not Found")
+        raise versioned(call.view.version.vhost_refused)
     return vhost
 
 
@@ -78,11 +79,13 @@ def _escape(call: Call, reason: str) -> str:
     return html.escape(reason, quote=False) if call.view.version.escapes_validation else reason
 
 
-def _admin_error(call: Call, error: AdminError) -> ApiError:
+def _admin_error(call: Call, error: AdminError, *, escaped: bool = False) -> ApiError:
+    """The core's refusal as the API's answer; `escaped`: a policy's validation text, which
+    3.10 and 4.0 HTML-escape."""
     if error.kind == AdminError.NOT_FOUND:
         return not_found()
     reason = error.reason
-    return bad_request(_escape(call, reason) if isinstance(reason, str) else reason)
+    return bad_request(_escape(call, reason) if escaped and isinstance(reason, str) else reason)
 
 
 def _require(body: dict[str, Any], *keys: str) -> None:
@@ -363,7 +366,10 @@ def publish(call: Call) -> dict[str, bool]:
     """POST .../publish: `{"routed": bool}`, mandatory as RabbitMQ's plugin publishes."""
     body = call.json()
     _require(body, "routing_key", "properties", "payload", "payload_encoding")
-    found = _exchange(call)
+    vhost = _vhost(call)
+    found = vhost.exchanges.get(_exchange_name(call.args["name"]))
+    if found is None:
+        raise versioned(call.view.version.publish_missing_exchange, name=call.args["name"], vhost=vhost.name)
     payload, encoding = body["payload"], body["payload_encoding"]
     if encoding == "string":
         data = str(payload).encode()
@@ -461,7 +467,7 @@ def get_messages(call: Call) -> list[dict[str, Any]]:
         raise ApiError(404, "not_found", "vhost_not_found")
     found = vhost.queues.get(call.args["name"])
     if found is None:
-        raise ApiError(404, "not_found", "queue_not_found")
+        raise versioned(call.view.version.get_missing_queue, name=call.args["name"], vhost=vhost.name)
     mode, encoding = body["ackmode"], body["encoding"]
     if mode not in ACK_MODES:
         raise bad_request(f"Unknown ackmode: {mode}")
@@ -978,7 +984,7 @@ def _put_policy(call: Call, operator: bool) -> Answer:
             operator=operator,
         )
     except AdminError as error:
-        raise _admin_error(call, error) from None
+        raise _admin_error(call, error, escaped=True) from None
     return done(created)
 
 
@@ -1021,11 +1027,9 @@ def _limit_value(call: Call, name: str, known: tuple[str, ...]) -> int:
     _require(body, "value")
     value = body["value"]
     if name not in known:
-        raise bad_request(
-            _escape(call, f'Validation failed\n\nUnrecognised terms [{{<<"{name}">>,{value}}}] in limits\n')
-        )
+        raise bad_request(f'Validation failed\n\nUnrecognised terms [{{<<"{name}">>,{value}}}] in limits\n')
     if not isinstance(value, int) or isinstance(value, bool):
-        raise bad_request(_escape(call, f"Validation failed\n\n{name} is not an integer\n"))
+        raise bad_request(f"Validation failed\n\n{name} is not an integer\n")
     return value
 
 

@@ -30,7 +30,7 @@ GRANTS: dict[str, frozenset[str]] = {
 #: the reason of the 401 when a user lacks the tag an endpoint needs (measured on 3.10-4.3)
 REFUSED_REASONS = {
     MANAGEMENT: "Not management user",
-    POLICYMAKER: "Not policymaker user",
+    POLICYMAKER: "User not authorised to access object",
     MONITORING: "Not monitor user",
     ADMINISTRATOR: "Not administrator user",
 }
@@ -47,6 +47,12 @@ class ApiError(Exception):
 def not_found() -> ApiError:
     """What RabbitMQ answers for a path naming nothing (`Object Not Found`)."""
     return ApiError(404, "Object Not Found", "Not Found")
+
+
+def versioned(answer: tuple[int, str, str], **names: str) -> ApiError:
+    """One of a version's measured answers (`ApiVersion`), with the names filled in."""
+    status, error, reason = answer
+    return ApiError(status, error, reason.format(**names))
 
 
 def bad_request(reason: Any) -> ApiError:

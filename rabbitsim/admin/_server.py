@@ -105,6 +105,10 @@ class _Handler(tornado.web.RequestHandler):
             self.finish()
 
 
+def _no_access_log(_handler: tornado.web.RequestHandler) -> None:
+    """Quiet, as RabbitMQ's API is: a 404 is an answer, not something to warn about."""
+
+
 def _is_loopback(address: str | None) -> bool:
     try:
         return ipaddress.ip_address(address or "").is_loopback
@@ -147,7 +151,9 @@ class AdminServer:
 
     async def _start(self, port: int) -> int:
         sockets = tornado.netutil.bind_sockets(port, self.host, family=socket.AF_INET, reuse_port=False)
-        application = tornado.web.Application([(r"/.*", _Handler, {"server": self})])
+        application = tornado.web.Application(
+            [(r"/.*", _Handler, {"server": self})], log_function=_no_access_log
+        )
         self._http = tornado.httpserver.HTTPServer(application, xheaders=False)
         self._http.add_sockets(sockets)
         self._sample()

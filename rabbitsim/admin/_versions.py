@@ -42,12 +42,17 @@ class ApiVersion:
     passwordless_hash_empty: bool
     #: PCRE's word for an unclosed group, in regex errors
     missing_paren: str
-    #: validation texts come HTML-escaped (`&lt;&lt;`) before 4.3
+    #: policy validation texts come HTML-escaped (`&lt;&lt;`) before 4.3
     escapes_validation: bool
     #: overview fields this version does not have
     overview_without: frozenset[str] = frozenset()
     #: the overview's `release_series_support_status` (3.10 only)
     support_status: str | None = None
+    #: (status, error, reason) answers: a vhost-scoped path the user has no permissions in;
+    #: a publish to a missing exchange; a get from a missing queue ({name}, {vhost} filled in)
+    vhost_refused: tuple[int, str, str] = (404, "not_found", "Not Found")
+    publish_missing_exchange: tuple[int, str, str] = (404, "not_found", "exchange_not_found")
+    get_missing_queue: tuple[int, str, str] = (404, "not_found", "queue_not_found")
 
 
 API_VERSIONS: dict[str, ApiVersion] = {
@@ -74,6 +79,13 @@ API_VERSIONS: dict[str, ApiVersion] = {
             missing_paren="missing )",
             escapes_validation=True,
             support_status="supported",
+            vhost_refused=(401, "not_authorised", "User not authorised to access virtual host"),
+            publish_missing_exchange=(
+                400,
+                "bad_request",
+                "404 NOT_FOUND - no exchange '{name}' in vhost '{vhost}'",
+            ),
+            get_missing_queue=(404, "not_found", "NOT_FOUND - no queue '{name}' in vhost '{vhost}'"),
             overview_without=frozenset(
                 {
                     "cluster_tags",
@@ -106,6 +118,7 @@ API_VERSIONS: dict[str, ApiVersion] = {
             missing_paren="missing )",
             escapes_validation=True,
             overview_without=frozenset({"crypto_lib_version", "require_definition_json_extension"}),
+            vhost_refused=(401, "not_authorised", "User not authorised to access virtual host"),
         ),
         ApiVersion(
             name="4.3",

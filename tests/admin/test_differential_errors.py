@@ -1,0 +1,155 @@
+"""Bad input and edge requests, the same sequence on the simulator and on each real RabbitMQ:
+status codes and bodies must be the same (names of our own vhost and user replaced on both
+sides). The sequence also writes (queues, exchanges, bindings, policies), so each answer is
+given in the same state."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from rabbitsim.backends import EmbeddedBroker
+from rabbitsim.backends._url import management_url_for
+from tests.real_brokers import require_real_broker
+
+from .conftest import Reply, http
+
+VERSIONS = ("3.10", "4.0", "4.3")
+ANY = {"configure": ".*", "write": ".*", "read": ".*"}
+PUBLISH = {"properties": {}, "payload": "hi", "payload_encoding": "string"}
+
+#: (method, path, body); {v} is our vhost, {t} a token (for names that must not exist);
+#: a body of type bytes is sent as it is
+STEPS: tuple[tuple[str, str, Any], ...] = (
+    ("GET", "overview", None),  # status only: see `compared`
+    ("PUT", "vhosts/{v}", b"{bad json"),
+    ("GET", "vhosts/{v}", None),
+    ("PUT", "vhosts/{v}", {"description": "d", "tags": "a"}),
+    ("PUT", "vhosts/{v}", {"description": "d"}),
+    ("GET", "nonsense", None),
+    ("GET", "queues/{v}/nope", None),
+    ("GET", "queues/A-{t}-missing", None),
+    ("PUT", "queues/A-{t}-missing/q", {}),
+    ("PUT", "permissions/{v}/guest", {"configure": "(", "write": ".*", "read": ".*"}),
+    ("PUT", "permissions/{v}/A-{t}-nouser", ANY),
+    ("PUT", "permissions/{v}/guest", {"configure": ".*"}),
+    ("PUT", "permissions/{v}/guest", ANY),
+    ("DELETE", "permissions/{v}/A-{t}-nouser", None),
+    ("PUT", "queues/{v}/q", {"durable": True}),
+    ("PUT", "queues/{v}/q", {"durable": True}),
+    ("PUT", "queues/{v}/q", {"durable": False}),
+    ("PUT", "queues/{v}/q3", {"durable": True, "arguments": {"x-max-length": "x"}}),
+    ("GET", "queues/{v}/q3", None),
+    ("PUT", "exchanges/{v}/e", {"type": "topic"}),
+    ("PUT", "exchanges/{v}/e", {"type": "direct"}),
+    ("PUT", "exchanges/{v}/e2", {"type": "nope"}),
+    ("PUT", "exchanges/{v}/e3", {}),
+    ("PUT", "exchanges/{v}/amq.foo", {"type": "direct"}),
+    ("POST", "bindings/{v}/e/e/q/q", {"routing_key": "k", "arguments": {}}),
+    ("POST", "bindings/{v}/e/nox/q/q", {"routing_key": "k", "arguments": {}}),
+    ("POST", "bindings/{v}/e/e/q/noq", {"routing_key": "k", "arguments": {}}),
+    ("GET", "bindings/{v}/e/e/q/q/k", None),
+    ("GET", "bindings/{v}/e/e/q/q/nokey", None),
+    ("DELETE", "bindings/{v}/e/e/q/q/nokey", None),
+    ("POST", "exchanges/{v}/amq.default/publish", {**PUBLISH, "routing_key": "q"}),
+    ("POST", "exchanges/{v}/amq.default/publish", {**PUBLISH, "routing_key": "zz"}),
+    ("POST", "exchanges/{v}/e/publish", {**PUBLISH, "routing_key": "k"}),
+    ("POST", "exchanges/{v}/nox/publish", {**PUBLISH, "routing_key": "k"}),
+    ("POST", "queues/{v}/q/get", {"count": 5, "ackmode": "ack_requeue_true", "encoding": "auto"}),
+    ("POST", "queues/{v}/q/get", {"count": 5}),
+    ("POST", "queues/{v}/nope/get", {"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"}),
+    ("POST", "queues/{v}/q/get", {"count": 1, "ackmode": "ack_requeue_false", "encoding": "base64"}),
+    ("DELETE", "queues/{v}/q/contents", None),
+    ("DELETE", "queues/{v}/nothere", None),
+    ("DELETE", "exchanges/{v}/nothere", None),
+    ("DELETE", "exchanges/{v}/amq.direct", None),
+    ("PUT", "policies/{v}/p", {"pattern": ".*", "definition": {"bogus": 1}}),
+    ("PUT", "policies/{v}/p", {"pattern": ".*", "definition": {"max-length": "x"}}),
+    ("PUT", "policies/{v}/p", {"pattern": ".*"}),
+    ("PUT", "policies/{v}/p", {"pattern": "^zz", "definition": {"max-length": 1}, "apply-to": "queues"}),
+    ("PUT", "policies/{v}/p", {"pattern": "^zz", "definition": {"max-length": 2}, "apply-to": "queues"}),
+    ("GET", "policies/{v}/p", None),
+    ("DELETE", "policies/{v}/nop", None),
+    ("DELETE", "policies/{v}/p", None),
+    ("PUT", "vhost-limits/{v}/max-queues", {"value": -5}),
+    ("PUT", "vhost-limits/{v}/bogus", {"value": 5}),
+    ("GET", "vhost-limits/{v}", None),
+    ("DELETE", "vhost-limits/{v}/max-queues", None),
+    ("GET", "vhost-limits/{v}", None),
+    ("PUT", "users/A-{t}-bh", {"password_hash": "!!!", "tags": ""}),
+    ("GET", "users/A-{t}-bh", None),
+    ("PUT", "users/A-{t}-u", {"password": "p", "tags": "monitoring"}),
+    ("PUT", "users/A-{t}-u", {"password": "p", "tags": "management"}),
+    ("GET", "whoami", ("A-{t}-u", "p")),
+    ("GET", "users", ("A-{t}-u", "p")),
+    ("GET", "queues/{v}", ("A-{t}-u", "p")),
+    ("PUT", "policies/{v}/p2", ("A-{t}-u", "p")),
+    ("DELETE", "users/A-{t}-u", None),
+    ("GET", "whoami", ("A-{t}-u", "p")),
+    ("PATCH", "vhosts/{v}", None),
+    ("DELETE", "connections/A-{t}-nonexistent", None),
+    ("GET", "aliveness-test/{v}", None),
+    ("GET", "aliveness-test/A-{t}-missing", None),
+    ("DELETE", "vhosts/{v}", None),
+    ("DELETE", "vhosts/{v}", None),
+)
+
+
+def run(base: str, token: str) -> Iterator[tuple[str, Reply]]:
+    vhost = f"A-{token}-vh"
+    for method, path, body in STEPS:
+        where = "/api/" + path.format(v=urllib.parse.quote(vhost, safe=""), t=token)
+        if isinstance(body, tuple):  # as another user, with no body
+            user = (body[0].format(t=token), body[1])
+            reply = http(base, method, where, {} if method == "PUT" else None, auth=user)
+        elif isinstance(body, bytes):
+            reply = http(base, method, where, raw=body)
+        else:
+            reply = http(base, method, where, body)
+        yield f"{method} {path}", reply
+
+
+def compared(step: str, reply: Reply, token: str) -> Any:
+    """What must agree: the status, the body with our names replaced, and where a POST says
+    the new binding is (the overview of a shared broker: its status only)."""
+    body = reply.json if reply.raw else None
+    if step == "GET overview":
+        return reply.status
+    text = json.dumps(body, sort_keys=True).replace(f"A-{token}", "A-TOKEN")
+    location = reply.headers.get("location")
+    return reply.status, text, location
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def answers(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[Any], list[Any]]]:
+    version: str = request.param
+    real_base = management_url_for(require_real_broker(version)).replace("guest:guest@", "").rstrip("/")
+    sim = EmbeddedBroker(profile=version)
+    assert sim.admin is not None
+    sim_base = f"http://127.0.0.1:{sim.admin.port}"
+    token = secrets.token_hex(3)
+    try:
+        real = [(step, compared(step, reply, token)) for step, reply in run(real_base, token)]
+        mine = [(step, compared(step, reply, token)) for step, reply in run(sim_base, token)]
+        yield version, real, mine
+    finally:
+        for base in (real_base, sim_base):
+            http(base, "DELETE", f"/api/vhosts/A-{token}-vh")
+            for user in ("bh", "u"):
+                http(base, "DELETE", f"/api/users/A-{token}-{user}")
+        sim.close()
+
+
+def test_same_answers_to_the_same_requests(answers: tuple[str, list[Any], list[Any]]) -> None:
+    version, real, mine = answers
+    differences = [
+        f"{step}:\n    RabbitMQ {version}: {theirs}\n    simulator: {ours}"
+        for (step, theirs), (_, ours) in zip(real, mine, strict=True)
+        if theirs != ours
+    ]
+    assert not differences, "\n".join(differences)
