@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -30,8 +31,8 @@ HASHING_ALGORITHMS: Final = {
 DEFAULT_HASHING: Final = "rabbit_password_hashing_sha256"
 SALT_BYTES: Final = 4
 
-#: The tags RabbitMQ's management plugin knows (others are kept, and grant nothing).
-ADMINISTRATOR: Final = "administrator"
+#: how many granted checks a channel remembers (RabbitMQ's MAX_PERMISSION_CACHE_SIZE)
+PERMISSION_CACHE: Final = 12
 
 
 def hash_password(password: str, salt: bytes, algorithm: str = DEFAULT_HASHING) -> str:
@@ -85,12 +86,31 @@ def compile_permission(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern or "^$")
 
 
-def regex_problem(pattern: str) -> str | None:
-    """Why `pattern` is not a valid regular expression, or None."""
+#: Python's complaint -> what Erlang's `re` says, as (PCRE, PCRE2) messages: RabbitMQ's error
+#: texts quote them, 3.10 and 4.0 from PCRE, 4.3 (Erlang/OTP 28) from PCRE2. Others: Python's words.
+PCRE_MESSAGES: Final = {
+    "missing ), unterminated subpattern": ("missing )", "missing closing parenthesis"),
+    "unterminated character set": (
+        "missing terminating ] for character class",
+        "missing terminating ] for character class",
+    ),
+    "nothing to repeat": ("nothing to repeat", "quantifier does not follow a repeatable item"),
+    "unbalanced parenthesis": ("unmatched parentheses", "unmatched closing parenthesis"),
+}
+
+
+def regex_problem(pattern: str, *, pcre2: bool = True) -> tuple[str, int] | None:
+    """Why `pattern` is not a valid regular expression, as Erlang's `re:compile` says it (the
+    message and the offset it names), or None."""
     try:
         re.compile(pattern)
     except re.error as error:
-        return str(error)
+        for python, words in PCRE_MESSAGES.items():
+            if error.msg.startswith(python):
+                # PCRE reads to the end before it finds a group or set unterminated
+                unterminated = python.startswith(("missing", "unterminated"))
+                return words[pcre2], len(pattern) if unterminated else (error.pos or 0)
+        return error.msg, error.pos or 0
     return None
 
 
@@ -101,17 +121,46 @@ READ: Final = "read"
 
 
 class Access:
-    """One connection's rights in its vhost, compiled once. `everything` (".*" for all three, as
-    `guest` has) lets the hot paths skip the checks."""
+    """One channel's rights in its vhost. RabbitMQ reads the permissions afresh for each check and
+    remembers, per channel, the last few it granted: a revoked right stays usable on a channel that
+    already used it, while a new channel (or connection) sees a change at once (measured; see
+    tests/conformance/ACCESS_FACTS.md). `everything` (".*" for all three and no topic permissions,
+    as `guest` has) lets the hot paths skip the checks."""
 
-    __slots__ = ("everything", "names_permission", "patterns", "topics", "user", "vhost")
+    __slots__ = (
+        "_everything",
+        "_generation",
+        "broker",
+        "granted",
+        "names_permission",
+        "patterns",
+        "topics",
+        "user",
+        "vhost",
+    )
 
     def __init__(self, broker: Broker, user: str, vhost: str) -> None:
+        self.broker = broker
         self.user = user
         self.vhost = vhost
         self.names_permission = broker.profile.access_text_names_permission
-        permission = broker.permissions.get((user, vhost))
+        self.granted: deque[tuple[str, str, str]] = deque(maxlen=PERMISSION_CACHE)
         self.patterns: dict[str, re.Pattern[str]] = {}
+        self.topics: dict[str, TopicPermission] = {}
+        self._everything = False
+        self._generation = -1
+
+    @property
+    def everything(self) -> bool:
+        if self._generation != self.broker.access_generation:
+            self._load()
+        return self._everything
+
+    def _load(self) -> None:
+        broker, user, vhost = self.broker, self.user, self.vhost
+        self._generation = broker.access_generation
+        permission = broker.permissions.get((user, vhost))
+        self.patterns = {}
         if permission is not None:
             self.patterns = {
                 CONFIGURE: compile_permission(permission.configure),
@@ -123,7 +172,7 @@ class Access:
             for (who, where, exchange), topic in broker.topic_permissions.items()
             if who == user and where == vhost
         }
-        self.everything = (
+        self._everything = (
             permission is not None
             and permission.configure == permission.write == permission.read == ".*"
             and not self.topics
@@ -133,6 +182,9 @@ class Access:
         """403 unless the user may `permission` the `kind` ("queue", "exchange") called `name`."""
         if self.everything:
             return
+        key = (permission, kind, name)
+        if key in self.granted:
+            return
         checked = "amq.default" if kind == "exchange" and name == "" else name
         pattern = self.patterns.get(permission)
         if pattern is None or pattern.search(checked) is None:
@@ -141,6 +193,7 @@ class Access:
                 f"{self._access(permission)} to {resource(kind, checked, self.vhost)} "
                 f"refused for user '{self.user}'",
             )
+        self.granted.appendleft(key)
 
     def check_any(self, kind: str, name: str) -> None:
         """4.3's passive declares: any of the three permissions will do; refused as configure."""

@@ -68,6 +68,7 @@ class Administration:
     permissions: dict[tuple[str, str], Permission]
     topic_permissions: dict[tuple[str, str, str], TopicPermission]
     keeping: bool
+    access_generation: int
     profile: VersionProfile
     _salts: int
 
@@ -226,7 +227,7 @@ class Administration:
         self.user(user)
         self.vhost(vhost)
         for pattern in (configure, write, read):
-            _check_regex(pattern)
+            _check_regex(pattern, pcre2=self.profile.pcre2)
         permission = self.permissions[(user, vhost)] = Permission(configure, write, read)
         self._settings_changed()
         return permission
@@ -243,7 +244,7 @@ class Administration:
         self.user(user)
         self.vhost(vhost)
         for pattern in (write, read):
-            _check_regex(pattern)
+            _check_regex(pattern, pcre2=self.profile.pcre2)
         topic = self.topic_permissions[(user, vhost, exchange)] = TopicPermission(exchange, write, read)
         self._settings_changed()
         return topic
@@ -330,7 +331,7 @@ class Administration:
     ) -> Policy:
         """Add or replace a policy (or an operator policy); it applies at once."""
         found = self.vhost(vhost)
-        check_policy(pattern, definition, priority, apply_to, operator=operator)
+        check_policy(pattern, definition, priority, apply_to, operator=operator, pcre2=self.profile.pcre2)
         policy = Policy(name, vhost, pattern, dict(definition), int(priority), apply_to)
         (found.operator_policies if operator else found.policies)[name] = policy
         self.apply_policies(found)
@@ -375,6 +376,8 @@ class Administration:
     # --- what a restart keeps ------------------------------------------------------------------
 
     def _settings_changed(self) -> None:
+        """After any administrative change: channels re-read their permissions, a store keeps it."""
+        self.access_generation += 1
         if self.keeping:
             self.keep(KeepSettings(self.settings()))
 
@@ -398,15 +401,24 @@ class Administration:
         import_definitions(self, doc)
 
 
-def _check_regex(pattern: Any) -> None:
+def _check_regex(pattern: Any, *, pcre2: bool) -> None:
+    """A permission's regular expression; refused as RabbitMQ's management API reports it (an
+    Erlang term of character codes: `["invalid_regexp", "(", ["missing )", 1]]`)."""
     if not isinstance(pattern, str):
         raise AdminError(AdminError.BAD_REQUEST, f"{pattern!r} is not a string")
-    problem = regex_problem(pattern)
+    problem = regex_problem(pattern, pcre2=pcre2)
     if problem is not None:
+        message, offset = problem
         raise AdminError(
             AdminError.BAD_REQUEST,
-            f"Validation failed\n\nregular expression '{pattern}' is invalid: {problem}\n",
+            f"invalid regular expression '{pattern}': {message} at {offset}",
+            term=["invalid_regexp", _codes(pattern), [_codes(message), offset]],
         )
+
+
+def _codes(text: str) -> list[int]:
+    """An Erlang string, as JSON shows it: a list of character codes."""
+    return [ord(character) for character in text]
 
 
 def _checked_limits(limits: Mapping[str, Any], known: tuple[str, ...]) -> dict[str, int]:

@@ -72,6 +72,7 @@ class Broker(Administration):
         self.permissions: dict[tuple[str, str], Permission] = {}
         self.topic_permissions: dict[tuple[str, str, str], TopicPermission] = {}
         self._salts = 0
+        self.access_generation = 0  # counts changes to permissions: channels re-read theirs (`_access`)
         self.connections: dict[str, Connection] = {}
         self.output: list[Output] = []  # the road: see `take_output`
         self.tracing = False  # set by whoever drains the road and wants events on it
@@ -102,16 +103,15 @@ class Broker(Administration):
     ) -> User:
         """Check a login as RabbitMQ does; `guest` (the one user RabbitMQ's default
         `loopback_users` names) is refused from anywhere but loopback: from a peer on loopback
-        (4.3), or (3.10, 4.0) over a socket whose own address is loopback."""
+        (4.3), or (3.10, 4.0) over a socket whose own address is loopback. The client is told no
+        more than for a wrong password."""
         user = self.users.get(username)
-        if user is None or not user.check_password(password):
+        loopback = from_loopback if self.profile.loopback_by_peer else to_loopback
+        if user is None or not user.check_password(password) or (username in LOOPBACK_USERS and not loopback):
             raise ConnectionError(
                 ACCESS_REFUSED,
                 "Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
             )
-        loopback = from_loopback if self.profile.loopback_by_peer else to_loopback
-        if username in LOOPBACK_USERS and not loopback:
-            raise ConnectionError(ACCESS_REFUSED, f"user '{username}' can only connect via localhost")
         return user
 
     # --- connections ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from rabbitsim.vocabulary import EventKind, Node, NodeKind
 
 from . import _consumer_timeout as consumer_timeout
+from ._access import Access
 from ._acknowledging import Acknowledgements
 from ._channel_base import Delivery, Mode, amqp_method
 from ._consuming import ConsumerMethods
@@ -40,6 +41,8 @@ class Channel(ExchangeMethods, QueueMethods, ConsumerMethods, Acknowledgements, 
         self.broker = connection.broker
         self.timers = self.broker.timers
         self.vhost = connection.vhost
+        #: what the user may do here (`_access`): read afresh, remembered per channel
+        self.access = Access(self.broker, connection.user, self.vhost.name)
         self.is_open = True
         self.mode = Mode.PLAIN
         self.next_delivery_tag = 0

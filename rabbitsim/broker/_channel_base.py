@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Final, NamedTuple, ParamSpec
 
 from rabbitsim.vocabulary import EventKind, Node
 
-from ._access import READ
+from ._access import READ, Access
 from ._errors import ACCESS_REFUSED, CHANNEL_ERROR, NOT_FOUND, AMQPError, ChannelError, ConnectionError
 from ._output import ConsumerCancelled, Reply
 
@@ -109,6 +109,7 @@ class ChannelBase:
     """The state a channel's parts share (set up by `Channel.__init__`), and their common helpers."""
 
     connection: Connection
+    access: Access
     number: int
     broker: Broker
     vhost: VHost
@@ -213,7 +214,7 @@ class ChannelBase:
         """The queue a purge, consume or get reads: the user must be allowed to read it (checked
         before it is looked up, as RabbitMQ does), and it must not be another's exclusive queue."""
         name, _ = self._queue_shortcut(queue, "")
-        self.connection.access.check(READ, "queue", name)
+        self.access.check(READ, "queue", name)
         found = self.vhost.queue(name)
         found.check_access(self.connection)
         return found

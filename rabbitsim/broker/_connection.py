@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from rabbitsim.vocabulary import EventKind, Node, NodeKind
 
-from ._access import Access
 from ._channel import Channel
 from ._errors import CHANNEL_ERROR, REPLY_SUCCESS, AMQPError, ConnectionError
 from ._output import Outbound
@@ -27,8 +26,6 @@ class Connection:
         self.channels: dict[int, Channel] = {}
         self.exclusive_queues: dict[str, Queue] = {}
         self.peer: object = None  # free for an adapter to attach its own side; the core never reads it
-        #: what the user may do in this vhost, fixed when the connection opens (`_access`)
-        self.access = Access(broker, user, vhost.name)
         #: what the management API and `rabbitmqctl list_connections` show; the wire adapter fills it
         self.client_properties: dict[str, Any] = {}
         self.peer_host = self.host = ""

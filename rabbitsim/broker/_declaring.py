@@ -37,7 +37,7 @@ class Bindings(ChannelBase):
     def _permit_binding(self, source: str, destination: str, is_queue: bool, routing_key: str) -> None:
         """RabbitMQ's order: write on the destination, neither end the default exchange, read on
         the source, and read on the routing key when the source is a topic exchange."""
-        access = self.connection.access
+        access = self.access
         access.check(WRITE, "queue" if is_queue else "exchange", destination)
         if not is_queue:
             self._refuse_default_exchange(destination)
@@ -127,7 +127,7 @@ class ExchangeMethods(Bindings):
         if passive:
             self._refuse_default_exchange(exchange)
             if self.broker.profile.passive_declare_checks_access:
-                self.connection.access.check_any("exchange", exchange)
+                self.access.check_any("exchange", exchange)
             vhost.exchange(exchange)
             return
         if exchange_type not in ROUTERS:
@@ -135,7 +135,7 @@ class ExchangeMethods(Bindings):
             # RabbitMQ says "invalid" only for names that happen to be Erlang atoms; typos are "unknown"
             raise error_class(code, f"unknown exchange type '{exchange_type}'")
         self._refuse_default_exchange(exchange)
-        access = self.connection.access
+        access = self.access
         access.check(CONFIGURE, "exchange", exchange)
         arguments = dict(arguments or {})
         existing = vhost.exchanges.get(exchange)
@@ -179,7 +179,7 @@ class ExchangeMethods(Bindings):
                 ACCESS_REFUSED,
                 f"deletion of system {resource('exchange', exchange, self.vhost.name)} not allowed",
             )
-        self.connection.access.check(CONFIGURE, "exchange", exchange)
+        self.access.check(CONFIGURE, "exchange", exchange)
         existing = self.vhost.exchanges.get(exchange)
         if existing is None:
             return
@@ -232,7 +232,7 @@ class QueueMethods(Bindings):
             return DeclareOk(queue, 0, 1)  # what RabbitMQ answers for the pseudo-queue
         if passive:
             if self.broker.profile.passive_declare_checks_access:
-                self.connection.access.check_any("queue", queue)
+                self.access.check_any("queue", queue)
             found = vhost.queue(queue)
             found.check_access(self.connection)
             return self._declared(found)
@@ -242,7 +242,7 @@ class QueueMethods(Bindings):
             self._refuse_reserved_name("queue", queue)
         else:
             queue = self.broker.generate_name("amq.gen")
-        access = self.connection.access
+        access = self.access
         access.check(CONFIGURE, "queue", queue)
         arguments = dict(arguments or {})
         existing = vhost.queues.get(queue)
@@ -337,7 +337,7 @@ class QueueMethods(Bindings):
         self, queue: str, *, if_unused: bool = False, if_empty: bool = False, nowait: bool = False
     ) -> int:
         name, _ = self._queue_shortcut(queue, "")
-        self.connection.access.check(CONFIGURE, "queue", name)
+        self.access.check(CONFIGURE, "queue", name)
         found = self.vhost.queues.get(name)
         if found is None:
             return 0

@@ -199,7 +199,11 @@ def _check(doc: Any, broker: Broker) -> None:
     for policy in _items(doc, "policies"):
         _need(policy, "vhost", "name", "pattern", "definition")
         check_policy(
-            policy["pattern"], policy["definition"], policy.get("priority", 0), policy.get("apply-to", "all")
+            policy["pattern"],
+            policy["definition"],
+            policy.get("priority", 0),
+            policy.get("apply-to", "all"),
+            pcre2=broker.profile.pcre2,
         )
     for kind in ("queues", "exchanges", "bindings"):
         for item in _items(doc, kind):

@@ -7,6 +7,8 @@ close the connection; the class of the exception says which.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pamqp import commands, constants, exceptions
 
 #: reply code -> RabbitMQ's name for it ("NOT_FOUND"), derived from pamqp's table.
@@ -96,7 +98,10 @@ class AdminError(Exception):
     BAD_REQUEST = "bad_request"
     CONFLICT = "conflict"
 
-    def __init__(self, kind: str, reason: str) -> None:
+    def __init__(self, kind: str, reason: str, *, term: Any = None) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
+        #: what the management API puts in its body's "reason" where that is an Erlang term
+        #: rather than text (None: `reason`)
+        self.term = term

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ._access import regex_problem
 from ._errors import AdminError
 
 APPLY_TO: Final = ("all", "queues", "classic_queues", "quorum_queues", "streams", "exchanges")
@@ -142,20 +143,36 @@ def _bad(reason: str) -> AdminError:
     return AdminError(AdminError.BAD_REQUEST, f"Validation failed\n\n{reason}\n")
 
 
+def _erlang_pair(message: str, offset: int, *, column: int) -> str:
+    """`{"message",offset}` as `~tp` prints it at `column`: over 80 columns, the second element
+    goes on its own line, under the first."""
+    line = f'{{"{message}",{offset}}}'
+    if column + len(line) <= ERLANG_LINE:
+        return line
+    return f'{{"{message}",\n{" " * (column + 1)}{offset}}}'
+
+
+ERLANG_LINE: Final = 80
+
+
 def check_policy(
-    pattern: Any, definition: Any, priority: Any, apply_to: Any, *, operator: bool = False
+    pattern: Any,
+    definition: Any,
+    priority: Any,
+    apply_to: Any,
+    *,
+    operator: bool = False,
+    pcre2: bool = True,
 ) -> None:
     """Refuse what RabbitMQ refuses, in its words, before anything changes."""
     if not isinstance(priority, int | float) or isinstance(priority, bool):
         raise _bad(f"priority should be a number, actually was {erlang_term(priority)}")
     if not isinstance(pattern, str):
         raise _bad(f"pattern should be a binary but was {erlang_term(pattern)}")
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        raise _bad(
-            f"pattern should be regular expression but is invalid: {erlang_term(str(error))}"
-        ) from error
+    problem = regex_problem(pattern, pcre2=pcre2)
+    if problem is not None:
+        prefix = "pattern should be regular expression but is invalid: "
+        raise _bad(prefix + _erlang_pair(*problem, column=len(prefix)))
     if apply_to not in APPLY_TO:
         raise _bad(
             f"apply-to '{apply_to}' unrecognised; should be one of: 'queues', 'classic_queues', "

@@ -73,6 +73,8 @@ class VersionProfile:
     #: permission will do, refused as configure) where earlier versions check nothing; 3.10 and
     #: 4.0 let `guest` in when the socket's own address is loopback, 4.3 when the peer's is.
     access_text_names_permission: bool = True
+    #: regular-expression errors in PCRE2's words (4.3, Erlang/OTP 28) or PCRE's (`_access`)
+    pcre2: bool = False
     passive_declare_checks_access: bool = False
     loopback_by_peer: bool = False
     #: how a user's channel limit is reported (4.0 names the node where the user belongs: a bug)
@@ -113,6 +115,7 @@ PROFILES = {
         restart_keeps_transient_exchanges=True,
         quorum_acquired_count=True,
         passive_declare_checks_access=True,
+        pcre2=True,
         loopback_by_peer=True,
         channel_limit_text=(
             "number of channels opened for user '{user}' has reached the maximum allowed user "

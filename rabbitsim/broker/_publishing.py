@@ -81,7 +81,7 @@ class Publishing(ChannelBase):
             or properties.expiration is not None
             or properties.delivery_mode not in _USUAL_DELIVERY_MODES
             or not self.is_open
-            or not self.connection.access.everything
+            or not self.access.everything
             or ((headers := properties.headers) is not None and ("CC" in headers or "BCC" in headers))
         ):
             target, properties, cc = self._checked_publish(exchange, routing_key, properties, immediate)
@@ -112,7 +112,7 @@ class Publishing(ChannelBase):
         keys the CC and BCC headers add."""
         if immediate:
             raise ConnectionError(NOT_IMPLEMENTED, "immediate=true")
-        access = self.connection.access
+        access = self.access
         access.check(WRITE, "exchange", exchange)  # before the exchange is looked up
         target = self.vhost.exchange(exchange)
         if target.internal:
