@@ -1146,12 +1146,15 @@ def import_definitions(call: Call) -> Answer:
 
 
 def aliveness(call: Call) -> dict[str, str]:
-    """RabbitMQ declares `aliveness-test` in the vhost, publishes to it and gets the message back."""
+    """RabbitMQ declares `aliveness-test` in the vhost, publishes to it and gets the message
+    back; before 4.3 the queue stays."""
     vhost = _vhost(call)
     with direct_channel(call.broker, vhost.name, call.user.name) as channel:
         channel.queue_declare("aliveness-test", durable=False)
         channel.basic_publish("", "aliveness-test", b"test_message")
         got = channel.basic_get("aliveness-test", no_ack=True)
+        if not call.view.version.aliveness_keeps_queue:
+            channel.queue_delete("aliveness-test")
     if got is None or got.message.body != b"test_message":
         raise ApiError(503, "failed", "aliveness-test message did not come back")
     return {"status": "ok"}

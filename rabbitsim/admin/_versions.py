@@ -53,6 +53,8 @@ class ApiVersion:
     vhost_refused: tuple[int, str, str] = (404, "not_found", "Not Found")
     publish_missing_exchange: tuple[int, str, str] = (404, "not_found", "exchange_not_found")
     get_missing_queue: tuple[int, str, str] = (404, "not_found", "queue_not_found")
+    #: the aliveness test leaves its queue `aliveness-test` behind (before 4.3)
+    aliveness_keeps_queue: bool = True
 
 
 API_VERSIONS: dict[str, ApiVersion] = {
@@ -139,6 +141,7 @@ API_VERSIONS: dict[str, ApiVersion] = {
             definitions_exchange_internal=False,
             passwordless_hash_empty=True,
             missing_paren="missing closing parenthesis",
+            aliveness_keeps_queue=False,
             escapes_validation=False,
         ),
     )

@@ -450,6 +450,8 @@ def test_definitions_export_and_import_all_or_nothing(base: str, vhost: str) -> 
 
 def test_aliveness_and_overview(base: str, vhost: str) -> None:
     assert http(base, "GET", f"/api/aliveness-test/{q(vhost)}").json == {"status": "ok"}
+    assert http(base, "GET", f"/api/queues/{q(vhost)}").json == []  # 4.3 leaves no queue behind
+    http(base, "PUT", f"/api/queues/{q(vhost)}/q", {})
     overview = http(base, "GET", "/api/overview").json
     assert (overview["product_name"], overview["rabbitmq_version"]) == ("RabbitMQ", "4.3.6")
     assert overview["object_totals"]["queues"] >= 1
@@ -513,3 +515,19 @@ def test_no_management_api_when_asked() -> None:
         assert broker.management_url is None and broker.admin is None
     finally:
         broker.close()
+
+
+def test_rates_are_the_change_per_second_between_samples(sim: EmbeddedBroker, base: str, vhost: str) -> None:
+    """RabbitMQ's `*_details.rate`; the server samples every 5 s, here the test samples twice."""
+    assert sim.admin is not None
+    admin = sim.admin
+    http(base, "PUT", f"/api/queues/{q(vhost)}/r", {})
+    sim.server.call(lambda: admin.rates.sample(sim.broker, 100.0))
+    publish = {"properties": {}, "routing_key": "r", "payload": "x", "payload_encoding": "string"}
+    for _ in range(10):
+        http(base, "POST", f"/api/exchanges/{q(vhost)}/amq.default/publish", publish)
+    sim.server.call(lambda: admin.rates.sample(sim.broker, 102.0))
+    shown = http(base, "GET", f"/api/queues/{q(vhost)}/r").json
+    assert shown["messages_ready_details"] == {"rate": 5.0}
+    assert shown["messages_unacknowledged_details"] == {"rate": 0.0}
+    assert http(base, "GET", f"/api/vhosts/{q(vhost)}").json["messages_details"] == {"rate": 5.0}

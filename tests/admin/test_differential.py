@@ -84,6 +84,7 @@ NOT_STATE = frozenset(
         "messages_paged_out",  # what a node moved from memory to disk
         "message_bytes_paged_out",
         "garbage_collection",
+        "value",  # of global parameters: the cluster's id, its tags
         "client_properties",  # pika's own description of itself, with the Python version
         # an audit trail the core does not keep (who declared it; "rmq-internal" for built-ins)
         "user_who_performed_action",
@@ -170,7 +171,28 @@ def fetch_all(api: ManagementClient, state: State) -> dict[str, Any]:
         path = endpoint.format(v=quote(state.vhost), u=quote(state.user), c=quote(connection))
         found[endpoint] = normalise(api.get(path), names)
     found["overview"] = sorted(api.get("overview"))  # a shared broker's totals: compare the fields
+    found["definitions"] = normalise(ours(api.get("definitions"), state), names)
     return found
+
+
+def ours(document: dict[str, Any], state: State) -> dict[str, Any]:
+    """Of the whole broker's definitions (a shared broker's), the top-level fields and what is
+    ours: our vhost's items, our user."""
+    mine: dict[str, Any] = {
+        key: value
+        for key, value in document.items()
+        if not isinstance(value, list) and key not in ("explanation", "original_cluster_name")
+    }
+    for part, items in document.items():
+        if isinstance(items, list):
+            mine[part] = [
+                item
+                for item in items
+                if state.vhost in (item.get("vhost"), item.get("name"))
+                or item.get("name") == state.user
+                or part == "global_parameters"
+            ]
+    return mine
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
@@ -196,7 +218,7 @@ def both(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, Any], 
         sim.close()
 
 
-@pytest.mark.parametrize("endpoint", ("overview", *ENDPOINTS))
+@pytest.mark.parametrize("endpoint", ("overview", "definitions", *ENDPOINTS))
 def test_same_fields_and_state(both: tuple[str, dict[str, Any], dict[str, Any]], endpoint: str) -> None:
     version, real, sim = both
     problems: list[str] = []
