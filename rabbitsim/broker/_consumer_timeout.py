@@ -11,9 +11,9 @@ requeues all its unacked messages, in order, redelivered; the connection stays o
 
 The timeout is the broker's `consumer_timeout` as it was when the channel opened (changing it later
 affects only channels opened afterwards) or, where the version has it, the queue's
-`x-consumer-timeout` argument (RabbitMQ takes the lower of argument and policy; the simulator has
-no policies). An idle channel with nothing unacked hibernates and stops its tick; its next
-activity arms it again a whole interval later.
+`x-consumer-timeout` argument or a `consumer-timeout` policy (the lower of the two). An idle
+channel with nothing unacked hibernates and stops its tick; its next activity arms it again a
+whole interval later.
 
 Cost: the ticks live in a heap of their own, which the per-method guard never looks at, and a
 delivery that needs an ack reads the clock and, at most once per `resolution`, records
@@ -140,12 +140,19 @@ def check_consumer_timeout_argument(
 
 
 def timeout_for(channel: ChannelBase, queue: Queue) -> int | None:
-    """The timeout (ms) for a delivery from `queue`: its `x-consumer-timeout` where the version
-    reads one, else the broker-wide value the channel took when it opened (None: no timeout)."""
+    """The timeout (ms) for a delivery from `queue`: where the version reads one, the lower of its
+    `x-consumer-timeout` and a policy's `consumer-timeout`; else the broker-wide value the channel
+    took when it opened (None: no timeout)."""
     if channel.broker.profile.queue_consumer_timeout:
         value = queue.arguments.get(ARGUMENT)
-        if type(value) is int and value >= 0:
-            return value
+        found = [value] if type(value) is int and value >= 0 else []
+        if (
+            queue.policy is not None
+            and type(policy := queue.policy.definition.get("consumer-timeout")) is int
+        ):
+            found.append(policy)
+        if found:
+            return min(found)
     return channel.consumer_timeout
 
 

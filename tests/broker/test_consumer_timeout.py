@@ -203,6 +203,18 @@ def test_the_queue_argument_where_the_version_reads_it(clock: FakeClock, profile
         assert closes(broker) == [(1, 406, TEXT.format(1, 2000))]
 
 
+def test_a_policy_and_the_argument_the_lower_wins_on_4_0(clock: FakeClock) -> None:
+    broker, connection = make(clock, "4.0", channel_tick_interval=1000)
+    channel = connection.open_channel(1)
+    fill(channel, "q", 1, **{"x-consumer-timeout": 5000})
+    broker.set_policy("/", "impatient", "^q$", {"consumer-timeout": 2000})
+    channel.basic_consume("q", "c")
+    run_until(broker, clock, 2.9)
+    assert channel.is_open
+    run_until(broker, clock, 3.0)
+    assert closes(broker) == [(1, 406, TEXT.format(1, 2000))]
+
+
 def test_a_consumer_argument_is_not_read(clock: FakeClock) -> None:
     broker, connection = make(clock, channel_tick_interval=1000)
     channel = connection.open_channel(1)
