@@ -1160,6 +1160,102 @@ def aliveness(call: Call) -> dict[str, str]:
     return {"status": "ok"}
 
 
+# --- health checks and the node --------------------------------------------------------------
+
+#: the resource names RabbitMQ's alarms are shown under (`rabbit_alarm:format_as_map`)
+ALARM_RESOURCES = {"disk": "disk space", "memory": "memory"}
+HEALTH_FAILURE = 503
+
+
+def _health_failure(reason: str, **details: Any) -> Answer:
+    return Answer(HEALTH_FAILURE, {"status": "failed", "reason": reason, **details})
+
+
+def _alarms(call: Call, where: str) -> Answer:
+    active = call.broker.alarms.active
+    if not active:
+        return Answer(200, {"status": "ok"})
+    alarms = [{"resource": ALARM_RESOURCES.get(name, name), "node": NODE} for name in active]
+    return _health_failure(f"There are alarms in effect {where}", alarms=alarms)
+
+
+def health_alarms(call: Call) -> Answer:
+    return _alarms(call, "in the cluster")
+
+
+def health_local_alarms(call: Call) -> Answer:
+    return _alarms(call, "on the node")
+
+
+def health_ok(call: Call) -> dict[str, str]:
+    """Checks that a one-node simulator always passes (its vhosts run, it serves clients)."""
+    return {"status": "ok"}
+
+
+def health_ready(call: Call) -> dict[str, str]:
+    if not call.view.version.ready_to_serve_check:
+        raise not_found()
+    return health_ok(call)
+
+
+def health_quorum_critical(call: Call) -> dict[str, str]:
+    return {"reason": "single node cluster", "status": "ok"}
+
+
+def _listeners(call: Call) -> list[tuple[str, int]]:
+    return [(protocol, port) for protocol, port in (("amqp", call.amqp_port), ("http", call.port)) if port]
+
+
+def health_port(call: Call) -> Answer:
+    try:
+        port = int(call.args["port"])
+    except ValueError:
+        raise bad_request(f"invalid port {call.args['port']}") from None
+    ports = [number for _protocol, number in _listeners(call)]
+    if port in ports:
+        return Answer(200, {"status": "ok", "port": port})
+    return _health_failure("No active listener", ports=ports, missing=port)
+
+
+def health_protocol(call: Call) -> Answer:
+    protocols = [protocol for protocol, _port in _listeners(call)]
+    if call.args["protocol"] in protocols:
+        return Answer(200, {"status": "ok", "protocols": protocols})
+    return _health_failure("No active listener", protocols=protocols, missing=[call.args["protocol"]])
+
+
+def cluster_name(call: Call) -> dict[str, str]:
+    return {"name": NODE}
+
+
+def extensions(call: Call) -> list[Any]:
+    return []
+
+
+def nodes(call: Call) -> list[dict[str, Any]]:
+    """The one node, with what the simulator knows of it: alarms, memory and disk as measured
+    (RabbitMQ's many Erlang VM statistics are not modelled)."""
+    status = call.broker.alarms.status()
+    return [
+        {
+            "name": NODE,
+            "type": "disc",
+            "running": True,
+            "being_drained": False,
+            "partitions": [],
+            "rates_mode": "basic",
+            "rabbitmq_version": call.view.product_version,
+            "mem_alarm": "memory" in status.alarms,
+            "disk_free_alarm": "disk" in status.alarms,
+            "mem_used": status.memory_used,
+            "mem_limit": status.memory_limit,
+            "disk_free": status.disk_free,
+            "disk_free_limit": status.disk_free_limit,
+            "exchange_types": overview(call).get("exchange_types", []),
+        }
+    ]
+
+
 # --- the routes ----------------------------------------------------------------------------------
 
 M, P, MO, A = MANAGEMENT, POLICYMAKER, MONITORING, ADMINISTRATOR
@@ -1236,4 +1332,14 @@ ROUTES: tuple[Route, ...] = (
     route("definitions", get=(definitions, A), post=(import_definitions, A)),
     route("definitions/{vhost}", get=(definitions, A), post=(import_definitions, A)),
     route("aliveness-test/{vhost}", get=(aliveness, M)),
+    route("cluster-name", get=(cluster_name, M)),
+    route("extensions", get=(extensions, M)),
+    route("nodes", get=(nodes, MO)),
+    route("health/checks/alarms", get=(health_alarms, M)),
+    route("health/checks/local-alarms", get=(health_local_alarms, M)),
+    route("health/checks/virtual-hosts", get=(health_ok, M)),
+    route("health/checks/ready-to-serve-clients", get=(health_ready, M)),
+    route("health/checks/node-is-quorum-critical", get=(health_quorum_critical, M)),
+    route("health/checks/port-listener/{port}", get=(health_port, M)),
+    route("health/checks/protocol-listener/{protocol}", get=(health_protocol, M)),
 )

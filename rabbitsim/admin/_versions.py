@@ -55,6 +55,8 @@ class ApiVersion:
     get_missing_queue: tuple[int, str, str] = (404, "not_found", "queue_not_found")
     #: the aliveness test leaves its queue `aliveness-test` behind (before 4.3)
     aliveness_keeps_queue: bool = True
+    #: /api/health/checks/ready-to-serve-clients exists (4.3)
+    ready_to_serve_check: bool = False
 
 
 API_VERSIONS: dict[str, ApiVersion] = {
@@ -142,6 +144,7 @@ API_VERSIONS: dict[str, ApiVersion] = {
             passwordless_hash_empty=True,
             missing_paren="missing closing parenthesis",
             aliveness_keeps_queue=False,
+            ready_to_serve_check=True,
             escapes_validation=False,
         ),
     )

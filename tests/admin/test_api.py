@@ -531,3 +531,38 @@ def test_rates_are_the_change_per_second_between_samples(sim: EmbeddedBroker, ba
     assert shown["messages_ready_details"] == {"rate": 5.0}
     assert shown["messages_unacknowledged_details"] == {"rate": 0.0}
     assert http(base, "GET", f"/api/vhosts/{q(vhost)}").json["messages_details"] == {"rate": 5.0}
+
+
+def test_health_checks_and_alarms(base: str) -> None:
+    """Not a real broker's settings: the simulator's own disk reading, set low for the test."""
+    sim_broker = EmbeddedBroker()
+    try:
+        assert sim_broker.admin is not None
+        root = f"http://127.0.0.1:{sim_broker.admin.port}"
+        assert http(root, "GET", "/api/health/checks/alarms").json == {"status": "ok"}
+        sim_broker.simulate_free_disk(1)
+        deadline = time.monotonic() + 10
+        while not sim_broker.alarms() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        reply = http(root, "GET", "/api/health/checks/alarms")
+        assert (reply.status, reply.json) == (
+            503,
+            {
+                "status": "failed",
+                "reason": "There are alarms in effect in the cluster",
+                "alarms": [{"resource": "disk space", "node": "rabbit@localhost"}],
+            },
+        )
+        assert http(root, "GET", "/api/health/checks/local-alarms").json["reason"] == (
+            "There are alarms in effect on the node"
+        )
+        assert http(root, "GET", "/api/nodes").json[0]["disk_free_alarm"] is True
+        port = sim_broker.port
+        assert http(root, "GET", f"/api/health/checks/port-listener/{port}").json == {
+            "status": "ok",
+            "port": port,
+        }
+        reply = http(root, "GET", "/api/health/checks/protocol-listener/mqtt")
+        assert (reply.status, reply.json["missing"]) == (503, ["mqtt"])
+    finally:
+        sim_broker.close()
