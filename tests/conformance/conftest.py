@@ -106,6 +106,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is None or not item.nodeid.startswith("tests/conformance/"):
             continue
+        scenario = callspec.params.get("scenario")
+        if scenario is not None:  # `-k access` selects the scenarios of scenarios/access.py
+            item.extra_keyword_matches.add(scenario.topic)
         reason = KNOWN_DIFFERENCES.get(callspec.id)
         if reason:
             item.add_marker(pytest.mark.xfail(strict=True, raises=Disagreement, reason=reason))

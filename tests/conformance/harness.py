@@ -8,14 +8,23 @@ may legitimately choose (generated names, timestamps) to something stable."""
 
 from __future__ import annotations
 
+import ast
+import base64
 import contextlib
 import datetime
 import decimal
+import fcntl
 import hashlib
+import ipaddress
+import json
 import re
 import socket
+import struct
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -24,6 +33,8 @@ import pika
 import pika.exceptions as px
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel
+
+from rabbitsim.backends import ManagementClient, UrlBroker
 
 T = TypeVar("T")
 Outcome = Any
@@ -98,6 +109,23 @@ class Target:
     #: restart only the brokers this project's scripts started
     handle: Any = None
     janitor: Janitor = field(init=False)
+    _admin: ManagementClient | None = field(init=False, default=None)
+
+    @property
+    def admin(self) -> ManagementClient:
+        """The broker's management HTTP API, as the administrator (guest). A real broker's is at
+        its AMQP port + 10000; the simulator's handle says where it serves its own."""
+        if self._admin is None:
+            if self.kind == "sim":
+                url = getattr(self.handle, "management_url", None)
+                if not url:
+                    raise AssertionError(
+                        f"the simulator ({self.version}) has no management_url: it serves no management API"
+                    )
+            else:
+                url = UrlBroker(self.url).management_url  # the AMQP port + 10000
+            self._admin = ManagementClient(url)
+        return self._admin
 
     def restart(self, *, kill: bool) -> None:
         if self.handle is None:
@@ -107,6 +135,7 @@ class Target:
         self.handle.restart(kill=kill)
         self.janitor.close()  # its connection went with the broker
         self.url = self.janitor.url = self.handle.url  # a container's port can change
+        self._admin = None
 
     def __post_init__(self) -> None:
         self.janitor = Janitor(self.url)
@@ -159,6 +188,14 @@ class Janitor:
                         # e.g. 405 while an exclusive queue's owner is still going away
                         time.sleep(0.05)
 
+    def delete_admin(self, admin: ManagementClient, vhosts: Iterable[str], users: Iterable[str]) -> None:
+        """Delete a run's vhosts (their queues, exchanges, policies and permissions go with them)
+        and then its users (their limits and permissions go too), over the management API."""
+        for kind, names in (("vhosts", vhosts), ("users", users)):
+            for name in names:
+                with contextlib.suppress(Exception):
+                    http(admin, "DELETE", f"{kind}/{quoted(name)}")
+
     def close(self) -> None:
         if self.connection is not None and self.connection.is_open:
             with contextlib.suppress(Exception):
@@ -176,6 +213,9 @@ class Context:
         self.connections: list[pika.BlockingConnection] = []
         self.queues: list[str] = []
         self.exchanges: list[str] = []
+        self.vhosts: list[str] = []
+        self.users: list[str] = []
+        self.relays: list[Relay] = []
         self.timed_out = False
 
     # names -----------------------------------------------------------------------------------
@@ -201,8 +241,27 @@ class Context:
         return name
 
     # connections -----------------------------------------------------------------------------
-    def connect(self, url: str | None = None, **overrides: Any) -> pika.BlockingConnection:
-        connection = pika.BlockingConnection(parameters(url or self.url, **overrides))
+    def connect(
+        self,
+        url: str | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        vhost: str | None = None,
+        source: str | None = None,
+        **overrides: Any,
+    ) -> pika.BlockingConnection:
+        """A connection to this broker (or `url`), optionally as another user, to another vhost,
+        or from the local address `source` (through a relay whose socket is bound to it, so the
+        broker sees that peer address)."""
+        if user is not None or password is not None or vhost is not None:
+            url = self.url_with(user=user, password=password, vhost=vhost, base=url)
+        params = parameters(url or self.url, **overrides)
+        if source is not None:
+            relay = Relay(source, params.host, params.port)
+            self.relays.append(relay)
+            params.host, params.port = "127.0.0.1", relay.port
+        connection = pika.BlockingConnection(params)
         self.connections.append(connection)
         return connection
 
@@ -211,12 +270,102 @@ class Context:
         connection = self.connect()
         return connection, connection.channel()
 
-    def url_with(self, *, vhost: str | None = None, password: str | None = None) -> str:
-        params = pika.URLParameters(self.url)
-        user = params.credentials.username
+    def url_with(
+        self,
+        *,
+        vhost: str | None = None,
+        password: str | None = None,
+        user: str | None = None,
+        base: str | None = None,
+    ) -> str:
+        params = pika.URLParameters(base or self.url)
+        name = user if user is not None else params.credentials.username
         secret = password if password is not None else params.credentials.password
-        path = "%2F" if (vhost if vhost is not None else params.virtual_host) == "/" else vhost
-        return f"amqp://{user}:{secret}@{params.host}:{params.port}/{path}"
+        path = quoted(vhost if vhost is not None else params.virtual_host)
+        return f"amqp://{quoted(name)}:{quoted(secret)}@{params.host}:{params.port}/{path}"
+
+    # administration ----------------------------------------------------------------------------
+    @property
+    def admin(self) -> ManagementClient:
+        """The broker's management HTTP API as its administrator."""
+        return self.target.admin
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> dict[str, Any]:
+        """One management API request: `{"status": code, "body": parsed JSON (or text)}`."""
+        return http(self.admin, method, path, body, raw=raw, user=user, password=password)
+
+    def admin_ok(self, method: str, path: str, body: Any = None) -> int:
+        """A management request that must succeed (setup): its status."""
+        reply = self.http(method, path, body)
+        if not 200 <= reply["status"] < 300:
+            raise AssertionError(f"{method} /api/{path} {body!r}: {reply}")
+        return int(reply["status"])
+
+    def vhost(self, suffix: str = "vh", *, permit_admin: bool = True) -> str:
+        """A new vhost of this run (deleted afterwards, with everything in it); the administrator
+        is given every permission in it unless `permit_admin` is false."""
+        name = self.prefix + suffix
+        self.vhosts.append(name)
+        self.admin_ok("PUT", f"vhosts/{quoted(name)}", {})
+        if permit_admin:
+            self.permit(self.admin.username, name)
+        return name
+
+    def user(self, suffix: str = "u", password: str = "secret", tags: str = "") -> str:
+        """A new user of this run (deleted afterwards)."""
+        name = self.prefix + suffix
+        self.users.append(name)
+        self.admin_ok("PUT", f"users/{quoted(name)}", {"password": password, "tags": tags})
+        return name
+
+    def permit(
+        self, user: str, vhost: str, configure: str = ".*", write: str = ".*", read: str = ".*"
+    ) -> int:
+        """Set a user's permissions in a vhost (as `set_permissions`); the status."""
+        body = {"configure": configure, "write": write, "read": read}
+        return self.admin_ok("PUT", f"permissions/{quoted(vhost)}/{quoted(user)}", body)
+
+    def account(
+        self, configure: str = ".*", write: str = ".*", read: str = ".*", suffix: str = ""
+    ) -> tuple[str, str]:
+        """A new vhost and a new user with these permissions in it: (vhost, user); the user's
+        password is "secret"."""
+        vhost = self.vhost(suffix + "vh")
+        user = self.user(suffix + "u")
+        self.permit(user, vhost, configure, write, read)
+        return vhost, user
+
+    def policy(
+        self,
+        vhost: str,
+        name: str,
+        pattern: str,
+        definition: Mapping[str, Any],
+        *,
+        priority: int = 0,
+        apply_to: str = "all",
+        operator: bool = False,
+    ) -> dict[str, Any]:
+        """Set a policy (or an operator policy) in one of this run's vhosts; the reply."""
+        if vhost not in self.vhosts:
+            raise AssertionError("policies only in vhosts this run created")
+        kind = "operator-policies" if operator else "policies"
+        body = {
+            "pattern": pattern,
+            "definition": dict(definition),
+            "priority": priority,
+            "apply-to": apply_to,
+        }
+        return self.http("PUT", f"{kind}/{quoted(vhost)}/{quoted(name)}", body)
 
     def restart(self, *, kill: bool = False) -> None:
         """Stop the broker and start it again (cleanly, or by SIGKILL): the connections so far
@@ -238,7 +387,99 @@ class Context:
             with contextlib.suppress(Exception):
                 if connection.is_open:
                     connection.close()
+        for relay in self.relays:
+            relay.close()
         self.target.janitor.delete(reversed(self.queues), reversed(self.exchanges))
+        if self.vhosts or self.users:
+            self.target.janitor.delete_admin(self.admin, self.vhosts, self.users)
+
+
+def quoted(name: str) -> str:
+    """A name as one segment of a URL path (vhost "/" is "%2F")."""
+    return urllib.parse.quote(name, safe="")
+
+
+def http(
+    admin: ManagementClient,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    user: str | None = None,
+    password: str | None = None,
+) -> dict[str, Any]:
+    """A management API request that reports what came back instead of raising: the status and
+    the body (parsed JSON, else text, None when empty). `raw` is sent as the body as is; `user`
+    and `password` replace the administrator's credentials."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    name = admin.username if user is None else user
+    secret = admin.password if password is None else password
+    token = base64.b64encode(f"{name}:{secret}".encode()).decode()
+    headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(f"{admin.base}/api/{path}", data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=WAIT) as response:
+            status, payload = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, payload = error.code, error.read()
+    text = payload.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(text) if text else None
+    except ValueError:
+        parsed = text
+    return {"status": status, "body": parsed}
+
+
+def non_loopback_address() -> str | None:
+    """An IPv4 address of this machine that is not a loopback one (Linux), or None."""
+    siocgifaddr = 0x8915
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _index, interface in socket.if_nameindex():
+            request = struct.pack("256s", interface.encode()[:15])
+            try:
+                answer = fcntl.ioctl(probe.fileno(), siocgifaddr, request)
+            except OSError:
+                continue
+            address = socket.inet_ntoa(answer[20:24])
+            if not ipaddress.ip_address(address).is_loopback:
+                return address
+    return None
+
+
+class Relay:
+    """Relays one TCP connection to host:port from a socket bound to `source`, so the broker
+    sees a peer at that address (a broker listening on loopback only can still be reached
+    from a local non-loopback address: the kernel routes it over `lo`)."""
+
+    def __init__(self, source: str, host: str, port: int) -> None:
+        self.source, self.target = source, (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            inner, _peer = self.listener.accept()
+            outer = socket.create_connection(self.target, timeout=WAIT, source_address=(self.source, 0))
+            outer.settimeout(None)
+            self.sockets += [inner, outer]
+            for a, b in ((inner, outer), (outer, inner)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(65536):
+                b.sendall(data)
+        with contextlib.suppress(OSError):
+            b.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
 
 
 def run(scenario: Scenario, target: Target, prefix: str) -> Outcome:
@@ -347,9 +588,12 @@ def error_of(exc: BaseException) -> tuple[Any, ...] | None:
     if isinstance(exc, px.ConnectionClosedByBroker):
         return ("connection-closed", exc.reply_code, exc.reply_text)
     if isinstance(exc, px.ProbableAccessDeniedError | px.ProbableAuthenticationError):
-        match = re.search(r"ConnectionClosedByBroker: \((\d+)\) '(.*)'", str(exc.args[0]) if exc.args else "")
+        # pika puts the close in the message as a repr: quoted '…', or "…" when the text has a '
+        match = re.search(
+            r"ConnectionClosedByBroker: \((\d+)\) ('.*'|\".*\")$", str(exc.args[0]) if exc.args else ""
+        )
         if match:
-            return ("connection-closed", int(match.group(1)), match.group(2))
+            return ("connection-closed", int(match.group(1)), ast.literal_eval(match.group(2)))
         return ("connection-refused", type(exc).__name__)
     if isinstance(exc, px.UnroutableError):
         return ("unroutable", [m.method.reply_code for m in exc.messages])

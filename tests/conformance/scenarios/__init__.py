@@ -2,6 +2,7 @@
 
 from tests.conformance.harness import REGISTRY, Scenario
 from tests.conformance.scenarios import (  # noqa: F401  (imported to register)
+    access,
     acks,
     confirms,
     consumer_timeout,
@@ -11,6 +12,7 @@ from tests.conformance.scenarios import (  # noqa: F401  (imported to register)
     headers,
     lifecycle,
     messages,
+    policies,
     reliability,
     restarts,
     routing,
