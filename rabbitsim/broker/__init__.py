@@ -55,7 +55,7 @@ from ._output import (
     Reply,
     Return,
 )
-from ._policies import APPLY_TO, OPERATOR_KEYS, POLICY_KEYS, Policy, effective_definition
+from ._policies import APPLY_TO, VALIDATORS, Policy, effective_definition
 from ._profile import DEFAULT_PROFILE, PROFILES, VersionProfile
 from ._queue import Queue
 from ._routing import topic_words
@@ -81,8 +81,6 @@ __all__ = [
     "NOT_FOUND",
     "NOT_IMPLEMENTED",
     "NO_ROUTE",
-    "OPERATOR_KEYS",
-    "POLICY_KEYS",
     "PRECONDITION_FAILED",
     "PROFILES",
     "REPLY_NAMES",
@@ -90,6 +88,7 @@ __all__ = [
     "RESOURCE_LOCKED",
     "SYNTAX_ERROR",
     "UNEXPECTED_FRAME",
+    "VALIDATORS",
     "AMQPError",
     "AdminError",
     "AlarmStatus",

@@ -331,7 +331,7 @@ class Administration:
     ) -> Policy:
         """Add or replace a policy (or an operator policy); it applies at once."""
         found = self.vhost(vhost)
-        check_policy(pattern, definition, priority, apply_to, operator=operator, pcre2=self.profile.pcre2)
+        check_policy(pattern, definition, priority, apply_to, operator=operator, profile=self.profile)
         policy = Policy(name, vhost, pattern, dict(definition), int(priority), apply_to)
         (found.operator_policies if operator else found.policies)[name] = policy
         self.apply_policies(found)

@@ -203,7 +203,7 @@ def _check(doc: Any, broker: Broker) -> None:
             policy["definition"],
             policy.get("priority", 0),
             policy.get("apply-to", "all"),
-            pcre2=broker.profile.pcre2,
+            profile=broker.profile,
         )
     for kind in ("queues", "exchanges", "bindings"):
         for item in _items(doc, kind):

@@ -17,10 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._access import regex_problem
 from ._errors import AdminError
+
+if TYPE_CHECKING:
+    from ._profile import VersionProfile
 
 APPLY_TO: Final = ("all", "queues", "classic_queues", "quorum_queues", "streams", "exchanges")
 
@@ -95,9 +98,12 @@ def _text(value: Any) -> bool:
     return isinstance(value, str)
 
 
-#: key -> (valid?, what RabbitMQ calls a refused value). RabbitMQ 4.0's policy validators; the
-#: keys for streams and classic mirroring are accepted as RabbitMQ accepts them and do nothing here.
-POLICY_KEYS: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
+_MAX_AGE = re.compile(r"[0-9]+(Y|M|D|h|m|s)")
+
+#: key -> (valid?, what RabbitMQ calls a refused value): every version's policy validators. The
+#: keys for streams, mirroring and placement are accepted as RabbitMQ accepts them, and do nothing
+#: here. Which keys a version knows: `KEYS_*` below, named by the profiles.
+VALIDATORS: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
     "alternate-exchange": (_text, "is not a valid alternate exchange name"),
     "consumer-timeout": (_integer(), "is not a valid consumer timeout"),
     "dead-letter-exchange": (_text, "is not a valid dead letter exchange name"),
@@ -124,19 +130,88 @@ POLICY_KEYS: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
         "is not a valid queue leader locator value",
     ),
     "initial-cluster-size": (_integer(), "is not a valid cluster size"),
+    "max-age": (
+        lambda value: isinstance(value, str) and _MAX_AGE.fullmatch(value) is not None,
+        "is not a valid max age",
+    ),
+    "stream-max-segment-size-bytes": (_integer(), "is not a valid segment size"),
+    "stream-filter-size-bytes": (
+        lambda value: isinstance(value, int) and 16 <= value <= 255,
+        "is not a valid filter size. Valid range is 16-255",
+    ),
+    "consumer-disconnected-timeout": (_integer(), "is not a valid consumer disconnected timeout"),
+    # classic queue mirroring and its placement (3.x only)
+    "ha-mode": (_one_of("all", "exactly", "nodes"), "is not a valid ha-mode value"),
+    "ha-params": (lambda value: True, ""),
+    "ha-sync-mode": (_one_of("manual", "automatic"), "is not a valid ha-sync-mode value"),
+    "ha-sync-batch-size": (_integer(1), "is not a valid ha-sync-batch-size value"),
+    "ha-promote-on-shutdown": (
+        _one_of("always", "when-synced"),
+        "is not a valid ha-promote-on-shutdown value",
+    ),
+    "ha-promote-on-failure": (_one_of("always", "when-synced"), "is not a valid ha-promote-on-failure value"),
+    "queue-master-locator": (
+        _one_of("min-masters", "client-local", "random"),
+        "is not a valid queue-master-locator value",
+    ),
 }
-#: what an operator policy may set
-OPERATOR_KEYS: Final = (
-    "expires",
+_SHARED: Final = (
+    "alternate-exchange",
+    "dead-letter-exchange",
+    "dead-letter-routing-key",
+    "dead-letter-strategy",
     "message-ttl",
+    "expires",
     "max-length",
     "max-length-bytes",
     "max-in-memory-length",
     "max-in-memory-bytes",
-    "delivery-limit",
+    "queue-mode",
     "queue-version",
     "overflow",
+    "delivery-limit",
+    "max-age",
+    "stream-max-segment-size-bytes",
+    "queue-leader-locator",
+    "initial-cluster-size",
 )
+#: the policy keys each version knows (rabbit_policies, rabbit_mirror_queue_misc)
+KEYS_3_10: Final = frozenset(
+    (
+        *_SHARED,
+        "ha-mode",
+        "ha-params",
+        "ha-sync-mode",
+        "ha-sync-batch-size",
+        "ha-promote-on-shutdown",
+        "ha-promote-on-failure",
+        "queue-master-locator",
+    )
+)
+KEYS_4_0: Final = frozenset((*_SHARED, "consumer-timeout", "stream-filter-size-bytes"))
+KEYS_4_3: Final = KEYS_4_0 | {"consumer-disconnected-timeout"}
+#: what an operator policy may set
+OPERATOR_KEYS_3_10: Final = frozenset(
+    (
+        "expires",
+        "message-ttl",
+        "max-length",
+        "max-length-bytes",
+        "max-in-memory-length",
+        "max-in-memory-bytes",
+        "delivery-limit",
+    )
+)
+OPERATOR_KEYS_4_0: Final = OPERATOR_KEYS_3_10 | {"queue-version", "overflow"}
+#: what `apply-to` may say, and how a version says what it may say
+APPLY_TO_3_10: Final = ("all", "queues", "exchanges")
+APPLY_TO_4_0: Final = APPLY_TO
+_APPLY_TO_CHOICES: Final = {
+    APPLY_TO_3_10: "should be 'queues', 'exchanges' or 'all'",
+    APPLY_TO_4_0: (
+        "should be one of: 'queues', 'classic_queues',  'quorum_queues', 'streams', 'exchanges', or 'all'"
+    ),
+}
 
 
 def _bad(reason: str) -> AdminError:
@@ -161,31 +236,29 @@ def check_policy(
     priority: Any,
     apply_to: Any,
     *,
+    profile: VersionProfile,
     operator: bool = False,
-    pcre2: bool = True,
 ) -> None:
-    """Refuse what RabbitMQ refuses, in its words, before anything changes."""
+    """Refuse what RabbitMQ (the version of `profile`) refuses, in its words, before anything
+    changes."""
     if not isinstance(priority, int | float) or isinstance(priority, bool):
         raise _bad(f"priority should be a number, actually was {erlang_term(priority)}")
     if not isinstance(pattern, str):
         raise _bad(f"pattern should be a binary but was {erlang_term(pattern)}")
-    problem = regex_problem(pattern, pcre2=pcre2)
+    problem = regex_problem(pattern, pcre2=profile.pcre2)
     if problem is not None:
         prefix = "pattern should be regular expression but is invalid: "
         raise _bad(prefix + _erlang_pair(*problem, column=len(prefix)))
-    if apply_to not in APPLY_TO:
-        raise _bad(
-            f"apply-to '{apply_to}' unrecognised; should be one of: 'queues', 'classic_queues', "
-            " 'quorum_queues', 'streams', 'exchanges', or 'all'"
-        )
+    if apply_to not in profile.policy_apply_to:
+        raise _bad(f"apply-to '{apply_to}' unrecognised; {_APPLY_TO_CHOICES[profile.policy_apply_to]}")
     if not isinstance(definition, Mapping):
         raise _bad(f"definition must be a dictionary: {erlang_term(definition)}")
     if not definition:
         raise _bad("no policy provided")
-    allowed = OPERATOR_KEYS if operator else POLICY_KEYS
+    allowed = profile.operator_policy_keys if operator else profile.policy_keys
     for key, value in definition.items():
         if key in allowed:
-            valid, complaint = POLICY_KEYS[key]
+            valid, complaint = VALIDATORS[key]
             if not valid(value):
                 raise _bad(f"{erlang_term(value)} {complaint}")
     unknown = [(key, value) for key, value in definition.items() if key not in allowed]

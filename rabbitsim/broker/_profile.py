@@ -6,6 +6,15 @@ import dataclasses
 from dataclasses import dataclass
 
 from ._errors import COMMAND_INVALID, PRECONDITION_FAILED, AMQPError, ChannelError, ConnectionError
+from ._policies import (
+    APPLY_TO_3_10,
+    APPLY_TO_4_0,
+    KEYS_3_10,
+    KEYS_4_0,
+    KEYS_4_3,
+    OPERATOR_KEYS_3_10,
+    OPERATOR_KEYS_4_0,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,10 @@ class VersionProfile:
     #: permission will do, refused as configure) where earlier versions check nothing; 3.10 and
     #: 4.0 let `guest` in when the socket's own address is loopback, 4.3 when the peer's is.
     access_text_names_permission: bool = True
+    #: Policies: the keys a policy and an operator policy may set, and what `apply-to` may say
+    policy_keys: frozenset[str] = KEYS_4_0
+    operator_policy_keys: frozenset[str] = OPERATOR_KEYS_4_0
+    policy_apply_to: tuple[str, ...] = APPLY_TO_4_0
     #: regular-expression errors in PCRE2's words (4.3, Erlang/OTP 28) or PCRE's (`_access`)
     pcre2: bool = False
     passive_declare_checks_access: bool = False
@@ -116,6 +129,7 @@ PROFILES = {
         quorum_acquired_count=True,
         passive_declare_checks_access=True,
         pcre2=True,
+        policy_keys=KEYS_4_3,
         loopback_by_peer=True,
         channel_limit_text=(
             "number of channels opened for user '{user}' has reached the maximum allowed user "
@@ -139,6 +153,9 @@ PROFILES = {
         vm_memory_high_watermark=0.4,
         quorum_policy_expires_wins=True,
         access_text_names_permission=False,
+        policy_keys=KEYS_3_10,
+        operator_policy_keys=OPERATOR_KEYS_3_10,
+        policy_apply_to=APPLY_TO_3_10,
     ),
 }
 
