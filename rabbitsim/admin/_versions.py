@@ -57,6 +57,8 @@ class ApiVersion:
     aliveness_keeps_queue: bool = True
     #: /api/health/checks/ready-to-serve-clients exists (4.3)
     ready_to_serve_check: bool = False
+    #: what a quorum queue shows beyond the fields every queue type shares (`_views.QUORUM`)
+    quorum_fields: tuple[str, ...] = ()
 
 
 API_VERSIONS: dict[str, ApiVersion] = {
@@ -90,6 +92,7 @@ API_VERSIONS: dict[str, ApiVersion] = {
                 "404 NOT_FOUND - no exchange '{name}' in vhost '{vhost}'",
             ),
             get_missing_queue=(404, "not_found", "NOT_FOUND - no queue '{name}' in vhost '{vhost}'"),
+            quorum_fields=("single_active_consumer_ctag",),
             overview_without=frozenset(
                 {
                     "cluster_tags",
@@ -123,6 +126,13 @@ API_VERSIONS: dict[str, ApiVersion] = {
             escapes_validation=True,
             overview_without=frozenset({"crypto_lib_version", "require_definition_json_extension"}),
             vhost_refused=(401, "not_authorised", "User not authorised to access virtual host"),
+            quorum_fields=(
+                "delivery_limit",
+                "messages_ready_high",
+                "messages_ready_normal",
+                "messages_ready_returned",
+                "publishers",
+            ),
         ),
         ApiVersion(
             name="4.3",
@@ -145,6 +155,15 @@ API_VERSIONS: dict[str, ApiVersion] = {
             missing_paren="missing closing parenthesis",
             aliveness_keeps_queue=False,
             ready_to_serve_check=True,
+            quorum_fields=(
+                "delayed_retry",
+                "delivery_limit",
+                "messages_active_priorities",
+                "messages_by_priority",
+                "messages_delayed",
+                "messages_ready_returned",
+                "publishers",
+            ),
             escapes_validation=False,
         ),
     )

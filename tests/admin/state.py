@@ -82,6 +82,8 @@ def build(api: ManagementClient, host: str, port: int, token: str | None = None)
     )
     channel.queue_declare("q1", durable=True, arguments={"x-message-ttl": 600000})
     channel.queue_declare("q2", durable=False, arguments={"x-max-length": 10})
+    channel.queue_declare("q3", durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_declare("ex", exclusive=True)
     channel.queue_bind("q1", "x1", "a.*")
     channel.queue_bind("q2", "x2", "", arguments={"k": "v"})
     channel.exchange_bind("x2", "x1", "#")
@@ -108,6 +110,7 @@ def settle(api: ManagementClient, state: State, *, timeout: float = 20.0) -> Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         q1, q2 = api.get(f"queues/{vhost}/q1"), api.get(f"queues/{vhost}/q2")
+        q3, ex = api.get(f"queues/{vhost}/q3"), api.get(f"queues/{vhost}/ex")
         channels = api.get(f"vhosts/{vhost}/channels")
         if (
             q1.get("messages_ready") == 3
@@ -118,6 +121,8 @@ def settle(api: ManagementClient, state: State, *, timeout: float = 20.0) -> Non
             and channels
             and channels[0].get("messages_unacknowledged") == 4
             and api.get(f"vhosts/{vhost}").get("messages") == 7
+            and "messages" in q3
+            and "messages" in ex
         ):
             return
         time.sleep(0.25)

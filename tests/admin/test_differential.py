@@ -38,6 +38,8 @@ ENDPOINTS = (
     "queues/{v}/q1",
     "queues/{v}/q2",
     "queues/{v}/q2/bindings",
+    "queues/{v}/q3",
+    "queues/{v}/ex",
     "bindings/{v}",
     "bindings/{v}/e/x1/q/q1",
     "bindings/{v}/e/x2/q/q2",
@@ -166,6 +168,7 @@ def fetch_all(api: ManagementClient, state: State) -> dict[str, Any]:
     # the name the client gave first: a broker that names a connection by it differs from
     # RabbitMQ's "peer -> local" names, and that shows
     names = {f"A-{state.token}-conn": "PROVIDED", connection: "CONN", state.vhost: "VH", state.user: "USER"}
+    names[api.get("overview")["node"]] = "NODE"  # a node's name is where it runs
     found = {}
     for endpoint in ENDPOINTS:
         path = endpoint.format(v=quote(state.vhost), u=quote(state.user), c=quote(connection))

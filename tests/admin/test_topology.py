@@ -31,7 +31,12 @@ def test_snapshot_and_management_api_agree(handle: BrokerHandle) -> None:
         snapshot = handle.topology()
         assert api.topology() == snapshot
         # and it is the state built, not two empty answers agreeing
-        assert {queue.name for queue in snapshot.queues if queue.vhost == state.vhost} == {"q1", "q2"}
+        assert {queue.name for queue in snapshot.queues if queue.vhost == state.vhost} == {
+            "q1",
+            "q2",
+            "q3",
+            "ex",
+        }
         assert [consumer.consumer_tag for consumer in snapshot.consumers] == ["A-ctag"]
         assert [c.client_provided_name for c in snapshot.connections] == [f"A-{state.token}-conn"]
     finally:
