@@ -22,9 +22,11 @@ from rabbitsim.broker import AdminError, Binding, Connection, Exchange, Properti
 from ._direct import direct_channel
 from ._http import (
     ADMINISTRATOR,
+    GET,
     MANAGEMENT,
     MONITORING,
     POLICYMAKER,
+    PUBLISH,
     Answer,
     ApiError,
     Call,
@@ -381,7 +383,7 @@ def publish(call: Call) -> dict[str, bool]:
     else:
         raise bad_request(f"unsupported payload_encoding: {encoding}")
     properties = _properties(body["properties"])
-    with direct_channel(call.broker, call.args["vhost"], call.user.name) as channel:
+    with direct_channel(call.broker, call.args["vhost"], call.user.name, style=PUBLISH) as channel:
         mark = len(call.broker.output)
         channel.basic_publish(found.name, str(body["routing_key"]), data, properties, mandatory=True)
         returned = any(
@@ -479,7 +481,7 @@ def get_messages(call: Call) -> list[dict[str, Any]]:
         raise bad_request("count must be an integer") from None
     truncate = body.get("truncate")
     results = []
-    with direct_channel(call.broker, vhost.name, call.user.name) as channel:
+    with direct_channel(call.broker, vhost.name, call.user.name, style=GET) as channel:
         for _ in range(max(0, count)):
             got = channel.basic_get(found.name, no_ack=mode == "ack_requeue_false")
             if got is None:
@@ -749,11 +751,10 @@ def put_user(call: Call) -> Answer:
     existing = call.broker.users.get(name)
     password = body.get("password")
     algorithm = body.get("hashing_algorithm")
-    if password is None and password_hash is None:
-        if existing is not None:  # tags only: the password stays
-            password_hash, algorithm = existing.password_hash, existing.hashing_algorithm
-        elif not call.view.version.passwordless_hash_empty:  # before 4.3: a random password
-            password = secrets.token_urlsafe(24)
+    # neither: the user (new or replaced) has no password it could log in with; before 4.3 a
+    # random one (measured: a PUT of tags alone ends the old password's logins too)
+    if password is None and password_hash is None and not call.view.version.passwordless_hash_empty:
+        password = secrets.token_urlsafe(24)
     try:
         call.broker.add_user(
             name,

@@ -10,15 +10,15 @@ from contextlib import contextmanager
 
 from rabbitsim.broker import AMQPError, Broker, Channel, Connection
 
-from ._http import ApiError, from_amqp
+from ._http import DECLARE, ApiError, from_amqp
 
 #: the name the API's connection carries (seen only in events while a request runs)
 DIRECT_NAME = "rabbitsim management"
 
 
 @contextmanager
-def direct_channel(broker: Broker, vhost: str, user: str) -> Iterator[Channel]:
-    """A fresh channel on `vhost` as `user`; AMQP errors become the API's answers."""
+def direct_channel(broker: Broker, vhost: str, user: str, *, style: str = DECLARE) -> Iterator[Channel]:
+    """A fresh channel on `vhost` as `user`; AMQP errors become the API's answers (`from_amqp`)."""
     found = broker.vhosts.get(vhost)
     if found is None:
         raise ApiError(404, "not_found", "vhost_not_found")
@@ -28,7 +28,7 @@ def direct_channel(broker: Broker, vhost: str, user: str) -> Iterator[Channel]:
     try:
         yield channel
     except AMQPError as error:
-        raise from_amqp(error) from None
+        raise from_amqp(error, style) from None
     finally:
         if channel.is_open and (channel.unacked or channel.consumers):
             channel.shut_down(None)

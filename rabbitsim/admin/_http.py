@@ -68,10 +68,17 @@ def not_authorised(reason: str) -> ApiError:
 AMQP_STATUS = {404: (404, "not_found"), 403: (401, "not_authorised")}
 
 
-def from_amqp(error: AMQPError) -> ApiError:
+#: How an endpoint reports what its channel refused (measured): declares and deletes as
+#: `AMQP_STATUS` says; a get with the whole reply text; a publish as 400 with code and text.
+DECLARE, GET, PUBLISH = "declare", "get", "publish"
+
+
+def from_amqp(error: AMQPError, style: str = DECLARE) -> ApiError:
+    if style == PUBLISH:
+        return bad_request(f"{error.reply_code} {error.reply_text}")
     status, kind = AMQP_STATUS.get(error.reply_code, (400, "bad_request"))
     if status == 401:
-        return not_authorised("Access refused.")
+        return not_authorised(error.reply_text if style == GET else "Access refused.")
     _name, _, explanation = error.reply_text.partition(" - ")
     return ApiError(status, kind, explanation or error.reply_text)
 

@@ -23,6 +23,10 @@ VERSIONS = ("3.10", "4.0", "4.3")
 ANY = {"configure": ".*", "write": ".*", "read": ".*"}
 PUBLISH = {"properties": {}, "payload": "hi", "payload_encoding": "string"}
 
+#: the other user the sequence makes, as (name, password): a step with it as body is sent as
+#: that user (an empty body); a body with "as" is sent as that user
+USER = ("A-{t}-u", "p")
+
 #: (method, path, body); {v} is our vhost, {t} a token (for names that must not exist);
 #: a body of type bytes is sent as it is
 STEPS: tuple[tuple[str, str, Any], ...] = (
@@ -85,10 +89,27 @@ STEPS: tuple[tuple[str, str, Any], ...] = (
     ("GET", "users/A-{t}-bh", None),
     ("PUT", "users/A-{t}-u", {"password": "p", "tags": "monitoring"}),
     ("PUT", "users/A-{t}-u", {"password": "p", "tags": "management"}),
-    ("GET", "whoami", ("A-{t}-u", "p")),
-    ("GET", "users", ("A-{t}-u", "p")),
-    ("GET", "queues/{v}", ("A-{t}-u", "p")),
-    ("PUT", "policies/{v}/p2", ("A-{t}-u", "p")),
+    ("GET", "whoami", USER),
+    ("GET", "users", USER),
+    ("GET", "queues/{v}", USER),
+    ("PUT", "policies/{v}/p2", USER),
+    ("PUT", "permissions/{v}/A-{t}-u", {"configure": "^a", "write": ".*", "read": ".*"}),
+    ("PUT", "queues/{v}/bq", USER),
+    ("PUT", "queues/{v}/aq", USER),
+    ("DELETE", "queues/{v}/aq", USER),
+    ("PUT", "queues/{v}/bq2", {}),
+    ("DELETE", "queues/{v}/bq2", USER),
+    ("GET", "connections", USER),
+    ("PUT", "permissions/{v}/A-{t}-u", {"configure": "^a", "write": "^a", "read": "^a"}),
+    (
+        "POST",
+        "queues/{v}/bq2/get",
+        {"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto", "as": USER},
+    ),
+    ("POST", "exchanges/{v}/amq.default/publish", {**PUBLISH, "routing_key": "bq2", "as": USER}),
+    ("POST", "exchanges/{v}/e/publish", {**PUBLISH, "routing_key": "k", "as": USER}),
+    ("PUT", "users/A-{t}-u", {"tags": "management"}),  # no password: the old one no longer works
+    ("GET", "whoami", USER),
     ("DELETE", "users/A-{t}-u", None),
     ("GET", "whoami", ("A-{t}-u", "p")),
     ("PATCH", "vhosts/{v}", None),
@@ -112,6 +133,10 @@ def run(base: str, token: str) -> Iterator[tuple[str, Reply]]:
         if isinstance(body, tuple):  # as another user, with no body
             user = (body[0].format(t=token), body[1])
             reply = http(base, method, where, {} if method == "PUT" else None, auth=user)
+        elif isinstance(body, dict) and "as" in body:
+            user = (body["as"][0].format(t=token), body["as"][1])
+            sent = {key: value for key, value in body.items() if key != "as"}
+            reply = http(base, method, where, sent, auth=user)
         elif isinstance(body, bytes):
             reply = http(base, method, where, raw=body)
         else:
