@@ -1132,7 +1132,13 @@ def _download(call: Call, document: dict[str, Any]) -> Answer:
 
 
 def import_definitions(call: Call) -> Answer:
-    document = call.json()
+    """POST definitions: JSON only (415 otherwise, as RabbitMQ's content negotiation answers)."""
+    if "json" not in call.headers.get("Content-Type", ""):
+        return Answer(415)
+    try:
+        document = call.json()
+    except ApiError:
+        raise bad_request("failed_to_parse_json") from None
     if "vhost" in call.args:
         vhost = _vhost(call)
         document = {

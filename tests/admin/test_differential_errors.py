@@ -27,6 +27,25 @@ PUBLISH = {"properties": {}, "payload": "hi", "payload_encoding": "string"}
 #: that user (an empty body); a body with "as" is sent as that user
 USER = ("A-{t}-u", "p")
 
+
+class Form(bytes):
+    """A body sent as a form (`application/x-www-form-urlencoded`, curl's default), not JSON."""
+
+
+def _definitions(**parts: Any) -> dict[str, Any]:
+    return dict(parts)
+
+
+FRESH = {"name": "fresh", "durable": True, "auto_delete": False, "arguments": {}}
+BAD_EXCHANGE = {
+    "name": "bad",
+    "type": "nope",
+    "durable": True,
+    "auto_delete": False,
+    "internal": False,
+    "arguments": {},
+}
+
 #: (method, path, body); {v} is our vhost, {t} a token (for names that must not exist);
 #: a body of type bytes is sent as it is
 STEPS: tuple[tuple[str, str, Any], ...] = (
@@ -121,6 +140,46 @@ STEPS: tuple[tuple[str, str, Any], ...] = (
     ("GET", "health/checks/node-is-quorum-critical", None),
     ("GET", "health/checks/ready-to-serve-clients", None),
     ("GET", "aliveness-test/A-{t}-missing", None),
+    ("POST", "definitions/{v}", Form(b"{}")),
+    ("POST", "definitions/{v}", _definitions(queues=[FRESH], exchanges=[BAD_EXCHANGE])),
+    ("GET", "queues/{v}/fresh", None),
+    ("PUT", "queues/{v}/dq", {"durable": False}),
+    ("POST", "definitions/{v}", _definitions(queues=[{**FRESH, "name": "dq"}])),
+    ("GET", "definitions/{v}", None),
+    (
+        "POST",
+        "definitions/{v}",
+        _definitions(
+            bindings=[
+                {
+                    "source": "nox",
+                    "destination": "dq",
+                    "destination_type": "queue",
+                    "routing_key": "k",
+                    "arguments": {},
+                }
+            ]
+        ),
+    ),
+    (
+        "POST",
+        "definitions/{v}",
+        _definitions(
+            policies=[
+                {
+                    "name": "p",
+                    "pattern": "(",
+                    "definition": {"max-length": 1},
+                    "priority": 0,
+                    "apply-to": "queues",
+                }
+            ]
+        ),
+    ),
+    ("POST", "definitions/{v}", b"[1,2]"),
+    ("POST", "definitions/{v}", b"{bad"),
+    ("POST", "definitions/{v}", _definitions(queues=[{**FRESH, "name": "ok2"}])),
+    ("GET", "queues/{v}/ok2", None),
     ("DELETE", "vhosts/{v}", None),
     ("DELETE", "vhosts/{v}", None),
 )
@@ -137,6 +196,14 @@ def run(base: str, token: str) -> Iterator[tuple[str, Reply]]:
             user = (body["as"][0].format(t=token), body["as"][1])
             sent = {key: value for key, value in body.items() if key != "as"}
             reply = http(base, method, where, sent, auth=user)
+        elif isinstance(body, Form):
+            reply = http(
+                base,
+                method,
+                where,
+                raw=bytes(body),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
         elif isinstance(body, bytes):
             reply = http(base, method, where, raw=body)
         else:
@@ -150,6 +217,10 @@ def compared(step: str, reply: Reply, token: str) -> Any:
     body = reply.json if reply.raw else None
     if step == "GET overview":
         return reply.status
+    if step == "GET queues/{v}/ok2" or step == "GET queues/{v}/fresh":
+        return reply.status  # whether the import made it
+    if step == "GET definitions/{v}" and isinstance(body, dict):
+        body = sorted((queue["name"], queue["durable"]) for queue in body["queues"])
     text = json.dumps(body, sort_keys=True).replace(f"A-{token}", "A-TOKEN")
     location = reply.headers.get("location")
     return reply.status, text, location
