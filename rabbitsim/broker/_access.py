@@ -179,11 +179,14 @@ class Access:
         )
 
     def check(self, permission: str, kind: str, name: str) -> None:
-        """403 unless the user may `permission` the `kind` ("queue", "exchange") called `name`."""
-        if self.everything:
-            return
+        """403 unless the user may `permission` the `kind` ("queue", "exchange") called `name`.
+        A grant is remembered even when everything is allowed, so that it outlives a revocation
+        as in RabbitMQ (all but publishing on `_publishing`'s fast path, which checks nothing)."""
         key = (permission, kind, name)
         if key in self.granted:
+            return
+        if self.everything:
+            self.granted.appendleft(key)
             return
         checked = "amq.default" if kind == "exchange" and name == "" else name
         pattern = self.patterns.get(permission)
