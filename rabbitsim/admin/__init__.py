@@ -5,7 +5,7 @@ Same paths, JSON fields, status codes and error bodies as RabbitMQ's management 
 event loop that owns the core. An adapter on the core: it imports only the core and the
 vocabulary; the backend composes it with the AMQP server."""
 
-from ._api import ROUTES
+from ._routes import ROUTES
 from ._server import AdminServer
 from ._versions import API_VERSIONS, ApiVersion
 from ._views import NODE

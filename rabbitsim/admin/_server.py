@@ -21,10 +21,10 @@ import tornado.web
 
 from rabbitsim.broker import AMQPError, Broker
 
-from ._api import ROUTES
 from ._dashboard import DASHBOARD_HTML
 from ._http import REFUSED_REASONS, Answer, ApiError, Call, not_found
 from ._rates import SAMPLE_SECONDS, Rates
+from ._routes import ROUTES
 from ._versions import API_VERSIONS
 from ._views import View
 
