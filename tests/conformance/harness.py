@@ -193,8 +193,13 @@ class Janitor:
         and then its users (their limits and permissions go too), over the management API."""
         for kind, names in (("vhosts", vhosts), ("users", users)):
             for name in names:
-                with contextlib.suppress(Exception):
-                    http(admin, "DELETE", f"{kind}/{quoted(name)}")
+                for _ in range(3):  # deleting a vhost with quorum queues can take seconds
+                    with contextlib.suppress(Exception):
+                        if http(admin, "DELETE", f"{kind}/{quoted(name)}", timeout=30.0)["status"] in (
+                            204,
+                            404,
+                        ):
+                            break
 
     def close(self) -> None:
         if self.connection is not None and self.connection.is_open:
@@ -408,6 +413,7 @@ def http(
     raw: bytes | None = None,
     user: str | None = None,
     password: str | None = None,
+    timeout: float = WAIT,
 ) -> dict[str, Any]:
     """A management API request that reports what came back instead of raising: the status and
     the body (parsed JSON, else text, None when empty). `raw` is sent as the body as is; `user`
@@ -419,7 +425,7 @@ def http(
     headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
     request = urllib.request.Request(f"{admin.base}/api/{path}", data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=WAIT) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             status, payload = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, payload = error.code, error.read()

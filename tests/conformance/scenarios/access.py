@@ -348,6 +348,23 @@ def permission_changes_and_open_channels(ctx: Context) -> Any:
     return out
 
 
+@scenario
+def deleting_a_user(ctx: Context) -> Any:
+    """Deleting a user closes its connections (320), refuses its logins, and takes its
+    permissions with it."""
+    vhost, user = ctx.account()
+    q = ctx.name("q")
+    connection = ctx.connect(user=user, password="secret", vhost=vhost)
+    connection.channel().queue_declare(q)
+    deleted = ctx.http("DELETE", f"users/{quoted(user)}")
+    return {
+        "delete": deleted,
+        "open-connection": wait_connection_closed(connection),
+        "login": login(ctx, user=user, password="secret", vhost=vhost),
+        "permissions": ctx.http("GET", f"permissions/{quoted(vhost)}/{quoted(user)}")["status"],
+    }
+
+
 # --- topic permissions ------------------------------------------------------------------------
 
 
@@ -394,6 +411,10 @@ def topic_permissions(ctx: Context) -> Any:
         "bind-denied": new_channel_step(connection, lambda ch: ch.queue_bind(q, t, "other.#")),
         "bind-empty-read": new_channel_step(connection, lambda ch: ch.queue_bind(q, t2, "any")),
         "unbind-denied": new_channel_step(connection, lambda ch: ch.queue_unbind(q, t, "other.#")),
+        "exchange-bind-denied": new_channel_step(connection, lambda ch: ch.exchange_bind(d, t, "other.#")),
+        "exchange-bind-as-source-denied": new_channel_step(
+            connection, lambda ch: ch.exchange_bind(t, d, "other.#")
+        ),
         "listed": sorted(
             (p["exchange"], p["write"], p["read"])
             for p in ctx.http("GET", f"topic-permissions/{quoted(vhost)}/{quoted(user)}")["body"]
