@@ -310,14 +310,14 @@ def bindings(call: Call) -> list[dict[str, Any]]:
 
 
 def exchange_bindings(call: Call) -> list[dict[str, Any]]:
-    found = _exchange(call)
-    side = "source" if call.args["side"] == "source" else "destination"
-    if call.args["side"] not in ("source", "destination"):
+    """.../bindings/source: the bindings leaving the exchange; .../destination: those reaching it."""
+    side = call.args["side"]
+    if side not in ("source", "destination"):
         raise not_found()
-    vhost = find_vhost(call)
+    found = _exchange(call)
     return [
         item
-        for item in call.view.bindings(vhost)
+        for item in call.view.bindings(find_vhost(call))
         if item[side] == found.name and (side == "source" or item["destination_type"] == "exchange")
     ]
 
@@ -390,13 +390,6 @@ def _binding(call: Call) -> Binding:
     for binding in _between(vhost, source, destination, kind):
         if properties_key(binding.routing_key, binding.arguments) == call.args["props"]:
             return binding
-    if (
-        source == ""
-        and kind == "queue"
-        and destination in vhost.queues
-        and call.args["props"] == (properties_key(destination, {}))
-    ):
-        raise ApiError(401, "not_authorised", "Access refused.")
     raise not_found()
 
 

@@ -223,7 +223,7 @@ class View:
 
     def bindings(self, vhost: VHost) -> list[dict[str, Any]]:
         """Every binding of a vhost, in RabbitMQ's order: the default exchange's implicit ones
-        first, then by source, destination kind, destination, key."""
+        first, then by source, destination, destination kind, key."""
         implicit = [
             self.binding(vhost.name, "", queue.name, "queue", queue.name, {})
             for queue in vhost.queues.values()
@@ -240,7 +240,7 @@ class View:
             for exchange in vhost.exchanges.values()
             for binding in exchange.outgoing.values()
         ]
-        explicit.sort(key=lambda b: (b["source"], b["destination_type"], b["destination"], b["routing_key"]))
+        explicit.sort(key=lambda b: (b["source"], b["destination"], b["destination_type"], b["routing_key"]))
         implicit.sort(key=lambda b: b["destination"])
         return implicit + explicit
 

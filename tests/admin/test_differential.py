@@ -34,6 +34,7 @@ ENDPOINTS = (
     "exchanges/{v}/x1",
     "exchanges/{v}/x2",
     "exchanges/{v}/x1/bindings/source",
+    "exchanges/{v}/x2/bindings/destination",
     "queues/{v}",
     "queues/{v}/q1",
     "queues/{v}/q2",
