@@ -135,16 +135,7 @@ def overview(call: Call) -> dict[str, Any]:
     elif view.version.name == "4.0":
         for listener in result["listeners"]:
             listener.pop("tls", None)
-    return _columns(call, result)
-
-
-def _columns(call: Call, result: dict[str, Any]) -> dict[str, Any]:
-    """`?columns=a,b` keeps only those fields, as RabbitMQ does."""
-    columns = call.query.get("columns")
-    if not columns:
-        return result
-    wanted = [column for column in columns.split(",") if column]
-    return {key: result[key] for key in wanted if key in result}
+    return result
 
 
 def whoami(call: Call) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from rabbitsim.broker import AMQPError, Broker
 
 from ._dashboard import DASHBOARD_HTML
 from ._http import REFUSED_REASONS, Answer, ApiError, Call, not_found
+from ._listing import shaped
 from ._rates import SAMPLE_SECONDS, Rates
 from ._routes import ROUTES
 from ._versions import API_VERSIONS
@@ -220,7 +221,9 @@ class AdminServer:
                 result = endpoint(call)
             finally:
                 self.after()
-            return result if isinstance(result, Answer) else Answer(200, result)
+            if isinstance(result, Answer):
+                return result
+            return Answer(200, shaped(result, call.query) if method == "GET" else result)
         if not self._management(user):
             raise ApiError(401, "not_authorised", REFUSED_REASONS["management"])
         raise not_found()

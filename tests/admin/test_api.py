@@ -566,3 +566,25 @@ def test_health_checks_and_alarms(base: str) -> None:
         assert (reply.status, reply.json["missing"]) == (503, ["mqtt"])
     finally:
         sim_broker.close()
+
+
+def test_lists_take_sort_columns_and_pages(base: str, vhost: str) -> None:
+    v = q(vhost)
+    for name in ("b1", "a1", "a2"):
+        http(base, "PUT", f"/api/queues/{v}/{name}", {})
+    assert http(base, "GET", f"/api/queues/{v}?columns=name&sort=name&sort_reverse=true").json == [
+        {"name": "b1"},
+        {"name": "a2"},
+        {"name": "a1"},
+    ]
+    assert http(base, "GET", f"/api/queues/{v}?page=2&page_size=2&name=A&columns=name").json == {
+        "filtered_count": 2,
+        "item_count": 0,
+        "items": [],
+        "page": 2,
+        "page_count": 1,
+        "page_size": 2,
+        "total_count": 3,
+    }
+    reply = http(base, "GET", f"/api/queues/{v}?page=3&page_size=1&name=a")
+    assert (reply.status, reply.json["error"]) == (400, "page_out_of_range")
