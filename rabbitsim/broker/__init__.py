@@ -40,6 +40,7 @@ from ._errors import (
     ConnectionError,
 )
 from ._exchange import Binding, Exchange
+from ._firehose import NODE_NAME
 from ._message import DeadLettered, Death, Entry, Long, Message, Properties, PropertiesLike
 from ._output import (
     ChannelClosed,
@@ -77,6 +78,7 @@ __all__ = [
     "LOOPBACK_USERS",
     "MEMORY_CHECK_INTERVAL",
     "METHOD_IDS",
+    "NODE_NAME",
     "NOT_ALLOWED",
     "NOT_FOUND",
     "NOT_IMPLEMENTED",

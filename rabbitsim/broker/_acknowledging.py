@@ -11,6 +11,7 @@ from ._consumer import Consumer
 from ._consumer_timeout import note_delivery
 from ._deadletter import dead_letter
 from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError
+from ._firehose import trace_deliver
 from ._message import Entry
 from ._output import Deliver
 from ._queue import Queue
@@ -41,6 +42,8 @@ class Acknowledgements(ChannelBase):
             self._delivered(queue.node, consumer.node, message, tag, redelivered, no_ack=no_ack)
         deliver = Deliver(consumer.tag, tag, redelivered, message.exchange, message.routing_key, message)
         self.broker.output.append((self.connection, self.number, deliver))  # `Connection.send`, inline
+        if self.vhost.tracing:
+            trace_deliver(self, queue, message, redelivered)
 
     # --- the methods ---------------------------------------------------------------------------
 

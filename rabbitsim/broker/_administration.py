@@ -32,6 +32,7 @@ from ._errors import (
     ChannelError,
     ConnectionError,
 )
+from ._firehose import NODE_NAME
 from ._output import ConnectionClosed
 from ._policies import Policy, check_policy, effective_definition, matching
 
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
     from ._queue import Queue
     from ._vhost import VHost
 
-#: the node the simulator says it is (one node: no clustering), where RabbitMQ names its node
-NODE_NAME: Final = "rabbit@localhost"
 VHOST_LIMITS: Final = ("max-connections", "max-queues")
 USER_LIMITS: Final = ("max-connections", "max-channels")
 #: the tag a user is given by `rabbitmqctl add_user` (none) and the ones the management UI knows

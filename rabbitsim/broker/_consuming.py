@@ -20,6 +20,7 @@ from ._errors import (
     ChannelError,
     ConnectionError,
 )
+from ._firehose import trace_deliver
 from ._message import Message
 from ._output import ConsumerCancelled, Deliver, GetOk
 
@@ -131,6 +132,8 @@ class ConsumerMethods(ChannelBase):
             self._delivered(found.node, self.node, message, tag, entry.redelivered, no_ack=no_ack, get=True)
         if found.special:
             found.settle_head()
+        if self.vhost.tracing:
+            trace_deliver(self, found, message, entry.redelivered)
         return GetOk(tag, entry.redelivered, message.exchange, message.routing_key, len(found.ready), message)
 
     # --- direct reply-to -------------------------------------------------------------------

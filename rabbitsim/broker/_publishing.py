@@ -18,6 +18,7 @@ from ._errors import (
     ConnectionError,
 )
 from ._exchange import Exchange
+from ._firehose import trace_publish
 from ._message import NO_PROPERTIES, Message, PropertiesLike, with_changes
 from ._output import PublisherAck, PublisherNack, Return
 from ._routing import wire_type
@@ -159,6 +160,8 @@ class Publishing(ChannelBase):
                 mandatory=mandatory,
             )
         queues = self.vhost.route(exchange, message)
+        if self.vhost.tracing:
+            trace_publish(self, message, queues)
         replied = False
         if not queues and not exchange.name and message.routing_key.startswith(REPLY_KEY_PREFIX):
             replier = broker.reply_keys.channels.get(message.routing_key)

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from rabbitsim.vocabulary import STANDARD_EXCHANGES, EventKind
+from rabbitsim.vocabulary import STANDARD_EXCHANGES, TRACE_EXCHANGE, EventKind
 
 from ._arguments import resource
 from ._durability import (
@@ -49,6 +49,8 @@ class VHost:
         }
         for exchange_name, kind in STANDARD_EXCHANGES:
             self.exchanges[exchange_name] = Exchange(exchange_name, kind, name)
+        # the firehose's (`_firehose`): internal, so only the broker publishes to it
+        self.exchanges[TRACE_EXCHANGE] = Exchange(TRACE_EXCHANGE, "topic", name, internal=True)
 
     def __repr__(self) -> str:
         return f"VHost({self.name!r})"

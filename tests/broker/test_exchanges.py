@@ -96,7 +96,9 @@ def test_every_vhost_has_the_standard_exchanges(broker: Broker) -> None:
     broker.add_vhost("other")
     broker.set_permissions("guest", "other", ".*", ".*", ".*")
     for vhost in ["/", "other"]:
-        assert {name: x.type for name, x in broker.vhosts[vhost].exchanges.items()} == STANDARD
+        exchanges = broker.vhosts[vhost].exchanges
+        assert {name: x.type for name, x in exchanges.items()} == {**STANDARD, "amq.rabbitmq.trace": "topic"}
+        assert exchanges["amq.rabbitmq.trace"].internal
         for name in STANDARD:
             if name:
                 assert exists(broker, name, vhost)
