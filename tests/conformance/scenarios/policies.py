@@ -19,6 +19,7 @@ from tests.conformance.harness import (
     quoted,
     ready,
     scenario,
+    step,
     wait_ready,
 )
 
@@ -151,6 +152,18 @@ def get_within(channel: BlockingChannel, queue: str, timeout: float) -> bytes | 
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.02)
+
+
+@scenario
+def passive_declare_renews_policy_expiry(ctx: Context) -> Any:
+    """A passive declare counts as using a queue: polled with them more often than its policy's
+    expires, the queue lives on; left alone, it expires."""
+    vhost, _connection, channel = setup(ctx)
+    policy(ctx, vhost, "p", "q", {"expires": 300})
+    q = ctx.name("q")
+    channel.queue_declare(q)
+    polled = step(lambda: [channel.queue_declare(q, passive=True) and time.sleep(0.05) for _ in range(30)])
+    return {"while-polled": polled, "left-alone": expired(ctx, vhost, q)}
 
 
 def reject_until_gone(channel: BlockingChannel, queue: str, limit: int = 30) -> list[bool]:
