@@ -127,17 +127,7 @@ class Access:
     tests/conformance/ACCESS_FACTS.md). `everything` (".*" for all three and no topic permissions,
     as `guest` has) lets the hot paths skip the checks."""
 
-    __slots__ = (
-        "_everything",
-        "_generation",
-        "broker",
-        "granted",
-        "names_permission",
-        "patterns",
-        "topics",
-        "user",
-        "vhost",
-    )
+    __slots__ = ("broker", "everything", "granted", "names_permission", "patterns", "topics", "user", "vhost")
 
     def __init__(self, broker: Broker, user: str, vhost: str) -> None:
         self.broker = broker
@@ -145,34 +135,26 @@ class Access:
         self.vhost = vhost
         self.names_permission = broker.profile.access_text_names_permission
         self.granted: deque[tuple[str, str, str]] = deque(maxlen=PERMISSION_CACHE)
-        self.patterns: dict[str, re.Pattern[str]] = {}
-        self.topics: dict[str, TopicPermission] = {}
-        self._everything = False
-        self._generation = -1
+        self.load()
 
-    @property
-    def everything(self) -> bool:
-        if self._generation != self.broker.access_generation:
-            self._load()
-        return self._everything
-
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Read the user's permissions now: when the channel opens, and after every change
+        (the broker calls it on every open channel, so the hot paths read a plain flag)."""
         broker, user, vhost = self.broker, self.user, self.vhost
-        self._generation = broker.access_generation
         permission = broker.permissions.get((user, vhost))
-        self.patterns = {}
+        self.patterns: dict[str, re.Pattern[str]] = {}
         if permission is not None:
             self.patterns = {
                 CONFIGURE: compile_permission(permission.configure),
                 WRITE: compile_permission(permission.write),
                 READ: compile_permission(permission.read),
             }
-        self.topics = {
+        self.topics: dict[str, TopicPermission] = {
             exchange: topic
             for (who, where, exchange), topic in broker.topic_permissions.items()
             if who == user and where == vhost
         }
-        self._everything = (
+        self.everything = (
             permission is not None
             and permission.configure == permission.write == permission.read == ".*"
             and not self.topics

@@ -67,7 +67,6 @@ class Administration:
     permissions: dict[tuple[str, str], Permission]
     topic_permissions: dict[tuple[str, str, str], TopicPermission]
     keeping: bool
-    access_generation: int
     profile: VersionProfile
     _salts: int
 
@@ -375,8 +374,11 @@ class Administration:
     # --- what a restart keeps ------------------------------------------------------------------
 
     def _settings_changed(self) -> None:
-        """After any administrative change: channels re-read their permissions, a store keeps it."""
-        self.access_generation += 1
+        """After any administrative change: open channels re-read their permissions, a store
+        keeps it."""
+        for connection in self.connections.values():
+            for channel in connection.channels.values():
+                channel.access.load()
         if self.keeping:
             self.keep(KeepSettings(self.settings()))
 

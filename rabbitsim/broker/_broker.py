@@ -72,7 +72,6 @@ class Broker(Administration):
         self.permissions: dict[tuple[str, str], Permission] = {}
         self.topic_permissions: dict[tuple[str, str, str], TopicPermission] = {}
         self._salts = 0
-        self.access_generation = 0  # counts changes to permissions: channels re-read theirs (`_access`)
         self.connections: dict[str, Connection] = {}
         self.output: list[Output] = []  # the road: see `take_output`
         self.tracing = False  # set by whoever drains the road and wants events on it
