@@ -669,3 +669,35 @@ def management_api_tags(ctx: Context) -> Any:
         ),
         "tags-listed": sorted(ctx.http("GET", f"users/{quoted(listed)}")["body"].get("tags", [])),
     }
+
+
+@scenario
+def management_api_limit_and_topic_permission_bad_input(ctx: Context) -> Any:
+    """The management API's answers to bad limits (unknown name, not a number, negative, missing
+    vhost or user) and bad topic permissions (invalid regex, missing exchange)."""
+    vhost, user = ctx.account()
+    v, u = quoted(vhost), quoted(user)
+    missing_vhost, missing_user = quoted(ctx.name("missing-vh")), quoted(ctx.name("missing-u"))
+    topic = f"topic-permissions/{v}/{u}"
+    return {
+        "vhost-unknown-limit": ctx.http("PUT", f"vhost-limits/{v}/max-foo", {"value": 1}),
+        "vhost-limit-not-number": ctx.http("PUT", f"vhost-limits/{v}/max-queues", {"value": "ten"}),
+        "vhost-limit-negative": ctx.http("PUT", f"vhost-limits/{v}/max-queues", {"value": -1}),
+        "vhost-limit-no-value": ctx.http("PUT", f"vhost-limits/{v}/max-queues", {}),
+        "vhost-limit-missing-vhost": ctx.http(
+            "PUT", f"vhost-limits/{missing_vhost}/max-queues", {"value": 1}
+        ),
+        "vhost-limits-listed": ctx.http("GET", f"vhost-limits/{v}"),
+        "delete-limit": ctx.http("DELETE", f"vhost-limits/{v}/max-queues"),
+        "user-unknown-limit": ctx.http("PUT", f"user-limits/{u}/max-foo", {"value": 1}),
+        "user-limit-missing-user": ctx.http("PUT", f"user-limits/{missing_user}/max-channels", {"value": 1}),
+        "user-limits-none": ctx.http("GET", f"user-limits/{u}"),
+        "topic-invalid-regex": ctx.http("PUT", topic, {"exchange": "amq.topic", "write": "(", "read": ".*"}),
+        "topic-missing-exchange": ctx.http("PUT", topic, {"write": ".*", "read": ".*"}),
+        "topic-missing-user": ctx.http(
+            "PUT",
+            f"topic-permissions/{v}/{missing_user}",
+            {"exchange": "amq.topic", "write": ".*", "read": ".*"},
+        ),
+        "topic-none": ctx.http("GET", topic),
+    }
