@@ -85,9 +85,12 @@ def from_amqp(error: AMQPError, style: str = DECLARE) -> ApiError:
 
 @dataclass
 class Answer:
+    """An HTTP answer: `body` goes out as JSON, `text` as it is (the dashboard)."""
+
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
 
 
 CREATED = 201

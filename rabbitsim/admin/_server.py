@@ -1,4 +1,4 @@
-"""The management API over HTTP: tornado on the event loop that owns the broker core, so a
+"""The management API over HTTP: tornado (`_web`) on the event loop that owns the broker core, so a
 request touches the core on the core's own thread, between AMQP frames. After each request,
 `after` runs (the backend passes the AMQP server's flush): what the request put on the core's
 output road (a connection closed by DELETE, deliveries a publish caused) goes out at once."""
@@ -8,16 +8,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
+import contextlib
 import ipaddress
-import json
 import socket
+import threading
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
-
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
 
 from rabbitsim.broker import AMQPError, Broker
 
@@ -31,83 +29,6 @@ from ._views import View
 
 #: what a 401 without credentials asks the client for
 REALM = 'Basic realm="RabbitMQ Management"'
-METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS")
-
-
-class _Handler(tornado.web.RequestHandler):
-    """Every path under the server: the dashboard at `/`, the API under `/api/`."""
-
-    SUPPORTED_METHODS = METHODS
-
-    def initialize(self, server: AdminServer) -> None:
-        self.server = server
-
-    def check_xsrf_cookie(self) -> None:  # an API: no cookies, no forms
-        return
-
-    def compute_etag(self) -> str | None:
-        return None
-
-    async def get(self) -> None:
-        self._serve()
-
-    async def put(self) -> None:
-        self._serve()
-
-    async def post(self) -> None:
-        self._serve()
-
-    async def delete(self) -> None:
-        self._serve()
-
-    async def patch(self) -> None:
-        self._serve()
-
-    async def head(self) -> None:
-        self._serve()
-
-    async def options(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        path = self.request.path
-        if path in ("/", "/index.html"):
-            self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.finish(DASHBOARD_HTML)
-            return
-        if not path.startswith("/api/"):
-            self._answer(Answer(404, _error_body(not_found())))
-            return
-        try:
-            answer = self.server.handle(
-                self.request.method or "GET",
-                path[len("/api/") :],
-                self.request.query,
-                self.request.body or b"",
-                self.request.headers,
-                _is_loopback(self.request.remote_ip),
-            )
-        except _Unauthenticated:
-            answer = Answer(401, headers={"WWW-Authenticate": REALM})
-        except ApiError as error:
-            answer = Answer(error.status, _error_body(error))
-        self._answer(answer)
-
-    def _answer(self, answer: Answer) -> None:
-        self.set_status(answer.status)
-        self.set_header("Cache-Control", "public, max-age=0, must-revalidate")
-        self.set_header("Vary", "accept, accept-encoding, origin")
-        for name, value in answer.headers.items():
-            self.set_header(name, value)
-        if answer.body is not None and answer.status not in (204, 304):
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(answer.body, separators=(",", ":")))
-        else:
-            self.finish()
-
-
-def _no_access_log(_handler: tornado.web.RequestHandler) -> None:
-    """Quiet, as RabbitMQ's API is: a 404 is an answer, not something to warn about."""
 
 
 def _is_loopback(address: str | None) -> bool:
@@ -142,24 +63,32 @@ class AdminServer:
         self.rates = Rates()
         self._clock = clock or broker.clock
         self._sampler: asyncio.TimerHandle | None = None
-        self._http: tornado.httpserver.HTTPServer | None = None
-        self.port: int = asyncio.run_coroutine_threadsafe(self._start(port), loop).result(10)
+        self._http: Any = None  # tornado's HTTPServer, once attached
+        # The socket is bound and listening at once, so the port is known and connections
+        # queue up; tornado (imported off the broker's thread, ~0.2 s) attaches to it after.
+        self._listener = socket.create_server((host, port), family=socket.AF_INET)
+        self._listener.setblocking(False)
+        self.port: int = self._listener.getsockname()[1]
+        self._attaching = threading.Thread(target=self._attach, name="rabbitsim-admin", daemon=True)
+        self._attaching.start()
 
     @property
     def url(self) -> str:
         """The API's root, with the default credentials, as `ManagementClient` takes it."""
         return f"http://guest:guest@{self.host}:{self.port}/"
 
-    async def _start(self, port: int) -> int:
-        sockets = tornado.netutil.bind_sockets(port, self.host, family=socket.AF_INET, reuse_port=False)
-        application = tornado.web.Application(
-            [(r"/.*", _Handler, {"server": self})], log_function=_no_access_log
-        )
-        self._http = tornado.httpserver.HTTPServer(application, xheaders=False)
-        self._http.add_sockets(sockets)
-        self._sample()
-        bound: int = sockets[0].getsockname()[1]
-        return bound
+    def _attach(self) -> None:
+        from ._web import serve  # tornado
+
+        async def start() -> Any:
+            self._sample()
+            return serve(self, self._listener)
+
+        if not self.loop.is_running():
+            return
+        # the broker may stop before the API attaches: then there is nothing to serve
+        with contextlib.suppress(RuntimeError, TimeoutError, concurrent.futures.CancelledError):
+            self._http = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
 
     def _sample(self) -> None:
         self.rates.sample(self.broker, self._clock())
@@ -167,20 +96,36 @@ class AdminServer:
 
     def close(self) -> None:
         """Stop listening and drop open HTTP connections (before the loop itself stops)."""
-        if self._http is None or self.loop.is_closed() or not self.loop.is_running():
-            return
-
-        async def stop() -> None:
-            if self._sampler is not None:
-                self._sampler.cancel()
-            assert self._http is not None
-            self._http.stop()
-            await self._http.close_all_connections()
-
+        self._attaching.join(10)
         try:
-            asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
+            if self._http is not None and self.loop.is_running():
+
+                async def stop() -> None:
+                    if self._sampler is not None:
+                        self._sampler.cancel()
+                    self._http.stop()
+                    await self._http.close_all_connections()
+
+                asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
         finally:
             self._http = None
+            self._listener.close()
+
+    def answer(
+        self, method: str, path: str, query: str, body: bytes, headers: Any, peer: str | None
+    ) -> Answer:
+        """Any request's answer: the dashboard at `/`, the API under `/api/`, errors as
+        RabbitMQ words them."""
+        if path in ("/", "/index.html"):
+            return Answer(200, text=DASHBOARD_HTML, headers={"Content-Type": "text/html; charset=utf-8"})
+        if not path.startswith("/api/"):
+            return Answer(404, _error_body(not_found()))
+        try:
+            return self.handle(method, path[len("/api/") :], query, body, headers, _is_loopback(peer))
+        except _Unauthenticated:
+            return Answer(401, headers={"WWW-Authenticate": REALM})
+        except ApiError as error:
+            return Answer(error.status, _error_body(error))
 
     # --- one request ---------------------------------------------------------------------------
 
