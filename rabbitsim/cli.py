@@ -1,6 +1,7 @@
 """Command line: `rabbitsim course` opens the course in JupyterLab; `rabbitsim server` runs a
 simulated RabbitMQ in the foreground, on localhost:5672 by default, so unmodified tutorial
-scripts can connect to it."""
+scripts can connect to it; `rabbitsim ctl` is rabbitmqctl (its commands, output and exit codes)
+through the management HTTP API of the simulator or of any RabbitMQ."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import sys
 import threading
 from pathlib import Path
 
-from rabbitsim.backends import BackendUnavailable, EmbeddedBroker
+from rabbitsim.backends import BackendUnavailable, Ctl, EmbeddedBroker, ManagementClient
 from rabbitsim.broker import DEFAULT_PROFILE, PROFILES
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 FIRST_CHAPTER = "00_start_here.ipynb"
+CTL_DEFAULT_URL = "http://guest:guest@127.0.0.1:15672/"
 
 
 def serve(options: argparse.Namespace) -> int:
@@ -64,9 +66,38 @@ def course(options: argparse.Namespace, jupyter_arguments: list[str]) -> int:
     return 0  # not reached
 
 
+def ctl(arguments: list[str]) -> int:
+    """`rabbitsim ctl [--url URL] <rabbitmqctl command line>`: rabbitmqctl's commands and output,
+    through the management HTTP API at `--url` (or RABBITSIM_MANAGEMENT_URL, or guest on
+    localhost:15672); the exit code is rabbitmqctl's."""
+    url = os.environ.get("RABBITSIM_MANAGEMENT_URL") or CTL_DEFAULT_URL
+    rest: list[str] = []
+    words = iter(arguments)
+    for word in words:
+        if word == "--url":
+            url = next(words, url)
+        elif word.startswith("--url="):
+            url = word.partition("=")[2]
+        else:
+            rest.append(word)
+    result = Ctl(ManagementClient(url)).run(rest)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    return result.code
+
+
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["ctl"]:  # rabbitmqctl's own options (-p, -q, -s...) are not argparse's
+        return ctl(arguments[1:])
     parser = argparse.ArgumentParser(prog="rabbitsim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    control = commands.add_parser(
+        "ctl", help="rabbitmqctl's commands through the management API", add_help=False, allow_abbrev=False
+    )
+    control.add_argument(
+        "--url", help=f"the management API (default: RABBITSIM_MANAGEMENT_URL or {CTL_DEFAULT_URL})"
+    )
     commands.add_parser("course", help="open the course in JupyterLab (other options go to JupyterLab)")
     server = commands.add_parser("server", help="run a simulated RabbitMQ until interrupted")
     server.add_argument("--host", default="127.0.0.1")
@@ -84,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir",
         help="keep durable state here, across restarts (default: a temporary directory removed at exit)",
     )
-    options, rest = parser.parse_known_args(argv)
+    options, rest = parser.parse_known_args(arguments)
+    if options.command == "ctl":
+        return ctl(arguments[1:])
     if options.command == "course":
         return course(options, rest)
     if rest:

@@ -12,6 +12,7 @@ from typing import Any
 from ._base import BackendUnavailable, BrokerHandle
 from ._compare import FIREHOSE_KINDS, FlowStep, flow
 from ._container import ContainerBroker
+from ._ctl import Ctl, CtlError, CtlOutput
 from ._embedded import EmbeddedBroker, snapshot
 from ._firehose import FirehoseConverter
 from ._firehose_source import FirehoseSource
@@ -30,6 +31,9 @@ __all__ = [
     "BrokerHandle",
     "ChildSource",
     "ContainerBroker",
+    "Ctl",
+    "CtlError",
+    "CtlOutput",
     "EmbeddedBroker",
     "FirehoseConverter",
     "FirehoseSource",

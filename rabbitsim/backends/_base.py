@@ -11,6 +11,8 @@ import pika
 
 from rabbitsim.vocabulary import EventSource, Topology
 
+from ._ctl import Ctl, CtlOutput
+from ._management import ManagementClient
 from ._recording import Trace
 
 
@@ -79,6 +81,16 @@ class BrokerHandle(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def ctl(self, command: str) -> CtlOutput:
+        """Run a rabbitmqctl command line on this broker, through its management API:
+        `broker.ctl("list_queues name messages_ready messages_unacknowledged")` returns exactly
+        what rabbitmqctl prints (its `.rows` hold the table), or raises CtlError with
+        rabbitmqctl's error text and exit code. `set_disk_free_limit` uses this handle's own."""
+        if self.management_url is None:
+            raise BackendUnavailable(f"{self!r} has no management API, which ctl speaks through")
+        hooks = {"set_disk_free_limit": self.set_disk_free_limit}
+        return Ctl(ManagementClient(self.management_url), hooks=hooks)(command)
 
     def trace(self, *, timeout: float = 5.0, settle: float = 0.0) -> Trace:
         """Record what the broker does: `with broker.trace() as t: ...`, then `print(t)`.

@@ -28,7 +28,13 @@ TIMEOUT_SECONDS = 10.0
 
 
 class ManagementError(RuntimeError):
-    """The management API could not be reached or refused a request."""
+    """The management API could not be reached or refused a request. `status` is the HTTP status
+    (None when unreachable) and `reason` the `reason` of RabbitMQ's JSON error body, if any."""
+
+    def __init__(self, message: str, status: int | None = None, reason: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
 
 
 class ManagementClient:
@@ -47,17 +53,21 @@ class ManagementClient:
     def __repr__(self) -> str:
         return f"ManagementClient({self.base!r})"
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None
+    ) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            f"{self.base}/api/{path}", data=data, method=method, headers=self._headers
+            f"{self.base}/api/{path}", data=data, method=method, headers={**self._headers, **(headers or {})}
         )
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
                 payload = response.read()
         except urllib.error.HTTPError as error:
             raise ManagementError(
-                f"{method} {self.base}/api/{path}: HTTP {error.code} {error.reason}"
+                f"{method} {self.base}/api/{path}: HTTP {error.code} {error.reason}",
+                error.code,
+                _error_reason(error),
             ) from error
         except (urllib.error.URLError, OSError) as error:
             raise ManagementError(
@@ -93,6 +103,15 @@ class ManagementClient:
             channels=channels,
             connections=[_connection(item) for item in self.get("connections")],
         )
+
+
+def _error_reason(error: urllib.error.HTTPError) -> Any:
+    """The `reason` field of RabbitMQ's JSON error body, or None."""
+    try:
+        body = json.loads(error.read() or b"null")
+    except (ValueError, OSError):
+        return None
+    return body.get("reason") if isinstance(body, dict) else None
 
 
 def _exchange(item: dict[str, Any]) -> ExchangeInfo:
