@@ -29,6 +29,7 @@ from ._http import (
     done,
     not_authorised,
     not_found,
+    versioned,
 )
 
 # --- vhosts ----------------------------------------------------------------------------------
@@ -187,18 +188,18 @@ def permission(call: Call) -> dict[str, Any]:
     return _permission_view(*key, found)
 
 
-def _check_regex(call: Call, pattern: str) -> None:
+def _check_regex(call: Call, pattern: str, *, pattern_as_text: bool = False) -> None:
     """An invalid pattern: RabbitMQ's answer is the Erlang term `{invalid_regexp, Pattern,
-    {Message, Offset}}`, strings as lists of code points."""
+    {Message, Offset}}`, strings as lists of code points; topic permissions show the pattern
+    as text (`pattern_as_text`)."""
     try:
         re.compile(pattern)
     except re.error as error:
         message = error.msg
         if message.startswith("missing ), unterminated subpattern"):
             message = call.view.version.missing_paren
-        raise bad_request(
-            ["invalid_regexp", [ord(c) for c in pattern], [[ord(c) for c in message], len(pattern)]]
-        ) from None
+        shown: Any = pattern if pattern_as_text else [ord(c) for c in pattern]
+        raise bad_request(["invalid_regexp", shown, [[ord(c) for c in message], len(pattern)]]) from None
 
 
 def put_permission(call: Call) -> Answer:
@@ -265,7 +266,7 @@ def put_topic_permission(call: Call) -> Answer:
     require(body, "exchange", "write", "read")
     user_name, vhost_name = call.args["user"], call.args["vhost"]
     for key in ("write", "read"):
-        _check_regex(call, str(body[key]))
+        _check_regex(call, str(body[key]), pattern_as_text=True)
     if user_name not in call.broker.users or vhost_name not in call.broker.vhosts:
         raise bad_request("vhost_or_user_not_found")
     created = (user_name, vhost_name, str(body["exchange"])) not in call.broker.topic_permissions
@@ -342,7 +343,7 @@ def _put_policy(call: Call, operator: bool) -> Answer:
     if vhost is None:
         raise ApiError(404, "not_found", "vhost_not_found")
     if not (call.has(ADMINISTRATOR) or (call.user.name, vhost.name) in call.broker.permissions):
-        raise not_authorised("User not authorised to access object")
+        raise versioned(call.view.version.policy_vhost_refused)
     require(body, "pattern", "definition")
     created = call.args["name"] not in _policy_table(vhost, operator)
     priority = body.get("priority", 0)
@@ -358,8 +359,8 @@ def _put_policy(call: Call, operator: bool) -> Answer:
             apply_to=str(body.get("apply-to", "all")),
             operator=operator,
         )
-    except AdminError as error:
-        raise admin_error(call, error, escaped=True) from None
+    except AdminError as error:  # 3.10 and 4.0 escape a policy's texts, not an operator policy's
+        raise admin_error(call, error, escaped=not operator) from None
     return done(created)
 
 
@@ -397,20 +398,34 @@ def vhost_limits(call: Call) -> list[dict[str, Any]]:
     return [{"vhost": vhost.name, "value": dict(vhost.limits)} for vhost in scope(call) if vhost.limits]
 
 
-def _limit_value(call: Call, name: str, known: tuple[str, ...]) -> int:
+def _erlang(value: Any) -> str:
+    """A JSON value as RabbitMQ's texts print the Erlang term it became (`<<"ten">>`)."""
+    if isinstance(value, str):
+        return f'<<"{value}">>'
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _limit_value(call: Call, name: str, known: tuple[str, ...], *, where: str) -> int:
+    """A limit's value; `where` names the kind in RabbitMQ's texts ("limits", "user-limits")."""
     body = call.json()
     require(body, "value")
     value = body["value"]
     if name not in known:
-        raise bad_request(f'Validation failed\n\nUnrecognised terms [{{<<"{name}">>,{value}}}] in limits\n')
+        unknown = f'Unrecognised terms [{{<<"{name}">>,{_erlang(value)}}}] in {where}'
+        # vhost limits are validated as runtime parameters ("Validation failed"), user limits not
+        raise bad_request(f"Validation failed\n\n{unknown}\n" if where == "limits" else unknown)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise bad_request(f"Validation failed\n\n{name} is not an integer\n")
+        raise bad_request(f"Validation failed\n\n{name} should be a number, actually was {_erlang(value)}\n")
     return value
 
 
 def put_vhost_limit(call: Call) -> Answer:
+    if call.args["vhost"] not in call.broker.vhosts:
+        raise ApiError(404, "not_found", "vhost_not_found")
     vhost = find_vhost(call)
-    value = _limit_value(call, call.args["name"], VHOST_LIMITS)
+    value = _limit_value(call, call.args["name"], VHOST_LIMITS, where="limits")
     call.broker.set_vhost_limits(vhost.name, {**vhost.limits, call.args["name"]: value})
     return Answer(204)
 
@@ -427,8 +442,10 @@ def user_limits(call: Call) -> list[dict[str, Any]]:
 
 
 def put_user_limit(call: Call) -> Answer:
-    found = _user(call)
-    value = _limit_value(call, call.args["name"], USER_LIMITS)
+    found = call.broker.users.get(call.args["user"])
+    if found is None:
+        raise bad_request(["no_such_user", call.args["user"]])
+    value = _limit_value(call, call.args["name"], USER_LIMITS, where="user-limits")
     call.broker.set_user_limits(found.name, {**found.limits, call.args["name"]: value})
     return Answer(204)
 

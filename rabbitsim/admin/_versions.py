@@ -53,6 +53,12 @@ class ApiVersion:
     vhost_refused: tuple[int, str, str] = (404, "not_found", "Not Found")
     publish_missing_exchange: tuple[int, str, str] = (404, "not_found", "exchange_not_found")
     get_missing_queue: tuple[int, str, str] = (404, "not_found", "queue_not_found")
+    #: a policy PUT in a vhost the user has no permissions in
+    policy_vhost_refused: tuple[int, str, str] = (
+        401,
+        "not_authorised",
+        "User not authorised to access object",
+    )
     #: the aliveness test leaves its queue `aliveness-test` behind (before 4.3)
     aliveness_keeps_queue: bool = True
     #: /api/health/checks/ready-to-serve-clients exists (4.3)
@@ -155,6 +161,7 @@ API_VERSIONS: dict[str, ApiVersion] = {
             missing_paren="missing closing parenthesis",
             aliveness_keeps_queue=False,
             ready_to_serve_check=True,
+            policy_vhost_refused=(404, "not_found", "Not Found"),
             quorum_fields=(
                 "delayed_retry",
                 "delivery_limit",
