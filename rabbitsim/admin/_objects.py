@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rabbitsim.broker import Binding, Connection, Exchange, Properties, Queue, VHost
+from rabbitsim.vocabulary import plain
 
 from ._common import (
     NO_VHOST,
@@ -291,13 +292,13 @@ def _got(message: Any, redelivered: bool, message_count: int, encoding: str, tru
 
 
 def _shown_properties(properties: Any) -> Any:
-    """Set properties by RabbitMQ's names; none at all is `[]` (an empty Erlang list)."""
-    from rabbitsim.vocabulary import plain
-
+    """Set properties by RabbitMQ's names; none at all is `[]` (an empty Erlang list). An
+    empty cluster_id is unset: what pamqp decodes for a stored message without one (and what
+    the wire adapter does not send either)."""
     shown = {}
     for name in Properties.__dataclass_fields__:
         value = getattr(properties, name, None)
-        if value is not None:
+        if value is not None and not (name == "cluster_id" and value == ""):
             shown["type" if name == "message_type" else name] = plain(value)
     return shown or []
 

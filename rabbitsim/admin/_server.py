@@ -142,8 +142,10 @@ class AdminServer:
                 continue
             if method == "HEAD" and "GET" in candidate.methods:
                 method = "GET"
+            allowed = ", ".join(["HEAD", *candidate.methods, "OPTIONS"])
+            if method == "OPTIONS":
+                return Answer(200, headers={"Allow": allowed})
             if method not in candidate.methods:
-                allowed = ", ".join(["HEAD", *candidate.methods, "OPTIONS"])
                 return Answer(405, headers={"Allow": allowed})
             endpoint, level = candidate.methods[method]
             call = Call(

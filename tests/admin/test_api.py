@@ -148,10 +148,14 @@ def test_malformed_json_changes_nothing(base: str) -> None:
     assert http(base, "GET", f"/api/vhosts/{name}").status == 404
 
 
-def test_an_unsupported_method_is_405(base: str, vhost: str) -> None:
+def test_an_unsupported_method_is_405_and_options_say_which_are(base: str, vhost: str) -> None:
     reply = http(base, "PATCH", f"/api/vhosts/{q(vhost)}")
     assert reply.status == 405 and reply.raw == b""
-    assert "PUT" in reply.headers["allow"]
+    assert reply.headers["allow"] == "HEAD, GET, PUT, DELETE, OPTIONS"
+    reply = http(base, "OPTIONS", "/api/overview")
+    assert (reply.status, reply.headers["allow"], reply.raw) == (200, "HEAD, GET, OPTIONS", b"")
+    reply = http(base, "HEAD", "/api/overview")
+    assert (reply.status, reply.raw) == (200, b"")
 
 
 def test_vhosts_put_get_delete(base: str) -> None:
@@ -588,3 +592,32 @@ def test_lists_take_sort_columns_and_pages(base: str, vhost: str) -> None:
     }
     reply = http(base, "GET", f"/api/queues/{v}?page=4&page_size=1&name=a")  # two past the end
     assert (reply.status, reply.json["error"]) == (400, "page_out_of_range")
+
+
+def test_what_the_api_declares_is_stored_like_anything_else() -> None:
+    """The request's flush is the AMQP server's: what must be kept is committed, so a durable
+    queue made over HTTP, and a persistent message published over HTTP, survive a crash."""
+    broker = EmbeddedBroker()
+    try:
+        assert broker.admin is not None
+        root = f"http://127.0.0.1:{broker.admin.port}"
+        assert http(root, "PUT", "/api/queues/%2F/A-kept", {"durable": True}).status == 201
+        publish = {
+            "properties": {"delivery_mode": 2},
+            "routing_key": "A-kept",
+            "payload": "kept",
+            "payload_encoding": "string",
+        }
+        assert http(root, "POST", "/api/exchanges/%2F/amq.default/publish", publish).json == {"routed": True}
+        broker.restart(kill=True)
+        shown = http(root, "GET", "/api/queues/%2F/A-kept").json
+        assert (shown["durable"], shown["messages_ready"], shown["messages_persistent"]) == (True, 1, 1)
+        got = http(
+            root,
+            "POST",
+            "/api/queues/%2F/A-kept/get",
+            {"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"},
+        )
+        assert got.json[0]["payload"] == "kept" and got.json[0]["properties"] == {"delivery_mode": 2}
+    finally:
+        broker.close()
