@@ -621,3 +621,27 @@ def test_what_the_api_declares_is_stored_like_anything_else() -> None:
         assert got.json[0]["payload"] == "kept" and got.json[0]["properties"] == {"delivery_mode": 2}
     finally:
         broker.close()
+
+
+def test_tracing_flag_switches_the_firehose(sim: EmbeddedBroker, base: str, vhost: str) -> None:
+    """PUT /api/vhosts/v {"tracing": true}, as `ManagementClient.set_tracing` does on a real
+    broker: publishes are copied to amq.rabbitmq.trace."""
+    assert sim.management is not None
+    v = q(vhost)
+    http(base, "PUT", f"/api/queues/{v}/traced", {})
+    http(base, "PUT", f"/api/queues/{v}/target", {})
+    reply = http(
+        base, "POST", f"/api/bindings/{v}/e/amq.rabbitmq.trace/q/traced", {"routing_key": "publish.#"}
+    )
+    assert reply.status == 201
+    sim.management.set_tracing(vhost, True)
+    assert http(base, "GET", f"/api/vhosts/{v}").json["tracing"] is True
+    publish = {"properties": {}, "routing_key": "target", "payload": "hi", "payload_encoding": "string"}
+    http(base, "POST", f"/api/exchanges/{v}/amq.default/publish", publish)
+    sim.management.set_tracing(vhost, False)
+    http(base, "POST", f"/api/exchanges/{v}/amq.default/publish", publish)
+    get = {"count": 5, "ackmode": "ack_requeue_false", "encoding": "auto"}
+    copies = http(base, "POST", f"/api/queues/{v}/traced/get", get).json
+    assert [(copy["exchange"], copy["routing_key"], copy["payload"]) for copy in copies] == [
+        ("amq.rabbitmq.trace", "publish.", "hi")  # the default exchange: "publish." (measured, 4.3.6)
+    ]
