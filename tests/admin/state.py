@@ -44,8 +44,20 @@ class State:
 
 
 def build(api: ManagementClient, host: str, port: int, token: str | None = None) -> State:
+    """The state, or (when building fails half-way) nothing left behind on the broker."""
     token = token or secrets.token_hex(4)
-    vhost, user, password = f"A-{token}-vh", f"A-{token}-user", f"pw-{token}"
+    vhost, user = f"A-{token}-vh", f"A-{token}-user"
+    try:
+        return _build(api, host, port, token, vhost, user)
+    except BaseException:
+        for path in (f"vhosts/{quote(vhost)}", f"users/{quote(user)}"):
+            with contextlib.suppress(ManagementError):
+                api.request("DELETE", path)
+        raise
+
+
+def _build(api: ManagementClient, host: str, port: int, token: str, vhost: str, user: str) -> State:
+    password = f"pw-{token}"
     api.request("PUT", f"vhosts/{quote(vhost)}", {"description": "helper A", "tags": "a,b"})
     api.request("PUT", f"users/{quote(user)}", {"password": password, "tags": "management"})
     for who in ("guest", user):
