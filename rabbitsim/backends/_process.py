@@ -135,7 +135,9 @@ def serve(pipe: Connection) -> None:
 class ProcessBroker(ChildAlarms, BrokerHandle):
     """A simulated RabbitMQ in a child process, on 127.0.0.1 (a free port unless `port` is
     given): the same handle as every backend. Its events and snapshots cross the process
-    boundary as data; `close()` (or the end of the parent) stops it."""
+    boundary as data; `close()` (or the end of the parent) stops it. The child serves the
+    management API too (`management_url`, `management`; `management_port=` as for
+    `EmbeddedBroker`), on the same port after a restart."""
 
     backend = "sim"
     url: str
