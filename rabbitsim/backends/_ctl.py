@@ -89,7 +89,6 @@ class Series:
     import_done: str
     json_sorted_keys: bool  # --formatter json writes list_queues rows with keys sorted (others: in
     # an Erlang map's order, which is not predictable, or as the columns)
-    export_queue_type: bool  # export_definitions names each queue's type (the API's export does not)
     value_first: bool  # --formatter json writes {"node","value","result"} (an Erlang map's order)
     usage: Mapping[str, str] = field(default_factory=dict)  # where the usage line differs
 
@@ -196,7 +195,6 @@ V3_10 = Series(
     import_done=_IMPORT_DONE,
     json_sorted_keys=False,
     value_first=False,
-    export_queue_type=True,
     usage={
         "add_user": "add_user <username> <password>",
         "delete_queue": "delete_queue <queue_name> [--if-empty|-e] [--if-unused|-u] [--timeout <timeout>]",
@@ -222,7 +220,6 @@ V4_0 = Series(
     import_done=_IMPORT_DONE + " Watch target node logs for completion.",
     json_sorted_keys=False,
     value_first=False,
-    export_queue_type=True,
     usage={
         "delete_queue": (
             "delete_queue [--vhost <vhost>] <queue_name> [--if-empty|-e] [--if-unused|-u] "
@@ -247,7 +244,6 @@ V4_3 = Series(
     import_done=V4_0.import_done,
     json_sorted_keys=True,
     value_first=True,
-    export_queue_type=False,
 )
 SERIES = {series.name: series for series in (V3_10, V4_0, V4_3)}
 
@@ -1476,10 +1472,7 @@ class Ctl:
 
     def _cmd_export_definitions(self, call: _Call, out: _Out) -> None:
         target = call.args[0]
-        definitions = self.client.get("definitions")
-        if self.series.export_queue_type:
-            for queue in definitions.get("queues") or []:
-                queue.setdefault("type", (queue.get("arguments") or {}).get("x-queue-type", "classic"))
+        definitions = exported(self.client.get("definitions"))
         text = json.dumps(definitions, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
         if target == "-":
             out.lines.append(text)
@@ -1517,42 +1510,41 @@ class Ctl:
     def _cmd_status(self, call: _Call, out: _Out) -> None:
         overview = self.overview
         out.banner.append(f"Status of node {self.node} ...")
-        nodes = self._get(f"nodes/{_quote(self.node)}") or {}
+        nodes: dict[str, Any] = next(
+            (item for item in self._get("nodes") or [] if item.get("name") == self.node), {}
+        )
         alarms = [
             name for name, key in (("disk", "disk_free_alarm"), ("memory", "mem_alarm")) if nodes.get(key)
         ]
         totals = overview.get("object_totals") or {}
         listeners = overview.get("listeners") or []
+
+        def known(label: str, key: str, show: Callable[[Any], str] = str) -> list[str]:
+            """A line for a figure the API gives (the simulator's node has fewer)."""
+            return [f"{label}: {show(nodes[key])}"] if nodes.get(key) is not None else []
+
         lines = [
             "Runtime",
             "",
-            f"OS PID: {nodes.get('os_pid', '')}",
-            f"Uptime (seconds): {int(nodes.get('uptime', 0)) // 1000}",
+            *known("OS PID", "os_pid"),
+            *known("Uptime (seconds)", "uptime", lambda ms: str(int(ms) // 1000)),
             f"RabbitMQ version: {overview.get('rabbitmq_version', '')}",
             f"Node name: {self.node}",
             f"Erlang configuration: {overview.get('erlang_full_version', '')}",
             "",
             "Alarms",
             "",
-            *(
-                [
-                    f"Free disk space alarm on node {self.node}"
-                    if name == "disk"
-                    else f"Memory alarm on node {self.node}"
-                    for name in alarms
-                ]
-                or ["(none)"]
-            ),
+            *([ALARM_TEXT[name].format(node=self.node) for name in alarms] or ["(none)"]),
             "",
             "Memory",
             "",
-            f"Total memory used: {_gb(nodes.get('mem_used'))} gb",
-            f"Memory high watermark: {_gb(nodes.get('mem_limit'))} gb",
+            *known("Total memory used", "mem_used", lambda used: f"{_gb(used)} gb"),
+            *known("Memory high watermark", "mem_limit", lambda limit: f"{_gb(limit)} gb"),
             "",
             "Free Disk Space",
             "",
-            f"Low free disk space watermark: {_gb(nodes.get('disk_free_limit'))} gb",
-            f"Free disk space: {_gb(nodes.get('disk_free'))} gb",
+            *known("Low free disk space watermark", "disk_free_limit", lambda limit: f"{_gb(limit)} gb"),
+            *known("Free disk space", "disk_free", lambda free: f"{_gb(free)} gb"),
             "",
             "Totals",
             "",
@@ -1625,6 +1617,39 @@ class Ctl:
         if command not in USAGE:
             raise _Fail(f"\nCommand '{command}' not found. \n\n" + self._help_text(), EX_USAGE)
         out.lines += ["", self._usage(command), USAGE[command][1]]
+
+
+# what rabbitmqctl's export holds (the API's adds product names and an explanation)
+EXPORTED_KEYS = [
+    "bindings",
+    "exchanges",
+    "global_parameters",
+    "parameters",
+    "permissions",
+    "policies",
+    "queues",
+    "rabbit_version",
+    "rabbitmq_version",
+    "topic_permissions",
+    "users",
+    "vhosts",
+]
+
+
+def exported(definitions: dict[str, Any]) -> dict[str, Any]:
+    """The API's definitions as rabbitmqctl exports them (measured on 3.10, 4.0 and 4.3): its
+    keys only, exchanges without `internal`, each queue with its `type`."""
+    document = {key: definitions[key] for key in EXPORTED_KEYS if key in definitions}
+    document["exchanges"] = [
+        {key: value for key, value in exchange.items() if key != "internal"}
+        for exchange in document.get("exchanges") or []
+    ]
+    for queue in document.get("queues") or []:
+        queue.setdefault("type", (queue.get("arguments") or {}).get("x-queue-type", "classic"))
+    return document
+
+
+ALARM_TEXT = {"disk": "Free disk space alarm on node {node}", "memory": "Memory alarm on node {node}"}
 
 
 def _plain_cell(item: Mapping[str, Any], column: str) -> tuple[str, Any]:
