@@ -15,6 +15,7 @@ from . import _ch04_routing as routing
 from . import _ch05_topics as topics
 from . import _ch06_rpc as rpc
 from . import _ch07_reliability as reliability
+from . import _ch08_administration as administration
 from ._feedback import Exercise
 
 __all__ = ["CHAPTERS", "EXERCISES", "Chapter"]
@@ -56,6 +57,16 @@ CHAPTERS: tuple[Chapter, ...] = (
         "Reliability",
         "07_reliability.ipynb",
         (reliability.check_overflow, reliability.check_retry, reliability.check_no_message_lost),
+    ),
+    Chapter(
+        8,
+        "Administration",
+        "08_administration.ipynb",
+        (
+            administration.check_consumer_rights,
+            administration.check_recreated_vhost,
+            administration.check_orders_policy,
+        ),
     ),
 )
 
