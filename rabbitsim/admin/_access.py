@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import secrets
 from typing import Any
 
-from rabbitsim.broker import AdminError, VHost
+from rabbitsim.broker import AdminError, VHost, regex_problem
 
 from ._common import (
     admin_error,
@@ -192,14 +191,11 @@ def _check_regex(call: Call, pattern: str, *, pattern_as_text: bool = False) -> 
     """An invalid pattern: RabbitMQ's answer is the Erlang term `{invalid_regexp, Pattern,
     {Message, Offset}}`, strings as lists of code points; topic permissions show the pattern
     as text (`pattern_as_text`)."""
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        message = error.msg
-        if message.startswith("missing ), unterminated subpattern"):
-            message = call.view.version.missing_paren
+    problem = regex_problem(pattern, pcre2=call.broker.profile.pcre2)
+    if problem is not None:
+        message, offset = problem
         shown: Any = pattern if pattern_as_text else [ord(c) for c in pattern]
-        raise bad_request(["invalid_regexp", shown, [[ord(c) for c in message], len(pattern)]]) from None
+        raise bad_request(["invalid_regexp", shown, [[ord(c) for c in message], offset]])
 
 
 def put_permission(call: Call) -> Answer:

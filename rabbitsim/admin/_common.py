@@ -65,7 +65,7 @@ def admin_error(call: Call, error: AdminError, *, escaped: bool = False) -> ApiE
     3.10 and 4.0 HTML-escape."""
     if error.kind == AdminError.NOT_FOUND:
         return not_found()
-    reason = error.reason
+    reason: Any = error.reason if error.term is None else error.term  # RabbitMQ's Erlang term, if any
     return bad_request(escape_validation(call, reason) if escaped and isinstance(reason, str) else reason)
 
 

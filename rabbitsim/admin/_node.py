@@ -151,6 +151,41 @@ def whoami(call: Call) -> dict[str, Any]:
 VHOST_PARTS = ("queues", "exchanges", "bindings", "policies", "parameters")
 
 
+def _whole(call: Call, document: dict[str, Any]) -> dict[str, Any]:
+    """The whole broker's definitions in the version's shape: what they say about themselves,
+    each vhost's fields, the global parameters."""
+    version, product = call.view.version, call.view.product_version
+    header: dict[str, Any] = {
+        "rabbit_version": product,
+        "rabbitmq_version": product,
+        "product_name": "RabbitMQ",
+        "product_version": product,
+    }
+    if version.definitions_of_cluster:
+        header.update(
+            rabbitmq_definition_format="cluster",
+            original_cluster_name=NODE,
+            explanation=f"Definitions of cluster '{NODE}'",
+        )
+    vhosts = []
+    for item in document.get("vhosts", []):
+        shown = {**call.view.vhost(call.broker.vhosts[item["name"]]), "limits": item.get("limits", {})}
+        vhosts.append({key: shown[key] for key in version.definitions_vhost_keys})
+    parameters = {"cluster_tags": [], "internal_cluster_id": CLUSTER_ID}
+    return {
+        **header,
+        **document,
+        "vhosts": vhosts,
+        "global_parameters": [
+            {"name": name, "value": parameters[name]} for name in version.global_parameters
+        ],
+    }
+
+
+#: the id a cluster gives itself at its first start; the simulator's is fixed, like its node name
+CLUSTER_ID = "rabbitmq-cluster-id-rabbitsim"
+
+
 def _shaped(call: Call, document: dict[str, Any]) -> dict[str, Any]:
     """The version's shape of queues and exchanges: 4.3 gives queues their `type` and
     exchanges no `internal`."""
@@ -172,7 +207,7 @@ def _shaped(call: Call, document: dict[str, Any]) -> dict[str, Any]:
 def definitions(call: Call) -> Answer:
     document: dict[str, Any] = _shaped(call, call.broker.definitions())
     if "vhost" not in call.args:
-        return _download(call, document)
+        return _download(call, _whole(call, document))
     vhost = find_vhost(call)
     version = call.view.version
     single: dict[str, Any] = {"rabbit_version": document.get("rabbit_version", call.view.product_version)}

@@ -40,8 +40,6 @@ class ApiVersion:
     definitions_exchange_internal: bool
     #: a user made without a password shows an empty hash (4.3) rather than a random one
     passwordless_hash_empty: bool
-    #: PCRE's word for an unclosed group, in regex errors
-    missing_paren: str
     #: policy validation texts come HTML-escaped (`&lt;&lt;`) before 4.3
     escapes_validation: bool
     #: overview fields this version does not have
@@ -65,6 +63,12 @@ class ApiVersion:
     ready_to_serve_check: bool = False
     #: what a quorum queue shows beyond the fields every queue type shares (`_views.QUORUM`)
     quorum_fields: tuple[str, ...] = ()
+    #: the whole broker's definitions: 4.x say they are a cluster's (`rabbitmq_definition_format`,
+    #: `original_cluster_name`, `explanation`); which fields a vhost has there; which global
+    #: parameters are listed
+    definitions_of_cluster: bool = True
+    definitions_vhost_keys: tuple[str, ...] = ("limits", "metadata", "name")
+    global_parameters: tuple[str, ...] = ("cluster_tags",)
 
 
 API_VERSIONS: dict[str, ApiVersion] = {
@@ -88,7 +92,6 @@ API_VERSIONS: dict[str, ApiVersion] = {
             definitions_queue_type=False,
             definitions_exchange_internal=True,
             passwordless_hash_empty=False,
-            missing_paren="missing )",
             escapes_validation=True,
             support_status="supported",
             vhost_refused=(401, "not_authorised", "User not authorised to access virtual host"),
@@ -99,6 +102,9 @@ API_VERSIONS: dict[str, ApiVersion] = {
             ),
             get_missing_queue=(404, "not_found", "NOT_FOUND - no queue '{name}' in vhost '{vhost}'"),
             quorum_fields=("single_active_consumer_ctag",),
+            definitions_of_cluster=False,
+            definitions_vhost_keys=("name",),
+            global_parameters=("internal_cluster_id",),
             overview_without=frozenset(
                 {
                     "cluster_tags",
@@ -128,10 +134,11 @@ API_VERSIONS: dict[str, ApiVersion] = {
             definitions_queue_type=False,
             definitions_exchange_internal=True,
             passwordless_hash_empty=False,
-            missing_paren="missing )",
             escapes_validation=True,
             overview_without=frozenset({"crypto_lib_version", "require_definition_json_extension"}),
             vhost_refused=(401, "not_authorised", "User not authorised to access virtual host"),
+            definitions_vhost_keys=("name", "description", "metadata", "tags", "default_queue_type"),
+            global_parameters=("cluster_tags", "internal_cluster_id"),
             quorum_fields=(
                 "delivery_limit",
                 "messages_ready_high",
@@ -158,7 +165,6 @@ API_VERSIONS: dict[str, ApiVersion] = {
             definitions_queue_type=True,
             definitions_exchange_internal=False,
             passwordless_hash_empty=True,
-            missing_paren="missing closing parenthesis",
             aliveness_keeps_queue=False,
             ready_to_serve_check=True,
             policy_vhost_refused=(404, "not_found", "Not Found"),
@@ -175,6 +181,3 @@ API_VERSIONS: dict[str, ApiVersion] = {
         ),
     )
 }
-
-#: RabbitMQ versions as the API reports them, by profile
-PRODUCT_VERSIONS = {"3.10": "3.10.8", "4.0": "4.0.5", "4.3": "4.3.6"}

@@ -13,16 +13,25 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rabbitsim.broker import Broker, Connection, Consumer, Exchange, Queue, VHost, effective_definition
+from rabbitsim.broker import (
+    NODE_NAME,
+    Broker,
+    Connection,
+    Consumer,
+    Exchange,
+    Queue,
+    VHost,
+    effective_definition,
+)
 from rabbitsim.vocabulary import plain
 
-from ._versions import PRODUCT_VERSIONS, ApiVersion
+from ._versions import ApiVersion
 
 if TYPE_CHECKING:
     from ._rates import Rates
 
-#: The simulator's node, as a one-node cluster names itself.
-NODE = "rabbit@localhost"
+#: The simulator's node, as a one-node cluster names itself (the core's name for it).
+NODE = NODE_NAME
 #: What a real node reports of an Erlang process that has nothing to say.
 IDLE_GC = {
     "fullsweep_after": 65535,
@@ -75,7 +84,7 @@ class View:
 
     @property
     def product_version(self) -> str:
-        return PRODUCT_VERSIONS.get(self.version.name, self.version.name)
+        return self.broker.profile.rabbitmq_version
 
     def _rate(self, key: tuple[str, ...]) -> dict[str, float]:
         return rate(self.rates.rate(key) if self.rates is not None else 0.0)

@@ -169,7 +169,7 @@ class AMQPServer:
             return
         self._loop.call_later(TICK_SECONDS, self._tick)
         self.monitor.start()
-        self._ready.set()
+        self._loop.call_soon(self._ready.set)  # once the loop runs: `call` works from then on
         self._loop.run_forever()
         self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         self._loop.close()

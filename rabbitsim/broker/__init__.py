@@ -9,7 +9,7 @@ the trace events that `rabbitsim.trace` records and `rabbitsim.viz` draws).
 from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
 from . import _durability as durability
-from ._access import HASHING_ALGORITHMS, Permission, TopicPermission, User, hash_password
+from ._access import HASHING_ALGORITHMS, Permission, TopicPermission, User, hash_password, regex_problem
 from ._alarms import MEMORY_CHECK_INTERVAL, Alarms, AlarmStatus, Blocked, Unblocked, parse_bytes
 from ._broker import LOOPBACK_USERS, Broker
 from ._channel import Channel
@@ -140,6 +140,7 @@ __all__ = [
     "effective_definition",
     "hash_password",
     "parse_bytes",
+    "regex_problem",
     "relayed_text",
     "topic_words",
     "utf8_text",

@@ -17,7 +17,6 @@ from ._administration import Administration
 from ._alarms import Alarms
 from ._connection import Connection
 from ._consumer_timeout import DEFAULT_CONSUMER_TIMEOUT, DEFAULT_TICK_INTERVAL, ChannelTicks
-from ._definitions import DEFAULT_VHOST_DESCRIPTION
 from ._direct_reply import ReplyRegistry
 from ._durability import Intent
 from ._errors import ACCESS_REFUSED, CONNECTION_FORCED, NOT_ALLOWED, ConnectionError
@@ -83,7 +82,7 @@ class Broker(Administration):
         self.alarms = Alarms(self)  # memory and disk: see `_alarms`
         self._event_seq = 0
         # what a fresh RabbitMQ has: the vhost "/" and the user guest, who may do anything in it
-        self.add_vhost("/").description = DEFAULT_VHOST_DESCRIPTION
+        self.add_vhost("/").description = self.profile.default_vhost_description
         self.add_user("guest", "guest", tags=("administrator",))
         self.set_permissions("guest", "/", ".*", ".*", ".*")
 

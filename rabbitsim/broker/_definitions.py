@@ -15,15 +15,12 @@ from typing import TYPE_CHECKING, Any
 from ._arguments import check_exchange_arguments, check_queue_arguments, resource
 from ._errors import AdminError, AMQPError
 from ._exchange import Exchange
-from ._policies import check_policy
 from ._queue import Queue
 from ._routing import ROUTERS
 from ._text import utf8_text
 
 if TYPE_CHECKING:
     from ._administration import Administration as Broker
-
-DEFAULT_VHOST_DESCRIPTION = "Default virtual host"
 
 
 def _plain(value: Any) -> Any:
@@ -181,112 +178,209 @@ def _need(item: Mapping[str, Any], *keys: str) -> None:
             raise AdminError(AdminError.BAD_REQUEST, f"missing key '{key}' in {dict(item)}")
 
 
-def _check(doc: Any, broker: Broker) -> None:
-    """Refuse a document RabbitMQ would refuse, before anything changes."""
+def _rights(item: Mapping[str, Any], *keys: str) -> tuple[str, str, str]:
+    """A permission's or topic permission's strings; an absent one is "" (nothing allowed)."""
+    first, second, third = (item.get(key, "") for key in keys)
+    return first, second, third
+
+
+def _check(doc: Any) -> None:
+    """The document's shape: an object whose parts are lists of objects with their keys. (What
+    RabbitMQ does with a malformed part differs by part; the simulator refuses it first.)"""
     if not isinstance(doc, Mapping):
         raise AdminError(AdminError.BAD_REQUEST, "definitions must be a JSON object")
-    vhosts = set(broker.vhosts) | {v["name"] for v in _items(doc, "vhosts") if "name" in v}
-    users = set(broker.users) | {u["name"] for u in _items(doc, "users") if "name" in u}
-    for user in _items(doc, "users"):
-        _need(user, "name")
-    for key in ("permissions", "topic_permissions"):
-        for permission in _items(doc, key):
-            _need(permission, "user", "vhost")
-            if permission["user"] not in users:
-                raise AdminError(AdminError.BAD_REQUEST, f"user '{permission['user']}' does not exist")
-            if permission["vhost"] not in vhosts:
-                raise AdminError(AdminError.BAD_REQUEST, f"vhost '{permission['vhost']}' does not exist")
-    for policy in _items(doc, "policies"):
-        _need(policy, "vhost", "name", "pattern", "definition")
-        check_policy(
-            policy["pattern"],
-            policy["definition"],
-            policy.get("priority", 0),
-            policy.get("apply-to", "all"),
-            profile=broker.profile,
+    needs = {
+        "users": ("name",),
+        "vhosts": ("name",),
+        "permissions": ("user", "vhost"),
+        "topic_permissions": ("user", "vhost"),
+        "parameters": ("vhost", "component", "name"),
+        "policies": ("vhost", "name", "pattern", "definition"),
+        "queues": ("vhost", "name"),
+        "exchanges": ("vhost", "name", "type"),
+        "bindings": ("vhost",),
+    }
+    for part, keys in needs.items():
+        for item in _items(doc, part):
+            _need(item, *keys)
+
+
+# --- how each version reports what it refuses while importing ----------------------------------
+
+
+def _erlang_binary(text: str) -> str:
+    """A binary as Erlang's `~p` shows it: `<<"...">>` with quotes, backslashes and newlines escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'<<"{escaped}">>'
+
+
+def _escaped(text: str) -> str:
+    """What RabbitMQ's management plugin does to a policy's validation text before 4.3."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _codes(text: str) -> list[int]:
+    return [ord(character) for character in text]
+
+
+def _no_such_user(style: str, user: str) -> AdminError:
+    if style == "3.10":
+        return AdminError(AdminError.BAD_REQUEST, f"no such user {user}", term=["no_such_user", user])
+    return AdminError(AdminError.BAD_REQUEST, f'{{no_such_user,<<"{user}">>}}')
+
+
+def _no_such_vhost(style: str, vhost: str) -> AdminError:
+    if style == "3.10":
+        return AdminError(AdminError.BAD_REQUEST, f"no such vhost {vhost}", term=["no_such_vhost", vhost])
+    return AdminError(AdminError.BAD_REQUEST, f'{{no_such_vhost,<<"{vhost}">>}}')
+
+
+def _unknown_exchange_type(style: str, kind: str) -> AdminError:
+    text = f"unknown exchange type '{kind}'"
+    if style == "3.10":
+        return AdminError(
+            AdminError.BAD_REQUEST,
+            f"command_invalid: {text}",
+            term=["amqp_error", "command_invalid", _codes(text), "none"],
         )
-    for kind in ("queues", "exchanges", "bindings"):
-        for item in _items(doc, kind):
-            _need(item, "vhost")
-            if item["vhost"] not in vhosts:
-                raise AdminError(AdminError.BAD_REQUEST, f"vhost '{item['vhost']}' does not exist")
-    for queue in _items(doc, "queues"):
-        _need(queue, "name")
-        existing = broker.vhosts.get(queue["vhost"])
-        found = existing.queues.get(queue["name"]) if existing else None
-        what = resource("queue", queue["name"], queue["vhost"])
-        if found is not None and found.durable != queue.get("durable", True):
-            raise AdminError(
-                AdminError.BAD_REQUEST,
-                f"inequivalent arg 'durable' for {what}: "
-                f"received '{str(queue.get('durable', True)).lower()}' "
-                f"but current is '{str(found.durable).lower()}'",
-            )
-        try:
-            check_queue_arguments(what, queue.get("arguments") or {})
-        except AMQPError as error:
-            raise AdminError(AdminError.BAD_REQUEST, error.reply_text) from error
-    for exchange in _items(doc, "exchanges"):
-        _need(exchange, "name", "type")
-        if exchange["type"] not in ROUTERS:
-            raise AdminError(AdminError.BAD_REQUEST, f"unknown exchange type '{exchange['type']}'")
-        try:
-            check_exchange_arguments(
-                resource("exchange", exchange["name"], exchange["vhost"]), exchange.get("arguments") or {}
-            )
-        except AMQPError as error:
-            raise AdminError(AdminError.BAD_REQUEST, error.reply_text) from error
+    return AdminError(AdminError.BAD_REQUEST, f"precondition_failed: {text}")
+
+
+def _missing_source(vhost: str, exchange: str) -> AdminError:
+    return AdminError(
+        AdminError.BAD_REQUEST,
+        f'{{resources_missing,\n    [{{not_found,{{resource,<<"{vhost}">>,exchange,<<"{exchange}">>}}}}]}}',
+    )
+
+
+def _policy_refused(style: str, error: AdminError, vhost: str, name: str) -> AdminError:
+    """A policy's validation text, naming the policy as each version does."""
+    if style == "4.3":
+        return AdminError(error.kind, f'{error.reason} (vhost: "{vhost}" key: "{name}")')
+    text = f"{_escaped(error.reason)} ({vhost}/{name})"
+    return AdminError(error.kind, text if style == "3.10" else _erlang_binary(text))
 
 
 def import_definitions(broker: Broker, doc: Any) -> None:
-    """Apply a definitions document: all of it, or (AdminError) none of it."""
-    _check(doc, broker)
-    apply_settings(broker, doc)
-    for queue in _items(doc, "queues"):
-        vhost = broker.vhosts[queue["vhost"]]
-        if queue["name"] in vhost.queues or queue["name"].startswith("amq."):
-            continue
-        created = Queue(
-            queue["name"],
+    """Apply a definitions document as RabbitMQ does: part by part in its order (users, vhosts,
+    permissions, topic permissions, exchanges, policies, parameters, queues, bindings), stopping
+    at the first refusal (AdminError, in the version's words); what came before it stays, as
+    in RabbitMQ. A queue or exchange that exists already is left as it is."""
+    _check(doc)
+    style = broker.profile.definitions_style
+    _import_users_and_vhosts(broker, doc)
+    for permission in _items(doc, "permissions"):
+        user, vhost = permission["user"], permission["vhost"]
+        if user not in broker.users:
+            raise _no_such_user(style, user)
+        if vhost not in broker.vhosts:
+            raise _no_such_vhost(style, vhost)
+        broker.set_permissions(
+            user,
             vhost,
-            durable=bool(queue.get("durable", True)),
-            owner=None,
-            auto_delete=bool(queue.get("auto_delete", False)),
-            arguments=dict(queue.get("arguments") or {}),
+            permission.get("configure", ""),
+            permission.get("write", ""),
+            permission.get("read", ""),
         )
-        if created.type == "quorum":
-            created.follow_quorum_rules(broker.profile)
-        vhost.add_queue(created)
-        broker.apply_queue_policy(created)
+    for topic in _items(doc, "topic_permissions"):
+        user, vhost = topic["user"], topic["vhost"]
+        if user not in broker.users:
+            raise _no_such_user(style, user)
+        if vhost not in broker.vhosts:
+            raise _no_such_vhost(style, vhost)
+        broker.set_topic_permissions(
+            user, vhost, topic.get("exchange", ""), topic.get("write", ""), topic.get("read", "")
+        )
     for exchange in _items(doc, "exchanges"):
-        vhost = broker.vhosts[exchange["vhost"]]
-        if exchange["name"] in vhost.exchanges or exchange["name"].startswith("amq."):
-            continue
-        created_exchange = vhost.add_exchange(
-            Exchange(
-                exchange["name"],
-                exchange["type"],
-                vhost.name,
-                durable=bool(exchange.get("durable", True)),
-                auto_delete=bool(exchange.get("auto_delete", False)),
-                internal=bool(exchange.get("internal", False)),
-                arguments=dict(exchange.get("arguments") or {}),
+        _import_exchange(broker, exchange, style)
+    for policy in _items(doc, "policies"):
+        if policy["vhost"] not in broker.vhosts:
+            raise _no_such_vhost(style, policy["vhost"])
+        try:
+            broker.set_policy(
+                policy["vhost"],
+                policy["name"],
+                policy["pattern"],
+                policy["definition"],
+                priority=policy.get("priority", 0),
+                apply_to=policy.get("apply-to", "all"),
             )
-        )
-        broker.apply_exchange_policy(created_exchange, vhost)
+        except AdminError as error:
+            raise _policy_refused(style, error, policy["vhost"], policy["name"]) from None
+    _import_parameters(broker, doc)
+    for queue in _items(doc, "queues"):
+        _import_queue(broker, queue, style)
     for binding in _items(doc, "bindings"):
-        vhost = broker.vhosts[binding["vhost"]]
+        vhost = broker.vhosts.get(binding["vhost"])
+        if vhost is None:
+            raise _no_such_vhost(style, binding["vhost"])
         source = vhost.exchanges.get(binding.get("source", ""))
         is_queue = binding.get("destination_type", "queue") == "queue"
         destination = (vhost.queues if is_queue else vhost.exchanges).get(binding.get("destination", ""))
-        if source is not None and source.name and destination is not None:
-            vhost.add_binding(
-                source, destination, binding.get("routing_key", ""), dict(binding.get("arguments") or {})
+        if source is None or not source.name or destination is None:
+            if style == "3.10":
+                continue  # 3.10 skips a binding whose ends are missing
+            raise (
+                _missing_source(vhost.name, binding.get("source", ""))
+                if source is None
+                else AdminError(AdminError.BAD_REQUEST, "resources_missing")
             )
+        vhost.add_binding(
+            source, destination, binding.get("routing_key", ""), dict(binding.get("arguments") or {})
+        )
 
 
-def apply_settings(broker: Broker, doc: Mapping[str, Any]) -> None:
-    """Users, vhosts, permissions, parameters and policies of a (checked) document."""
+def _import_exchange(broker: Broker, exchange: Mapping[str, Any], style: str) -> None:
+    vhost = broker.vhosts.get(exchange["vhost"])
+    if vhost is None:
+        raise _no_such_vhost(style, exchange["vhost"])
+    if exchange["type"] not in ROUTERS:
+        raise _unknown_exchange_type(style, exchange["type"])
+    if exchange["name"] in vhost.exchanges or exchange["name"].startswith("amq."):
+        return
+    arguments = dict(exchange.get("arguments") or {})
+    try:
+        check_exchange_arguments(resource("exchange", exchange["name"], vhost.name), arguments)
+    except AMQPError as error:
+        raise AdminError(AdminError.BAD_REQUEST, error.reply_text) from error
+    vhost.add_exchange(
+        Exchange(
+            exchange["name"],
+            exchange["type"],
+            vhost.name,
+            durable=bool(exchange.get("durable", True)),
+            auto_delete=bool(exchange.get("auto_delete", False)),
+            internal=bool(exchange.get("internal", False)),
+            arguments=arguments,
+        )
+    )
+
+
+def _import_queue(broker: Broker, queue: Mapping[str, Any], style: str) -> None:
+    vhost = broker.vhosts.get(queue["vhost"])
+    if vhost is None:
+        raise _no_such_vhost(style, queue["vhost"])
+    if queue["name"] in vhost.queues or queue["name"].startswith("amq."):
+        return  # left as it is, even with other properties (measured)
+    arguments = dict(queue.get("arguments") or {})
+    try:
+        check_queue_arguments(resource("queue", queue["name"], vhost.name), arguments)
+    except AMQPError as error:
+        raise AdminError(AdminError.BAD_REQUEST, error.reply_text) from error
+    created = Queue(
+        queue["name"],
+        vhost,
+        durable=bool(queue.get("durable", True)),
+        owner=None,
+        auto_delete=bool(queue.get("auto_delete", False)),
+        arguments=arguments,
+    )
+    if created.type == "quorum":
+        created.follow_quorum_rules(broker.profile)
+    vhost.add_queue(created)
+
+
+def _import_users_and_vhosts(broker: Broker, doc: Mapping[str, Any]) -> None:
     for user in _items(doc, "users"):
         tags = user.get("tags", [])
         if isinstance(tags, str):  # 3.x wrote "administrator,monitoring"
@@ -309,22 +403,9 @@ def apply_settings(broker: Broker, doc: Mapping[str, Any]) -> None:
         )
         if isinstance(vhost.get("limits"), Mapping) and vhost["limits"]:
             broker.set_vhost_limits(vhost["name"], vhost["limits"])
-    for permission in _items(doc, "permissions"):
-        broker.set_permissions(
-            permission["user"],
-            permission["vhost"],
-            permission.get("configure", ""),
-            permission.get("write", ""),
-            permission.get("read", ""),
-        )
-    for topic in _items(doc, "topic_permissions"):
-        broker.set_topic_permissions(
-            topic["user"],
-            topic["vhost"],
-            topic.get("exchange", ""),
-            topic.get("write", ""),
-            topic.get("read", ""),
-        )
+
+
+def _import_parameters(broker: Broker, doc: Mapping[str, Any]) -> None:
     for parameter in _items(doc, "parameters"):
         component, value = parameter.get("component"), parameter.get("value") or {}
         if component == "vhost-limits":
@@ -339,6 +420,24 @@ def apply_settings(broker: Broker, doc: Mapping[str, Any]) -> None:
                 apply_to=value.get("apply-to", "all"),
                 operator=True,
             )
+
+
+def apply_settings(broker: Broker, doc: Mapping[str, Any]) -> None:
+    """Users, vhosts, permissions, parameters and policies a store kept (`export_settings`)."""
+    _import_users_and_vhosts(broker, doc)
+    for permission in _items(doc, "permissions"):
+        broker.set_permissions(
+            permission["user"], permission["vhost"], *_rights(permission, "configure", "write", "read")
+        )
+    for topic in _items(doc, "topic_permissions"):
+        broker.set_topic_permissions(
+            topic["user"],
+            topic["vhost"],
+            topic.get("exchange", ""),
+            topic.get("write", ""),
+            topic.get("read", ""),
+        )
+    _import_parameters(broker, doc)
     for policy in _items(doc, "policies"):
         broker.set_policy(
             policy["vhost"],

@@ -86,6 +86,10 @@ class VersionProfile:
     policy_keys: frozenset[str] = KEYS_4_0
     operator_policy_keys: frozenset[str] = OPERATOR_KEYS_4_0
     policy_apply_to: tuple[str, ...] = APPLY_TO_4_0
+    #: how an import of definitions reports what it refuses (`_definitions`): "3.10", "4.0", "4.3"
+    definitions_style: str = "4.0"
+    #: the description the vhost "/" starts with (4.3 gives it none)
+    default_vhost_description: str = "Default virtual host"
     #: regular-expression errors in PCRE2's words (4.3, Erlang/OTP 28) or PCRE's (`_access`)
     pcre2: bool = False
     passive_declare_checks_access: bool = False
@@ -129,6 +133,8 @@ PROFILES = {
         quorum_acquired_count=True,
         passive_declare_checks_access=True,
         pcre2=True,
+        default_vhost_description="",
+        definitions_style="4.3",
         policy_keys=KEYS_4_3,
         loopback_by_peer=True,
         channel_limit_text=(
@@ -153,6 +159,7 @@ PROFILES = {
         vm_memory_high_watermark=0.4,
         quorum_policy_expires_wins=True,
         access_text_names_permission=False,
+        definitions_style="3.10",
         policy_keys=KEYS_3_10,
         operator_policy_keys=OPERATOR_KEYS_3_10,
         policy_apply_to=APPLY_TO_3_10,

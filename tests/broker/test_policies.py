@@ -137,12 +137,34 @@ def test_settings_round_trip_through_definitions(broker: Broker, channel: Channe
     assert fresh.authenticate("alice", "pw").tags == ("monitoring",)
 
 
-def test_a_bad_definitions_file_changes_nothing(broker: Broker) -> None:
-    before = broker.definitions()
+def test_an_import_stops_at_the_first_refusal_as_rabbitmq_does(broker: Broker) -> None:
+    """RabbitMQ applies users, vhosts, permissions, exchanges, policies, parameters, queues and
+    bindings in that order and stops at the first error: what came before it stays."""
     document = {
         "users": [{"name": "bob", "password_hash": "", "tags": []}],
+        "queues": [{"name": "after", "vhost": "/", "durable": True, "auto_delete": False, "arguments": {}}],
         "policies": [{"vhost": "/", "name": "p", "pattern": ".*", "definition": {"max-length": "many"}}],
     }
-    with pytest.raises(AdminError):
+    with pytest.raises(AdminError) as caught:
         broker.import_definitions(document)
-    assert broker.definitions() == before
+    assert caught.value.reason == (
+        'Validation failed\n\n<<"many">> is not a valid maximum length\n (vhost: "/" key: "p")'
+    )
+    assert "bob" in broker.users  # before the policy: applied
+    assert "after" not in broker.vhosts["/"].queues  # after it: not
+
+
+def test_an_import_leaves_an_existing_queue_as_it_is(broker: Broker, channel: Channel) -> None:
+    declare(channel, "kept")
+    broker.import_definitions(
+        {"queues": [{"name": "kept", "vhost": "/", "durable": False, "arguments": {"x-max-length": 1}}]}
+    )
+    assert broker.vhosts["/"].queues["kept"].durable and broker.vhosts["/"].queues["kept"].max_length is None
+
+
+@pytest.mark.parametrize("broker", ["3.10"], indirect=True)
+def test_3_10_reports_an_unknown_exchange_type_as_an_erlang_term(broker: Broker) -> None:
+    with pytest.raises(AdminError) as caught:
+        broker.import_definitions({"exchanges": [{"name": "x", "vhost": "/", "type": "nosuch"}]})
+    text = "unknown exchange type 'nosuch'"
+    assert caught.value.term == ["amqp_error", "command_invalid", [ord(c) for c in text], "none"]
