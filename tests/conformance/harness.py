@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -193,13 +194,21 @@ class Janitor:
         and then its users (their limits and permissions go too), over the management API."""
         for kind, names in (("vhosts", vhosts), ("users", users)):
             for name in names:
-                for _ in range(3):  # deleting a vhost with quorum queues can take seconds
-                    with contextlib.suppress(Exception):
-                        if http(admin, "DELETE", f"{kind}/{quoted(name)}", timeout=30.0)["status"] in (
-                            204,
-                            404,
-                        ):
-                            break
+                answer: Any = None
+                for attempt_number in range(4):  # deleting a vhost with quorum queues can take seconds
+                    if attempt_number:
+                        time.sleep(1.0)
+                    try:
+                        answer = http(admin, "DELETE", f"{kind}/{quoted(name)}", timeout=30.0)
+                    except OSError as exc:  # a timeout or a reset: try again
+                        answer = exc
+                        continue
+                    if answer["status"] in (204, 404):
+                        break
+                else:
+                    warnings.warn(
+                        f"the janitor could not delete {kind[:-1]} {name!r}: {answer!r}", stacklevel=1
+                    )
 
     def close(self) -> None:
         if self.connection is not None and self.connection.is_open:
