@@ -89,6 +89,7 @@ class Series:
     import_done: str
     json_sorted_keys: bool  # --formatter json writes list_queues rows with keys sorted (others: in
     # an Erlang map's order, which is not predictable, or as the columns)
+    queue_error_terms: bool  # a refused delete_queue shows the AMQP error term (4.x), not words
     value_first: bool  # --formatter json writes {"node","value","result"} (an Erlang map's order)
     usage: Mapping[str, str] = field(default_factory=dict)  # where the usage line differs
 
@@ -195,6 +196,7 @@ V3_10 = Series(
     import_done=_IMPORT_DONE,
     json_sorted_keys=False,
     value_first=False,
+    queue_error_terms=False,
     usage={
         "add_user": "add_user <username> <password>",
         "delete_queue": "delete_queue <queue_name> [--if-empty|-e] [--if-unused|-u] [--timeout <timeout>]",
@@ -220,6 +222,7 @@ V4_0 = Series(
     import_done=_IMPORT_DONE + " Watch target node logs for completion.",
     json_sorted_keys=False,
     value_first=False,
+    queue_error_terms=True,
     usage={
         "delete_queue": (
             "delete_queue [--vhost <vhost>] <queue_name> [--if-empty|-e] [--if-unused|-u] "
@@ -244,6 +247,7 @@ V4_3 = Series(
     import_done=V4_0.import_done,
     json_sorted_keys=True,
     value_first=True,
+    queue_error_terms=True,
 )
 SERIES = {series.name: series for series in (V3_10, V4_0, V4_3)}
 
@@ -1391,10 +1395,20 @@ class Ctl:
         try:
             self.client.request("DELETE", path + (f"?{query}" if query else ""))
         except ManagementError as error:
-            raise _Fail(f"Error:\n{_reason_text(error)}\n", EX_UNAVAILABLE) from error
+            raise self._delete_refused(error) from error
         out.lines.append(
             f"Queue was successfully deleted with {queue.get('messages_ready', 0) or 0} ready messages"
         )
+
+    def _delete_refused(self, error: ManagementError) -> _Fail:
+        """--if-empty / --if-unused refused: 3.10 says so in words (64), 4.x shows the AMQP
+        error term (69); the API gives the AMQP text ("queue 'q' in vhost '/' not empty")."""
+        reason = _reason_text(error)
+        if not self.series.queue_error_terms:
+            words = "Queue is in use" if reason.endswith("in use") else "Queue is not empty"
+            return _Fail(f"Error:\n{words}\n", EX_USAGE)
+        term = self.series.charlist.format(reason)
+        return _Fail(f"Error:\n{{:amqp_error, :precondition_failed, {term}, :none}}\n", EX_UNAVAILABLE)
 
     # ----------------------------------------------------------------- connections, channels, consumers
 

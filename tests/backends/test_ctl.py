@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pika
+import pika.exceptions
 import pytest
 
 from rabbitsim.backends import Ctl, CtlError, CtlOutput, EmbeddedBroker, ManagementClient
@@ -200,3 +201,43 @@ def test_erlang_terms() -> None:
     assert policy_definition(V4_3, {}) == "#{}"
     assert policy_definition(V4_0, {}) == "[]"
     assert policy_definition(V4_3, {"max-length": 5}) == '[{<<"max-length">>, 5}]'
+
+
+def test_purge_and_delete_queue(broker: EmbeddedBroker) -> None:
+    connection = pika.BlockingConnection(broker.parameters)
+    channel = connection.channel()
+    channel.queue_declare("doomed")
+    channel.confirm_delivery()
+    for body in (b"1", b"2", b"3"):
+        channel.basic_publish("", "doomed", body)
+    connection.close()
+    with pytest.raises(CtlError) as not_empty:
+        broker.ctl("delete_queue doomed --if-empty")
+    assert (not_empty.value.code, not_empty.value.text) == (
+        EX_UNAVAILABLE,
+        """Error:\n{:amqp_error, :precondition_failed, ~c"queue 'doomed' in vhost '/' not empty", :none}\n""",
+    )
+    assert broker.ctl("delete_queue doomed") == (
+        "Deleting queue 'doomed' on vhost '/' ...\nQueue was successfully deleted with 3 ready messages\n"
+    )
+    with pytest.raises(CtlError) as gone:
+        broker.ctl("purge_queue doomed")
+    assert (gone.value.code, gone.value.text) == (
+        EX_DATAERR,
+        "Object (queue, stream, exchange, etc) was not found\n",
+    )
+
+
+def test_close_connection_by_name(broker: EmbeddedBroker) -> None:
+    parameters = broker.parameters
+    parameters.client_properties = {"connection_name": "to-close"}
+    connection = pika.BlockingConnection(parameters)
+    names = [row["name"] for row in broker.ctl("list_connections -q name user").rows]
+    assert len(names) == 1
+    output = broker.ctl(f"close_connection '{names[0]}' 'maintenance window'")
+    assert output == f"Closing connection {names[0]}, reason: maintenance window...\n"
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
+        connection.process_data_events(2)
+        connection.channel()
+    assert closed.value.reply_code == 320
+    assert "maintenance window" in closed.value.reply_text

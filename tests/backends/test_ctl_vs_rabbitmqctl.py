@@ -271,6 +271,7 @@ def test_queue_commands(real: Real, real_state: State) -> None:
     steps = [
         "purge_queue -p {v} {purged}",
         "delete_queue -p {v} {purged} --if-empty",
+        "delete_queue -p {v} {deleted} --if-empty",
         "delete_queue -p {v} {deleted}",
         "delete_queue -p {v} {deleted}",
     ]
