@@ -261,7 +261,7 @@ def import_definitions(call: Call) -> Answer:
             for part in VHOST_PARTS
         }
     try:
-        call.broker.import_definitions(document)
+        call.broker.import_definitions(document, whole="vhost" not in call.args)
     except AdminError as error:
         raise admin_error(call, error) from None
     return Answer(204)

@@ -45,7 +45,8 @@ def connections(call: Call) -> list[dict[str, Any]]:
 
 
 def _connection(call: Call) -> Connection:
-    connection = call.broker.connections.get(call.args["name"])
+    name = call.args["name"]  # RabbitMQ's name for it (`Connection.network_name`)
+    connection = next((c for c in call.broker.connections.values() if c.network_name == name), None)
     if connection is None or (not call.sees_all_connections() and connection.user != call.user.name):
         raise not_found()
     return connection
@@ -75,7 +76,7 @@ def channel(call: Call) -> dict[str, Any]:
     name = call.args["name"]
     for found in visible_connections(call):
         for number in found.channels:
-            if f"{found.name} ({number})" == name:
+            if f"{found.network_name} ({number})" == name:
                 return call.view.channel(found, number)
     raise not_found()
 

@@ -272,7 +272,7 @@ class View:
     @staticmethod
     def connection_details(connection: Connection) -> dict[str, Any]:
         return {
-            "name": connection.name,
+            "name": connection.network_name,
             "peer_host": connection.peer_host,
             "peer_port": connection.peer_port,
         }
@@ -290,7 +290,7 @@ class View:
             "frame_max": connection.frame_max,
             "garbage_collection": dict(IDLE_GC),
             "host": connection.host,
-            "name": connection.name,
+            "name": connection.network_name,
             "node": NODE,
             "peer_cert_issuer": no_tls,
             "peer_cert_subject": no_tls,
@@ -348,7 +348,7 @@ class View:
             "messages_unacknowledged": len(channel.unacked),
             "messages_uncommitted": len(transaction.publishes) if transaction else 0,
             "messages_unconfirmed": 0,
-            "name": f"{connection.name} ({number})",
+            "name": f"{connection.network_name} ({number})",
             "node": NODE,
             "number": number,
             "pending_raft_commands": 0,
@@ -376,8 +376,8 @@ class View:
             "activity_status": "up",
             "arguments": plain(consumer.arguments),
             "channel_details": {
-                "connection_name": connection.name,
-                "name": f"{connection.name} ({channel.number})",
+                "connection_name": connection.network_name,
+                "name": f"{connection.network_name} ({channel.number})",
                 "node": NODE,
                 "number": channel.number,
                 "peer_host": connection.peer_host,

@@ -397,9 +397,9 @@ class Administration:
         """GET /api/definitions, `rabbitmqctl export_definitions`."""
         return export_definitions(self)
 
-    def import_definitions(self, doc: Any) -> None:
-        """POST /api/definitions, `rabbitmqctl import_definitions`: all of it or nothing."""
-        import_definitions(self, doc)
+    def import_definitions(self, doc: Any, *, whole: bool = True) -> None:
+        """POST /api/definitions[/vhost], `rabbitmqctl import_definitions` (`_definitions`)."""
+        import_definitions(self, doc, whole=whole)
 
 
 def _check_regex(pattern: Any, *, pcre2: bool) -> None:

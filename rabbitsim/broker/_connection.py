@@ -40,6 +40,16 @@ class Connection:
     def __repr__(self) -> str:
         return f"Connection({self.name!r}, vhost={self.vhost.name!r}, user={self.user!r})"
 
+    @property
+    def network_name(self) -> str:
+        """RabbitMQ's name for a network connection, `127.0.0.1:54321 -> 127.0.0.1:5672`, as its
+        management API, rabbitmqctl and firehose show it (the client's `connection_name` beside
+        it). The core's own `name`, which its events and snapshots use, is the client's name or
+        `connection-N`, so that a course's pictures read well; without a socket, it is that."""
+        if not self.peer_host:
+            return self.name
+        return f"{self.peer_host}:{self.peer_port} -> {self.host}:{self.port}"
+
     def open_channel(self, number: int) -> Channel:
         if not self.is_open:
             raise ConnectionError(CHANNEL_ERROR, "connection is closed", "channel.open")

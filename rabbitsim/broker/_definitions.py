@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._arguments import check_exchange_arguments, check_queue_arguments, resource
 from ._errors import AdminError, AMQPError
 from ._exchange import Exchange
+from ._policies import PolicyRefused
 from ._queue import Queue
 from ._routing import ROUTERS
 from ._text import utf8_text
@@ -235,15 +236,14 @@ def _no_such_vhost(style: str, vhost: str) -> AdminError:
     return AdminError(AdminError.BAD_REQUEST, f'{{no_such_vhost,<<"{vhost}">>}}')
 
 
-def _unknown_exchange_type(style: str, kind: str) -> AdminError:
+def _unknown_exchange_type(style: str, kind: str, *, whole: bool) -> AdminError:
+    """3.10 reports it as an Erlang term importing a whole broker's definitions, as text
+    importing one vhost's; 4.x as text either way."""
     text = f"unknown exchange type '{kind}'"
-    if style == "3.10":
-        return AdminError(
-            AdminError.BAD_REQUEST,
-            f"command_invalid: {text}",
-            term=["amqp_error", "command_invalid", _codes(text), "none"],
-        )
-    return AdminError(AdminError.BAD_REQUEST, f"precondition_failed: {text}")
+    if style != "3.10":
+        return AdminError(AdminError.BAD_REQUEST, f"precondition_failed: {text}")
+    term = ["amqp_error", "command_invalid", _codes(text), "none"] if whole else None
+    return AdminError(AdminError.BAD_REQUEST, f"command_invalid: {text}", term=term)
 
 
 def _missing_source(vhost: str, exchange: str) -> AdminError:
@@ -254,18 +254,21 @@ def _missing_source(vhost: str, exchange: str) -> AdminError:
 
 
 def _policy_refused(style: str, error: AdminError, vhost: str, name: str) -> AdminError:
-    """A policy's validation text, naming the policy as each version does."""
+    """A policy's validation text, naming the policy as each version does: 4.3 as text, 4.0 as
+    an Erlang binary, 3.10 as text for what the definition holds and as a binary otherwise."""
     if style == "4.3":
         return AdminError(error.kind, f'{error.reason} (vhost: "{vhost}" key: "{name}")')
     text = f"{_escaped(error.reason)} ({vhost}/{name})"
-    return AdminError(error.kind, text if style == "3.10" else _erlang_binary(text))
+    plain = style == "3.10" and isinstance(error, PolicyRefused) and error.definition
+    return AdminError(error.kind, text if plain else _erlang_binary(text))
 
 
-def import_definitions(broker: Broker, doc: Any) -> None:
+def import_definitions(broker: Broker, doc: Any, *, whole: bool = True) -> None:
     """Apply a definitions document as RabbitMQ does: part by part in its order (users, vhosts,
     permissions, topic permissions, exchanges, policies, parameters, queues, bindings), stopping
     at the first refusal (AdminError, in the version's words); what came before it stays, as
-    in RabbitMQ. A queue or exchange that exists already is left as it is."""
+    in RabbitMQ. A queue or exchange that exists already is left as it is. `whole`: the whole
+    broker's definitions (POST /api/definitions), not one vhost's."""
     _check(doc)
     style = broker.profile.definitions_style
     _import_users_and_vhosts(broker, doc)
@@ -292,7 +295,7 @@ def import_definitions(broker: Broker, doc: Any) -> None:
             user, vhost, topic.get("exchange", ""), topic.get("write", ""), topic.get("read", "")
         )
     for exchange in _items(doc, "exchanges"):
-        _import_exchange(broker, exchange, style)
+        _import_exchange(broker, exchange, style, whole=whole)
     for policy in _items(doc, "policies"):
         if policy["vhost"] not in broker.vhosts:
             raise _no_such_vhost(style, policy["vhost"])
@@ -330,12 +333,12 @@ def import_definitions(broker: Broker, doc: Any) -> None:
         )
 
 
-def _import_exchange(broker: Broker, exchange: Mapping[str, Any], style: str) -> None:
+def _import_exchange(broker: Broker, exchange: Mapping[str, Any], style: str, *, whole: bool) -> None:
     vhost = broker.vhosts.get(exchange["vhost"])
     if vhost is None:
         raise _no_such_vhost(style, exchange["vhost"])
     if exchange["type"] not in ROUTERS:
-        raise _unknown_exchange_type(style, exchange["type"])
+        raise _unknown_exchange_type(style, exchange["type"], whole=whole)
     if exchange["name"] in vhost.exchanges or exchange["name"].startswith("amq."):
         return
     arguments = dict(exchange.get("arguments") or {})

@@ -41,14 +41,6 @@ _PROPERTY_NAMES: Final = (
 )
 
 
-def connection_name(channel: ChannelBase) -> str:
-    """RabbitMQ's name for a network connection: `peer:port -> host:port`."""
-    connection = channel.connection
-    if not connection.peer_host:
-        return connection.name
-    return f"{connection.peer_host}:{connection.peer_port} -> {connection.host}:{connection.port}"
-
-
 def _properties_table(properties: PropertiesLike) -> dict[str, Any]:
     table = {}
     for attribute, name in _PROPERTY_NAMES:
@@ -66,7 +58,7 @@ def _copy(channel: ChannelBase, key: str, message: Message, extra: dict[str, Any
         return
     headers = {
         "channel": channel.number,
-        "connection": connection_name(channel),
+        "connection": channel.connection.network_name,
         "exchange_name": message.exchange,
         "node": NODE_NAME,
         "properties": _properties_table(message.properties),

@@ -214,8 +214,17 @@ _APPLY_TO_CHOICES: Final = {
 }
 
 
-def _bad(reason: str) -> AdminError:
-    return AdminError(AdminError.BAD_REQUEST, f"Validation failed\n\n{reason}\n")
+class PolicyRefused(AdminError):
+    """A policy refused by validation; `definition`: for what its definition holds (rather than
+    its pattern, priority or apply-to), which 3.10 reports differently in an import."""
+
+    def __init__(self, reason: str, *, definition: bool = False) -> None:
+        super().__init__(AdminError.BAD_REQUEST, f"Validation failed\n\n{reason}\n")
+        self.definition = definition
+
+
+def _bad(reason: str, *, definition: bool = False) -> PolicyRefused:
+    return PolicyRefused(reason, definition=definition)
 
 
 def _erlang_pair(message: str, offset: int, *, column: int) -> str:
@@ -254,16 +263,16 @@ def check_policy(
     if not isinstance(definition, Mapping):
         raise _bad(f"definition must be a dictionary: {erlang_term(definition)}")
     if not definition:
-        raise _bad("no policy provided")
+        raise _bad("no policy provided", definition=True)
     allowed = profile.operator_policy_keys if operator else profile.policy_keys
     for key, value in definition.items():
         if key in allowed:
             valid, complaint = VALIDATORS[key]
             if not valid(value):
-                raise _bad(f"{erlang_term(value)} {complaint}")
+                raise _bad(f"{erlang_term(value)} {complaint}", definition=True)
     unknown = [(key, value) for key, value in definition.items() if key not in allowed]
     if unknown:
-        raise _bad(f"{erlang_term(unknown)} are not recognised policy settings")
+        raise _bad(f"{erlang_term(unknown)} are not recognised policy settings", definition=True)
 
 
 # --- what applies -------------------------------------------------------------------------------
