@@ -169,7 +169,8 @@ def _whole(call: Call, document: dict[str, Any]) -> dict[str, Any]:
         )
     vhosts = []
     for item in document.get("vhosts", []):
-        shown = {**call.view.vhost(call.broker.vhosts[item["name"]]), "limits": item.get("limits", {})}
+        vhost = call.broker.vhosts[item["name"]]
+        shown = {**call.view.vhost(vhost), "limits": dict(vhost.limits)}
         vhosts.append({key: shown[key] for key in version.definitions_vhost_keys})
     parameters = {"cluster_tags": [], "internal_cluster_id": CLUSTER_ID}
     return {
