@@ -188,7 +188,9 @@ KEYS_3_10: Final = frozenset(
         "queue-master-locator",
     )
 )
-KEYS_4_0: Final = frozenset((*_SHARED, "consumer-timeout", "stream-filter-size-bytes"))
+KEYS_4_0: Final = frozenset(
+    (*_SHARED, "consumer-timeout", "stream-filter-size-bytes", "queue-master-locator")
+)
 KEYS_4_3: Final = KEYS_4_0 | {"consumer-disconnected-timeout"}
 #: what an operator policy may set
 OPERATOR_KEYS_3_10: Final = frozenset(
@@ -202,7 +204,9 @@ OPERATOR_KEYS_3_10: Final = frozenset(
         "delivery-limit",
     )
 )
-OPERATOR_KEYS_4_0: Final = OPERATOR_KEYS_3_10 | {"queue-version", "overflow"}
+OPERATOR_KEYS_4_0: Final = OPERATOR_KEYS_3_10 | {"queue-version", "overflow", "queue-master-locator"}
+#: keys a version knows only to refuse (4.3 denies the deprecated feature by default)
+DEPRECATED_4_3: Final = frozenset({"queue-master-locator"})
 #: what `apply-to` may say, and how a version says what it may say
 APPLY_TO_3_10: Final = ("all", "queues", "exchanges")
 APPLY_TO_4_0: Final = APPLY_TO
@@ -265,6 +269,9 @@ def check_policy(
     if not definition:
         raise _bad("no policy provided", definition=True)
     allowed = profile.operator_policy_keys if operator else profile.policy_keys
+    for key in definition:
+        if key in allowed and key in profile.deprecated_policy_keys:
+            raise _bad(f"use of deprecated {key} argument is not permitted", definition=True)
     for key, value in definition.items():
         if key in allowed:
             valid, complaint = VALIDATORS[key]

@@ -9,6 +9,7 @@ from ._errors import COMMAND_INVALID, PRECONDITION_FAILED, AMQPError, ChannelErr
 from ._policies import (
     APPLY_TO_3_10,
     APPLY_TO_4_0,
+    DEPRECATED_4_3,
     KEYS_3_10,
     KEYS_4_0,
     KEYS_4_3,
@@ -86,6 +87,7 @@ class VersionProfile:
     policy_keys: frozenset[str] = KEYS_4_0
     operator_policy_keys: frozenset[str] = OPERATOR_KEYS_4_0
     policy_apply_to: tuple[str, ...] = APPLY_TO_4_0
+    deprecated_policy_keys: frozenset[str] = frozenset()
     #: how an import of definitions reports what it refuses (`_definitions`): "3.10", "4.0", "4.3"
     definitions_style: str = "4.0"
     #: the description the vhost "/" starts with (4.3 gives it none)
@@ -136,6 +138,7 @@ PROFILES = {
         default_vhost_description="",
         definitions_style="4.3",
         policy_keys=KEYS_4_3,
+        deprecated_policy_keys=DEPRECATED_4_3,
         loopback_by_peer=True,
         channel_limit_text=(
             "number of channels opened for user '{user}' has reached the maximum allowed user "
