@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.parse
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from types import TracebackType
 from typing import ClassVar, Self
 
@@ -86,10 +87,13 @@ class BrokerHandle(ABC):
         """Run a rabbitmqctl command line on this broker, through its management API:
         `broker.ctl("list_queues name messages_ready messages_unacknowledged")` returns exactly
         what rabbitmqctl prints (its `.rows` hold the table), or raises CtlError with
-        rabbitmqctl's error text and exit code. `set_disk_free_limit` uses this handle's own."""
+        rabbitmqctl's error text and exit code. `set_disk_free_limit` uses this handle's own, and
+        on the simulator `stop` stops it (`close`); a real broker is not stopped from here."""
         if self.management_url is None:
             raise BackendUnavailable(f"{self!r} has no management API, which ctl speaks through")
-        hooks = {"set_disk_free_limit": self.set_disk_free_limit}
+        hooks: dict[str, Callable[..., None]] = {"set_disk_free_limit": self.set_disk_free_limit}
+        if self.backend == "sim":
+            hooks["stop"] = self.close
         return Ctl(ManagementClient(self.management_url), hooks=hooks)(command)
 
     def trace(self, *, timeout: float = 5.0, settle: float = 0.0) -> Trace:
