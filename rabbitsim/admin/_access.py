@@ -7,7 +7,7 @@ import binascii
 import secrets
 from typing import Any
 
-from rabbitsim.broker import AdminError, VHost, regex_problem
+from rabbitsim.broker import AdminError, VHost, policy_definition, regex_problem, user_definition
 
 from ._common import (
     admin_error,
@@ -86,13 +86,7 @@ def delete_vhost(call: Call) -> Answer:
 
 
 def _user_view(user: Any) -> dict[str, Any]:
-    return {
-        "name": user.name,
-        "password_hash": user.password_hash,
-        "hashing_algorithm": user.hashing_algorithm,
-        "tags": list(user.tags),
-        "limits": dict(user.limits),
-    }
+    return user_definition(user)
 
 
 def users(call: Call) -> list[dict[str, Any]]:
@@ -287,14 +281,7 @@ def delete_topic_permission(call: Call) -> Answer:
 
 
 def _policy_view(policy: Any) -> dict[str, Any]:
-    return {
-        "vhost": policy.vhost,
-        "name": policy.name,
-        "pattern": policy.pattern,
-        "apply-to": policy.apply_to,
-        "definition": dict(policy.definition),
-        "priority": policy.priority,
-    }
+    return policy_definition(policy)
 
 
 def _policy_table(vhost: VHost, operator: bool) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from ._channel import Channel
 from ._connection import Connection
 from ._consumer import Consumer
 from ._consumer_timeout import DEFAULT_CONSUMER_TIMEOUT, DEFAULT_TICK_INTERVAL
+from ._definitions import policy_definition, user_definition
 from ._errors import (
     ACCESS_REFUSED,
     CHANNEL_ERROR,
@@ -140,8 +141,10 @@ __all__ = [
     "effective_definition",
     "hash_password",
     "parse_bytes",
+    "policy_definition",
     "regex_problem",
     "relayed_text",
     "topic_words",
+    "user_definition",
     "utf8_text",
 ]

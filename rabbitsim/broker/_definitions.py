@@ -21,7 +21,9 @@ from ._routing import ROUTERS
 from ._text import utf8_text
 
 if TYPE_CHECKING:
+    from ._access import User
     from ._administration import Administration as Broker
+    from ._policies import Policy
 
 
 def _plain(value: Any) -> Any:
@@ -58,22 +60,11 @@ def export_settings(broker: Broker) -> dict[str, Any]:
                     "value": _policy_value(policy),
                 }
             )
-        policies.extend(
-            {"vhost": vhost.name, "name": p.name, **_policy_value(p)} for p in vhost.policies.values()
-        )
+        policies.extend(policy_definition(p) for p in vhost.policies.values())
     return {
         "rabbit_version": broker.profile.rabbitmq_version,
         "rabbitmq_version": broker.profile.rabbitmq_version,
-        "users": [
-            {
-                "name": user.name,
-                "password_hash": user.password_hash,
-                "hashing_algorithm": user.hashing_algorithm,
-                "tags": list(user.tags),
-                "limits": dict(user.limits),
-            }
-            for user in broker.users.values()
-        ],
+        "users": [user_definition(user) for user in broker.users.values()],
         "vhosts": [
             {
                 "name": vhost.name,
@@ -102,7 +93,24 @@ def export_settings(broker: Broker) -> dict[str, Any]:
     }
 
 
-def _policy_value(policy: Any) -> dict[str, Any]:
+def user_definition(user: User) -> dict[str, Any]:
+    """A user as definitions (and the management API) show it."""
+    return {
+        "name": user.name,
+        "password_hash": user.password_hash,
+        "hashing_algorithm": user.hashing_algorithm,
+        "tags": list(user.tags),
+        "limits": dict(user.limits),
+    }
+
+
+def policy_definition(policy: Policy) -> dict[str, Any]:
+    """A policy as definitions (and the management API) show it."""
+    return {"vhost": policy.vhost, "name": policy.name, **_policy_value(policy)}
+
+
+def _policy_value(policy: Policy) -> dict[str, Any]:
+    """What an operator policy's parameter value holds (a policy: this, with vhost and name)."""
     return {
         "pattern": policy.pattern,
         "apply-to": policy.apply_to,
@@ -273,26 +281,14 @@ def import_definitions(broker: Broker, doc: Any, *, whole: bool = True) -> None:
     style = broker.profile.definitions_style
     _import_users_and_vhosts(broker, doc)
     for permission in _items(doc, "permissions"):
-        user, vhost = permission["user"], permission["vhost"]
-        if user not in broker.users:
-            raise _no_such_user(style, user)
-        if vhost not in broker.vhosts:
-            raise _no_such_vhost(style, vhost)
+        _known(broker, style, permission)
         broker.set_permissions(
-            user,
-            vhost,
-            permission.get("configure", ""),
-            permission.get("write", ""),
-            permission.get("read", ""),
+            permission["user"], permission["vhost"], *_rights(permission, "configure", "write", "read")
         )
     for topic in _items(doc, "topic_permissions"):
-        user, vhost = topic["user"], topic["vhost"]
-        if user not in broker.users:
-            raise _no_such_user(style, user)
-        if vhost not in broker.vhosts:
-            raise _no_such_vhost(style, vhost)
+        _known(broker, style, topic)
         broker.set_topic_permissions(
-            user, vhost, topic.get("exchange", ""), topic.get("write", ""), topic.get("read", "")
+            topic["user"], topic["vhost"], *_rights(topic, "exchange", "write", "read")
         )
     for exchange in _items(doc, "exchanges"):
         _import_exchange(broker, exchange, style, whole=whole)
@@ -331,6 +327,14 @@ def import_definitions(broker: Broker, doc: Any, *, whole: bool = True) -> None:
         vhost.add_binding(
             source, destination, binding.get("routing_key", ""), dict(binding.get("arguments") or {})
         )
+
+
+def _known(broker: Broker, style: str, permission: Mapping[str, Any]) -> None:
+    """A permission's user and vhost must exist by now."""
+    if permission["user"] not in broker.users:
+        raise _no_such_user(style, permission["user"])
+    if permission["vhost"] not in broker.vhosts:
+        raise _no_such_vhost(style, permission["vhost"])
 
 
 def _import_exchange(broker: Broker, exchange: Mapping[str, Any], style: str, *, whole: bool) -> None:
