@@ -71,7 +71,9 @@ async function refresh() {
     fill("queues", queues.map(q => [[q.vhost], [q.name], [q.type], [q.messages_ready, 1],
       [q.messages_unacknowledged, 1], [q.messages, 1], [rate(q.messages_ready_details), 1],
       [rate(q.messages_unacknowledged_details), 1], [q.consumers, 1]]));
-    fill("connections", connections.map(c => [[c.name], [c.vhost], [c.user], [c.channels, 1],
+    fill("connections", connections.map(c => [
+      [c.user_provided_name ? c.name + " (" + c.user_provided_name + ")" : c.name],
+      [c.vhost], [c.user], [c.channels, 1],
       [(c.client_properties || {}).product]]));
     fill("exchanges", exchanges.map(e => [[e.vhost], [e.name || "(AMQP default)"], [e.type],
       [e.durable], [e.internal]]));
