@@ -296,14 +296,7 @@ def import_definitions(broker: Broker, doc: Any, *, whole: bool = True) -> None:
         if policy["vhost"] not in broker.vhosts:
             raise _no_such_vhost(style, policy["vhost"])
         try:
-            broker.set_policy(
-                policy["vhost"],
-                policy["name"],
-                policy["pattern"],
-                policy["definition"],
-                priority=policy.get("priority", 0),
-                apply_to=policy.get("apply-to", "all"),
-            )
+            _set_policy(broker, policy)
         except AdminError as error:
             raise _policy_refused(style, error, policy["vhost"], policy["name"]) from None
     _import_parameters(broker, doc)
@@ -446,11 +439,16 @@ def apply_settings(broker: Broker, doc: Mapping[str, Any]) -> None:
         )
     _import_parameters(broker, doc)
     for policy in _items(doc, "policies"):
-        broker.set_policy(
-            policy["vhost"],
-            policy["name"],
-            policy["pattern"],
-            policy["definition"],
-            priority=policy.get("priority", 0),
-            apply_to=policy.get("apply-to", "all"),
-        )
+        _set_policy(broker, policy)
+
+
+def _set_policy(broker: Broker, policy: Mapping[str, Any]) -> None:
+    """A policy of a definitions document (an absent priority is 0, an absent apply-to "all")."""
+    broker.set_policy(
+        policy["vhost"],
+        policy["name"],
+        policy["pattern"],
+        policy["definition"],
+        priority=policy.get("priority", 0),
+        apply_to=policy.get("apply-to", "all"),
+    )
