@@ -22,7 +22,13 @@ from ._access import (
     hash_password,
     regex_problem,
 )
-from ._definitions import apply_settings, export_definitions, export_settings, import_definitions
+from ._definitions import (
+    apply_settings,
+    erlang_string,
+    export_definitions,
+    export_settings,
+    import_definitions,
+)
 from ._durability import KeepSettings
 from ._errors import (
     CONNECTION_FORCED,
@@ -413,13 +419,8 @@ def _check_regex(pattern: Any, *, pcre2: bool) -> None:
         raise AdminError(
             AdminError.BAD_REQUEST,
             f"invalid regular expression '{pattern}': {message} at {offset}",
-            term=["invalid_regexp", _codes(pattern), [_codes(message), offset]],
+            term=["invalid_regexp", erlang_string(pattern), [erlang_string(message), offset]],
         )
-
-
-def _codes(text: str) -> list[int]:
-    """An Erlang string, as JSON shows it: a list of character codes."""
-    return [ord(character) for character in text]
 
 
 def _checked_limits(limits: Mapping[str, Any], known: tuple[str, ...]) -> dict[str, int]:

@@ -228,7 +228,8 @@ def _escaped(text: str) -> str:
     return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _codes(text: str) -> list[int]:
+def erlang_string(text: str) -> list[int]:
+    """An Erlang string, as the management API's JSON shows it: a list of character codes."""
     return [ord(character) for character in text]
 
 
@@ -250,7 +251,7 @@ def _unknown_exchange_type(style: str, kind: str, *, whole: bool) -> AdminError:
     text = f"unknown exchange type '{kind}'"
     if style != "3.10":
         return AdminError(AdminError.BAD_REQUEST, f"precondition_failed: {text}")
-    term = ["amqp_error", "command_invalid", _codes(text), "none"] if whole else None
+    term = ["amqp_error", "command_invalid", erlang_string(text), "none"] if whole else None
     return AdminError(AdminError.BAD_REQUEST, f"command_invalid: {text}", term=term)
 
 
