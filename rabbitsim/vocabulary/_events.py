@@ -20,11 +20,15 @@ class EventKind(StrEnum):
     PUBLISH = "publish"  # a producer handed a message to an exchange
     ROUTE = "route"  # an exchange passed a message on to a queue or exchange
     # a message or copy left the broker unconsumed (detail: reason: unroutable, rejected, purged,
-    # queue-deleted or deleted-queue, expired, maxlen, delivery-limit, dead-letter-cycle; or
-    # reject-publish for a copy a full queue refused, which never entered it)
+    # queue-deleted or deleted-queue, expired, maxlen, delivery-limit, dead-letter-cycle;
+    # reject-publish for a copy a full queue refused, which never entered it; or retention: a
+    # stream's retention removed the segment holding it, detail: offset)
     DROP = "drop"
-    ENQUEUE = "enqueue"  # a copy became ready in a queue
-    DELIVER = "deliver"  # a queue handed a copy to a consumer or to basic.get
+    # a copy became ready in a queue (a stream: appended to its log, detail: offset)
+    ENQUEUE = "enqueue"
+    # a queue handed a copy to a consumer or to basic.get (from a stream, detail: offset, the
+    # `x-stream-offset` the delivery carries)
+    DELIVER = "deliver"
     ACK = "ack"
     NACK = "nack"
     REJECT = "reject"
@@ -39,7 +43,7 @@ class EventKind(StrEnum):
     BIND = "bind"
     UNBIND = "unbind"
     PURGE = "purge"
-    CONSUMER_ADDED = "consumer-added"
+    CONSUMER_ADDED = "consumer-added"  # on a stream, detail: offset, the first it will read
     CONSUMER_CANCELLED = "consumer-cancelled"
     CONNECTION_OPENED = "connection-opened"
     CONNECTION_CLOSED = "connection-closed"

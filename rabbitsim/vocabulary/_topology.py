@@ -42,11 +42,14 @@ class ExchangeInfo:
 
 @dataclass(frozen=True, slots=True)
 class QueueInfo:
-    """A queue and its counts; `messages` adds ready and unacked, as the web UI's total does."""
+    """A queue and its counts; `messages` adds ready and unacked, as the web UI's total does.
+    A stream is a log: its messages stay after they are read, so `messages_ready` counts what
+    the log holds; `first_offset` and `committed_offset` are the offsets of its oldest and newest
+    message (None for other queues, and for a stream that holds nothing)."""
 
     vhost: str
     name: str
-    type: str  # "classic" or "quorum"
+    type: str  # "classic", "quorum" or "stream"
     durable: bool
     auto_delete: bool
     exclusive: bool
@@ -54,6 +57,8 @@ class QueueInfo:
     messages_unacknowledged: int
     consumers: int
     arguments: Arguments = field(default_factory=dict, hash=False)
+    first_offset: int | None = None
+    committed_offset: int | None = None
 
     @property
     def messages(self) -> int:
