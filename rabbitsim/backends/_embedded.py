@@ -17,6 +17,7 @@ from rabbitsim.broker import (
     DEFAULT_TICK_INTERVAL,
     Broker,
     Exchange,
+    Stream,
 )
 from rabbitsim.store import Store, StoreError
 from rabbitsim.vocabulary import (
@@ -232,6 +233,7 @@ def snapshot(broker: Broker) -> Topology:
                     )
                 )
         for queue in vhost.queues.values():
+            offsets = queue.offsets if isinstance(queue, Stream) else None
             queues.append(
                 QueueInfo(
                     vhost.name,
@@ -248,6 +250,8 @@ def snapshot(broker: Broker) -> Topology:
                         if records_queue_type
                         else queue.arguments
                     ),
+                    first_offset=offsets[0] if offsets else None,
+                    committed_offset=offsets[1] if offsets else None,
                 )
             )
             bindings.append(BindingInfo(vhost.name, "", queue.name, "queue", queue.name, {}))

@@ -61,6 +61,7 @@ from ._policies import APPLY_TO, VALIDATORS, Policy, effective_definition
 from ._profile import DEFAULT_PROFILE, PROFILES, VersionProfile
 from ._queue import Queue
 from ._routing import topic_words
+from ._stream import Stream
 from ._text import display_text, relayed_text, utf8_text
 from ._vhost import VHost
 
@@ -130,6 +131,7 @@ __all__ = [
     "Queue",
     "Reply",
     "Return",
+    "Stream",
     "TopicPermission",
     "TraceEvent",
     "Unblocked",

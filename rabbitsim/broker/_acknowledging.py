@@ -132,7 +132,7 @@ class Acknowledgements(ChannelBase):
         _tag, entry, queue, consumer = delivery
         if queue.deleted:
             self._emit(EventKind.DROP, queue.node, message=entry.message.id, reason="rejected")
-        else:
+        elif not queue.is_stream:  # a stream keeps what its consumers reject
             dead_letter(queue, entry.message, "rejected")
         if consumer is not None:
             self._refill(queue)
@@ -175,7 +175,7 @@ class Acknowledgements(ChannelBase):
         for delivery in deliveries:
             self._release(delivery, action, True, False)
             _tag, entry, queue, _consumer = delivery
-            if tracing:
+            if tracing and not (queue.is_stream and not queue.deleted):  # nothing returns to a log
                 reason = "deleted-queue" if queue.deleted else action.value if action else "recover"
                 self._emit(
                     EventKind.DROP if queue.deleted else EventKind.REQUEUE,

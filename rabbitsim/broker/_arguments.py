@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import PRECONDITION_FAILED, ChannelError
 from ._routing import value_class, wire_type
 from ._text import display_text, utf8_text
+
+if TYPE_CHECKING:
+    from ._profile import VersionProfile
 
 
 def resource(kind: str, name: str, vhost: str) -> str:
@@ -86,6 +89,21 @@ QUEUE_COMPARED_ARGUMENTS = (
     "x-quorum-initial-group-size",
 )
 
+#: a stream compares its own arguments, in its type's order (4.3 adds the filter size)
+STREAM_COMPARED_ARGUMENTS = (
+    "x-max-length-bytes",
+    "x-queue-type",
+    "x-max-age",
+    "x-stream-max-segment-size-bytes",
+    "x-initial-cluster-size",
+    "x-queue-leader-locator",
+)
+STREAM_COMPARED_ARGUMENTS_4_3 = (
+    *STREAM_COMPARED_ARGUMENTS[:4],
+    "x-stream-filter-size-bytes",
+    *STREAM_COMPARED_ARGUMENTS[4:],
+)
+
 #: An absent argument that reads the same as this value when comparing (4.x, which records
 #: the queue type it chose; the 3.10 profile uses `without_default_queue_type` instead).
 QUEUE_ARGUMENT_DEFAULTS = {"x-queue-type": "classic"}
@@ -108,8 +126,8 @@ def without_default_queue_type(
 
 EXCHANGE_COMPARED_ARGUMENTS = ("alternate-exchange",)
 
-#: The queue types the simulator models (streams are not modelled).
-QUEUE_TYPES = ("classic", "quorum")
+#: The queue types the simulator models.
+QUEUE_TYPES = ("classic", "quorum", "stream")
 
 Check = Callable[[Any, Mapping[str, Any]], str | None]
 
@@ -198,8 +216,13 @@ def check_exchange_arguments(what: str, arguments: Mapping[str, Any]) -> None:
     _check_exchange_names(what, arguments, EXCHANGE_EXCHANGE_ARGUMENTS)
 
 
-def check_queue_arguments(what: str, arguments: Mapping[str, Any]) -> None:
+def check_exchange_names(what: str, arguments: Mapping[str, Any]) -> None:
+    """A queue's dead-letter exchange must be named by a string, whatever the queue's type."""
     _check_exchange_names(what, arguments, QUEUE_EXCHANGE_ARGUMENTS)
+
+
+def check_queue_arguments(what: str, arguments: Mapping[str, Any]) -> None:
+    check_exchange_names(what, arguments)
     for key, check in QUEUE_ARGUMENT_CHECKS.items():
         if key in arguments and (reason := check(arguments[key], arguments)) is not None:
             raise ChannelError(PRECONDITION_FAILED, f"invalid arg '{key}' for {what}: {reason}")
@@ -217,6 +240,138 @@ def check_quorum_declare(
         if key in arguments:
             raise ChannelError(
                 PRECONDITION_FAILED, f"invalid arg '{key}' for {what} of queue type rabbit_quorum_queue"
+            )
+
+
+# --- streams ------------------------------------------------------------------------------------
+
+#: `x-max-age` units (and an `x-stream-offset` interval's) in milliseconds
+AGE_UNITS_MS: dict[str, int] = {
+    "Y": 365 * 86_400_000,
+    "M": 30 * 86_400_000,
+    "D": 86_400_000,
+    "h": 3_600_000,
+    "m": 60_000,
+    "s": 1000,
+}
+_AGE = re.compile(r"([0-9]+)(.*)", re.DOTALL)
+
+
+def max_age_ms(text: str) -> int | None:
+    """An age as RabbitMQ writes one ("7D", "12h", "30s"): a positive whole number and one unit;
+    None when it is not one."""
+    found = _AGE.match(text)
+    if found is None or int(found[1]) <= 0 or found[2] not in AGE_UNITS_MS:
+        return None
+    return int(found[1]) * AGE_UNITS_MS[found[2]]
+
+
+def _max_age(value: Any, _arguments: Mapping[str, Any]) -> str | None:
+    if not isinstance(value, str):
+        return f"{{unacceptable_type,{wire_type(value)}}}"
+    return None if max_age_ms(value) is not None else "invalid_max_age"
+
+
+#: what RabbitMQ checks of a stream's own arguments, in its order (`rabbit_amqqueue:declare_args`)
+STREAM_ARGUMENT_CHECKS: dict[str, Check] = {
+    "x-max-length-bytes": _integer(),
+    "x-max-age": _max_age,
+    "x-stream-max-segment-size-bytes": _integer(),
+    "x-stream-filter-size-bytes": _integer(),
+    "x-initial-cluster-size": _integer(zero=False),
+}
+#: Arguments another queue type knows and a stream does not: RabbitMQ refuses them by name (every
+#: type's `queue_arguments` but the stream's, from each version's source)
+STREAM_REFUSED_ARGUMENTS_4_0 = frozenset(
+    (
+        "x-expires",
+        "x-message-ttl",
+        "x-dead-letter-exchange",
+        "x-dead-letter-routing-key",
+        "x-dead-letter-strategy",
+        "x-max-length",
+        "x-max-priority",
+        "x-max-in-memory-length",
+        "x-max-in-memory-bytes",
+        "x-overflow",
+        "x-queue-mode",
+        "x-queue-version",
+        "x-queue-master-locator",
+        "x-quorum-initial-group-size",
+        "x-single-active-consumer",
+        "x-delivery-limit",
+    )
+)
+STREAM_REFUSED_ARGUMENTS_4_3 = STREAM_REFUSED_ARGUMENTS_4_0 | {
+    "x-consumer-timeout",
+    "x-consumer-disconnected-timeout",
+    "x-delayed-retry-type",
+    "x-delayed-retry-min",
+    "x-delayed-retry-max",
+}
+#: and the same for consumers' arguments (`consumer_arguments`)
+STREAM_REFUSED_CONSUMER_ARGUMENTS_3_10 = frozenset(("x-priority", "x-cancel-on-ha-failover"))
+STREAM_REFUSED_CONSUMER_ARGUMENTS_4_0 = frozenset(("x-priority",))
+STREAM_REFUSED_CONSUMER_ARGUMENTS_4_3 = frozenset(("x-priority", "x-consumer-timeout"))
+STREAM_REFUSED_PROPERTIES = (
+    ("auto_delete", "auto-delete"),
+    ("exclusive", "exclusive-owner"),
+    ("non-durable", "non-durable"),
+)
+#: the largest segment RabbitMQ allows (`?MAX_STREAM_MAX_SEGMENT_SIZE`)
+MAX_STREAM_SEGMENT_BYTES = 3_000_000_000
+#: the integer types RabbitMQ takes for `x-stream-filter-size-bytes` (not a signed 64-bit one)
+_FILTER_SIZE_TYPES = ("short", "signedint", "unsignedint", "unsignedbyte", "unsignedshort", "byte")
+
+
+def check_stream_declare(
+    what: str,
+    profile: VersionProfile,
+    *,
+    exclusive: bool,
+    durable: bool,
+    auto_delete: bool,
+    arguments: Mapping[str, Any],
+) -> None:
+    """A stream's declare, in RabbitMQ's order: its own arguments' values, then any argument of
+    another queue type (refused by name), then the properties a log cannot have, then the segment
+    and filter sizes."""
+    for key, check in STREAM_ARGUMENT_CHECKS.items():
+        if key == "x-stream-filter-size-bytes" and not profile.stream_filter_size_is_argument:
+            continue
+        if key in arguments and (reason := check(arguments[key], arguments)) is not None:
+            raise ChannelError(PRECONDITION_FAILED, f"invalid arg '{key}' for {what}: {reason}")
+    for key in arguments:
+        if key in profile.stream_refused_arguments:
+            raise ChannelError(
+                PRECONDITION_FAILED, f"invalid arg '{key}' for {what} of queue type rabbit_stream_queue"
+            )
+    flags = {"exclusive": exclusive, "non-durable": not durable, "auto_delete": auto_delete}
+    for flag, name in STREAM_REFUSED_PROPERTIES:
+        if flags[flag]:
+            raise ChannelError(PRECONDITION_FAILED, f"invalid property '{name}' for {what}")
+    segment = arguments.get("x-stream-max-segment-size-bytes")
+    if isinstance(segment, int) and segment > MAX_STREAM_SEGMENT_BYTES:
+        raise ChannelError(PRECONDITION_FAILED, "Exceeded max value for x-stream-max-segment-size-bytes")
+    if profile.stream_filtering and "x-stream-filter-size-bytes" in arguments:
+        size = arguments["x-stream-filter-size-bytes"]
+        if value_class(size) != "int" or wire_type(size) not in _FILTER_SIZE_TYPES:
+            raise ChannelError(PRECONDITION_FAILED, "Invalid type for x-stream-filter-size-bytes")
+        if not 16 <= size <= 255:
+            raise ChannelError(PRECONDITION_FAILED, "Invalid value for x-stream-filter-size-bytes")
+
+
+def check_stream_consumer_arguments(what: str, profile: VersionProfile, arguments: Mapping[str, Any]) -> None:
+    """A stream consumer's arguments: an `x-stream-offset` RabbitMQ cannot read, then any
+    argument meant for another queue type's consumers (refused by name)."""
+    from ._stream import invalid_offset_problem  # streams import this module
+
+    if "x-stream-offset" in arguments and (problem := invalid_offset_problem(arguments["x-stream-offset"])):
+        raise ChannelError(PRECONDITION_FAILED, f"invalid arg 'x-stream-offset' for {what}: {problem}")
+    for key in arguments:
+        if key in profile.stream_refused_consumer_arguments:
+            raise ChannelError(
+                PRECONDITION_FAILED, f"invalid arg '{key}' for {what} of queue type rabbit_stream_queue"
             )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from rabbitsim.vocabulary import REPLY_QUEUE, EventKind, Node, NodeKind
 
 from . import _direct_reply as direct_reply
+from ._arguments import check_stream_consumer_arguments
 from ._channel_base import ChannelBase, amqp_method
 from ._consumer import Consumer
 from ._consumer_timeout import check_consumer_timeout_argument, note_delivery
@@ -23,6 +24,7 @@ from ._errors import (
 from ._firehose import trace_deliver
 from ._message import Message
 from ._output import ConsumerCancelled, Deliver, GetOk
+from ._stream import Stream, check_stream_consume
 
 
 class ConsumerMethods(ChannelBase):
@@ -56,7 +58,13 @@ class ConsumerMethods(ChannelBase):
         if queue == REPLY_QUEUE:
             return self._consume_replies(consumer_tag, no_ack)
         found = self._usable_queue(queue)
-        if arguments:
+        if found.is_stream:
+            profile = self.broker.profile
+            check_stream_consumer_arguments(found.described, profile, arguments or {})
+            check_stream_consume(
+                found, prefetch=self.consumer_prefetch, no_ack=no_ack, global_qos=bool(self.global_prefetch)
+            )
+        elif arguments:
             check_consumer_timeout_argument(self.broker.profile, found.described, arguments, found.type)
         if self.global_prefetch and found.type == "quorum":
             raise ConnectionError(NOT_IMPLEMENTED, f"{found.described} does not support global qos")
@@ -75,9 +83,18 @@ class ConsumerMethods(ChannelBase):
         self.consumers[tag] = consumer
         found.add_consumer(consumer)
         found.exclusive_consumer = exclusive
-        self._emit(
-            EventKind.CONSUMER_ADDED, found.node, consumer.node, no_ack=no_ack, prefetch=consumer.prefetch
-        )
+        if self.broker.tracing:
+            place: dict[str, Any] = (
+                {"offset": found.reading_at(consumer)} if isinstance(found, Stream) else {}
+            )
+            self._emit(
+                EventKind.CONSUMER_ADDED,
+                found.node,
+                consumer.node,
+                no_ack=no_ack,
+                prefetch=consumer.prefetch,
+                **place,
+            )
         found.dispatch()
         return tag
 
@@ -107,6 +124,9 @@ class ConsumerMethods(ChannelBase):
     @amqp_method("basic.get")
     def basic_get(self, queue: str = "", *, no_ack: bool = False) -> GetOk | None:
         found = self._usable_queue(queue)
+        if found.is_stream:
+            refused = f"basic.get not supported by stream queues {found.described}"
+            raise ConnectionError(NOT_IMPLEMENTED, refused)
         if found.expires_after is not None:
             found.touch()
         if found.special:

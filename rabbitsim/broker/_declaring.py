@@ -16,8 +16,10 @@ from ._arguments import (
     assert_same_arguments,
     assert_same_fields,
     check_exchange_arguments,
+    check_exchange_names,
     check_queue_arguments,
     check_quorum_declare,
+    check_stream_declare,
     resource,
     without_default_queue_type,
 )
@@ -28,6 +30,7 @@ from ._exchange import Exchange, binding_key
 from ._output import DeclareOk
 from ._queue import Queue
 from ._routing import ROUTERS, parse_x_match
+from ._stream import new_queue
 from ._text import utf8_text
 
 
@@ -253,22 +256,37 @@ class QueueMethods(Bindings):
                 what,
                 [("durable", existing.durable, durable), ("auto_delete", existing.auto_delete, auto_delete)],
             )
-            if self.broker.profile.records_queue_type:
-                assert_same_arguments(
-                    what, existing.arguments, arguments, QUEUE_COMPARED_ARGUMENTS, QUEUE_ARGUMENT_DEFAULTS
-                )
+            profile = self.broker.profile
+            compared = profile.stream_compared_arguments if existing.is_stream else QUEUE_COMPARED_ARGUMENTS
+            if profile.records_queue_type:
+                assert_same_arguments(what, existing.arguments, arguments, compared, QUEUE_ARGUMENT_DEFAULTS)
             else:
                 current, received = without_default_queue_type(existing.arguments, arguments)
-                assert_same_arguments(what, current, received, QUEUE_COMPARED_ARGUMENTS)
+                assert_same_arguments(what, current, received, compared)
             return self._declared(existing)
         what = resource("queue", queue, vhost.name)
-        check_queue_arguments(what, arguments)
+        kind = arguments.get("x-queue-type")
+        stream = kind in ("stream", b"stream")
+        if stream:
+            check_exchange_names(what, arguments)
+        else:
+            check_queue_arguments(what, arguments)
         dead_letter_exchange = arguments.get("x-dead-letter-exchange")
         if dead_letter_exchange is not None and not access.everything:
             access.check(WRITE, "exchange", utf8_text(dead_letter_exchange))
             access.check(READ, "queue", queue)
-        check_consumer_timeout_argument(self.broker.profile, what, arguments, arguments.get("x-queue-type"))
-        if arguments.get("x-queue-type") in ("quorum", b"quorum"):
+        if stream:
+            check_stream_declare(
+                what,
+                self.broker.profile,
+                exclusive=exclusive,
+                durable=requested_durable,
+                auto_delete=auto_delete,
+                arguments=arguments,
+            )
+        else:
+            check_consumer_timeout_argument(self.broker.profile, what, arguments, kind)
+        if kind in ("quorum", b"quorum"):
             check_quorum_declare(
                 what,
                 exclusive=exclusive,
@@ -277,7 +295,7 @@ class QueueMethods(Bindings):
                 arguments=arguments,
             )
         self.broker.check_queue_limit(vhost, queue)
-        created = Queue(
+        created = new_queue(
             queue, vhost, durable=durable, owner=owner, auto_delete=auto_delete, arguments=arguments
         )
         if created.type == "quorum":

@@ -134,8 +134,8 @@ def expiry_of(queue: Queue, entry: Entry) -> float | None:
 
 
 def persists(queue: Queue, message: Message) -> bool:
-    """A quorum queue keeps every message; a classic queue only persistent ones."""
-    return queue.quorum or message.properties.delivery_mode == PERSISTENT
+    """A quorum queue or a stream keeps every message; a classic queue only persistent ones."""
+    return queue.quorum or queue.is_stream or message.properties.delivery_mode == PERSISTENT
 
 
 # --- at start: the stored state back into the core ------------------------------------------
@@ -164,9 +164,9 @@ def recover_exchange(
 
 
 def recover_queue(vhost: VHost, name: str, *, auto_delete: bool, arguments: Mapping[str, Any]) -> Queue:
-    from ._queue import Queue  # a cycle at import time: queues import this module
+    from ._stream import new_queue  # a cycle at import time: queues import this module
 
-    queue = Queue(name, vhost, durable=True, owner=None, auto_delete=auto_delete, arguments=arguments)
+    queue = new_queue(name, vhost, durable=True, owner=None, auto_delete=auto_delete, arguments=arguments)
     if queue.type == "quorum":
         queue.follow_quorum_rules(vhost.broker.profile)
     queue.keeps = vhost.broker.keeping
@@ -200,13 +200,21 @@ class StoredCopy(NamedTuple):
     delivery_count: int
     acquired: int  # 4.3's x-acquired-count
     expires: float | None  # wall-clock time
+    written: int | None = None  # a stream's record: when it was written (ms since the epoch)
 
 
 def recover_copies(queue: Queue, copies: list[StoredCopy], *, crashed: bool) -> None:
     """The stored copies of `queue`, in seq order, as ready messages. A copy delivered before
     the stop is `redelivered`; after a crash every copy of a classic queue is (RabbitMQ cannot
-    tell which were delivered); a quorum queue counts a copy that was out as returned."""
+    tell which were delivered); a quorum queue counts a copy that was out as returned. A
+    stream's copies are its log's records, at their offsets."""
     broker = queue.vhost.broker
+    if queue.is_stream:
+        from ._stream import Stream
+
+        assert isinstance(queue, Stream)
+        queue.restore([(copy.seq, copy.message, copy.written or 0) for copy in copies])
+        return
     now, wall = broker.clock(), (broker.wall_clock or broker.clock)()
     quorum = queue.quorum
     for copy in copies:

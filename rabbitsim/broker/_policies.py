@@ -346,7 +346,13 @@ QUORUM_RESOLVE: Final[dict[str, Callable[[Any, Any], Any]]] = {
     "dead-letter-exchange": _second,
     "dead-letter-routing-key": _second,
 }
-RESOLVE: Final = {"classic": CLASSIC_RESOLVE, "quorum": QUORUM_RESOLVE}
+#: a stream's retention and segment size: the policy wins (`rabbit_stream_queue:policy_precedence`)
+STREAM_RESOLVE: Final[dict[str, Callable[[Any, Any], Any]]] = {
+    "max-length-bytes": _first,
+    "max-age": _first,
+    "stream-max-segment-size-bytes": _first,
+}
+RESOLVE: Final = {"classic": CLASSIC_RESOLVE, "quorum": QUORUM_RESOLVE, "stream": STREAM_RESOLVE}
 #: 3.10's quorum queues let a policy's `expires` win over the argument
 QUORUM_POLICY_EXPIRES: Final = {**QUORUM_RESOLVE, "expires": _first}
 

@@ -5,6 +5,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ._arguments import (
+    STREAM_COMPARED_ARGUMENTS,
+    STREAM_COMPARED_ARGUMENTS_4_3,
+    STREAM_REFUSED_ARGUMENTS_4_0,
+    STREAM_REFUSED_ARGUMENTS_4_3,
+    STREAM_REFUSED_CONSUMER_ARGUMENTS_3_10,
+    STREAM_REFUSED_CONSUMER_ARGUMENTS_4_0,
+    STREAM_REFUSED_CONSUMER_ARGUMENTS_4_3,
+)
 from ._errors import COMMAND_INVALID, PRECONDITION_FAILED, AMQPError, ChannelError, ConnectionError
 from ._policies import (
     APPLY_TO_3_10,
@@ -101,6 +110,20 @@ class VersionProfile:
         "number of channels opened for user '{user}' has reached the maximum allowed user limit of ({limit})"
     )
 
+    #: Streams (`_stream`): what a stream refuses by name (other queue types' arguments), the
+    #: texts of the two consume refusals (3.10 quotes the resource, 4.x calls it a stream), the
+    #: bytes a message costs in a segment beyond its body and its chunk's header (measured:
+    #: tests/conformance/STREAM_FACTS.md), and filtering (`x-stream-filter*`, 3.13 and later;
+    #: 4.3 also validates `x-stream-filter-size-bytes` as an argument).
+    stream_compared_arguments: tuple[str, ...] = STREAM_COMPARED_ARGUMENTS
+    stream_refused_arguments: frozenset[str] = STREAM_REFUSED_ARGUMENTS_4_0
+    stream_refused_consumer_arguments: frozenset[str] = STREAM_REFUSED_CONSUMER_ARGUMENTS_4_0
+    stream_no_prefetch_text: str = "consumer prefetch count is not set for stream {}"
+    stream_auto_ack_text: str = "automatic acknowledgement not supported by stream {}"
+    stream_record_overhead: int = 60
+    stream_filtering: bool = True
+    stream_filter_size_is_argument: bool = False
+
 
 _V4_0 = VersionProfile(
     "4.0",
@@ -140,6 +163,10 @@ PROFILES = {
         policy_keys=KEYS_4_3,
         deprecated_policy_keys=DEPRECATED_4_3,
         loopback_by_peer=True,
+        stream_refused_arguments=STREAM_REFUSED_ARGUMENTS_4_3,
+        stream_compared_arguments=STREAM_COMPARED_ARGUMENTS_4_3,
+        stream_refused_consumer_arguments=STREAM_REFUSED_CONSUMER_ARGUMENTS_4_3,
+        stream_filter_size_is_argument=True,
         channel_limit_text=(
             "number of channels opened for user '{user}' has reached the maximum allowed user "
             "limit of {limit}"
@@ -166,6 +193,10 @@ PROFILES = {
         policy_keys=KEYS_3_10,
         operator_policy_keys=OPERATOR_KEYS_3_10,
         policy_apply_to=APPLY_TO_3_10,
+        stream_refused_consumer_arguments=STREAM_REFUSED_CONSUMER_ARGUMENTS_3_10,
+        stream_no_prefetch_text="consumer prefetch count is not set for '{}'",
+        stream_auto_ack_text="automatic acknowledgement not supported by stream queues {}",
+        stream_filtering=False,
     ),
 }
 

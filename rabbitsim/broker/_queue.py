@@ -43,6 +43,10 @@ def _number(arguments: Mapping[str, Any], key: str) -> int | None:
 
 
 class Queue:
+    """A classic or quorum queue (a stream is a `Stream`, in `_stream`)."""
+
+    is_stream = False
+
     __slots__ = (
         "arguments",
         "auto_delete",

@@ -28,7 +28,9 @@ from rabbitsim.broker import durability as core
 
 #: Marks a database as ours (PRAGMA application_id: "RSim"), and its layout.
 APPLICATION_ID = 0x5253696D
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: how a store of an earlier layout is brought up to this one, by the version it has
+MIGRATIONS = {1: "ALTER TABLE copies ADD COLUMN written INTEGER;"}
 FILENAME = "rabbitsim.sqlite3"
 
 SCHEMA = """
@@ -51,7 +53,7 @@ CREATE TABLE messages (
 CREATE TABLE copies (
     vhost TEXT NOT NULL, queue TEXT NOT NULL, seq INTEGER NOT NULL, message INTEGER NOT NULL,
     delivered INTEGER NOT NULL, out INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
-    acquired INTEGER NOT NULL, expires REAL,
+    acquired INTEGER NOT NULL, expires REAL, written INTEGER,
     PRIMARY KEY (vhost, queue, seq)) WITHOUT ROWID;
 """
 
@@ -158,6 +160,10 @@ class Store:
                     f"PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
                     f"BEGIN; {SCHEMA} COMMIT;"
                 )
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            while version in MIGRATIONS:  # a store an earlier rabbitsim wrote
+                db.executescript(f"BEGIN; {MIGRATIONS[version]} PRAGMA user_version = {version + 1}; COMMIT;")
+                version += 1
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             row = db.execute("SELECT value FROM meta WHERE key = 'clean'").fetchone()
@@ -174,7 +180,7 @@ class Store:
         (version,) = db.execute("PRAGMA user_version").fetchone()
         if application != APPLICATION_ID:
             raise StoreError(f"{self.path} is an SQLite database, but not a rabbitsim store")
-        if version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION and version not in MIGRATIONS:
             raise StoreError(
                 f"{self.path} was written by another rabbitsim (store version {version}; this one "
                 f"reads {SCHEMA_VERSION})"
@@ -234,13 +240,13 @@ class Store:
                 None if deaths is None else json.loads(deaths),
             )
         copies: dict[tuple[str, str], list[core.StoredCopy]] = {}
-        for vhost, queue, seq, number, delivered, out, count, acquired, expires in db.execute(
-            "SELECT vhost, queue, seq, message, delivered, out, delivery_count, acquired, expires "
+        for vhost, queue, seq, number, delivered, out, count, acquired, expires, written in db.execute(
+            "SELECT vhost, queue, seq, message, delivered, out, delivery_count, acquired, expires, written "
             "FROM copies ORDER BY vhost, queue, seq"
         ):
             if (vhost, queue) in queues and number in messages:
                 stored = core.StoredCopy(
-                    seq, messages[number], bool(delivered), bool(out), count, acquired, expires
+                    seq, messages[number], bool(delivered), bool(out), count, acquired, expires, written
                 )
                 copies.setdefault((vhost, queue), []).append(stored)
         for key, found in copies.items():
@@ -430,7 +436,7 @@ class _Plan:
         db.executemany("INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         marked = self.marked
         db.executemany(
-            "INSERT OR REPLACE INTO copies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO copies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     *key,
@@ -440,6 +446,7 @@ class _Plan:
                     entry.delivery_count,
                     getattr(entry, "acquired", 0),
                     core.expiry_of(queue, entry),
+                    getattr(entry, "timestamp", None),  # a stream's record
                 )
                 for key, (message, entry, queue) in self.new.items()
             ),

@@ -1,0 +1,457 @@
+"""Streams (`x-queue-type: stream`): a queue that is a log, as RabbitMQ serves one over AMQP 0-9-1.
+
+A message appended to a stream gets the next offset and stays there after it is read: every
+consumer has its own place in the log (its `Reader`), starts where its `x-stream-offset` says,
+and an ack only gives it room for the next message (credit), removing nothing. The log is cut
+into segments (osiris' files); retention (`x-max-length-bytes`, `x-max-age`, or the policy keys
+of the same names, which win over the arguments) removes whole segments, oldest first, never the
+one being written, and only when a new segment starts, as osiris evaluates it.
+
+The simulator writes one chunk per published message (osiris writes one per batch the writer
+received together), so `last` starts at the newest message and a timestamp resolves per message;
+sizes follow osiris' on-disk format with each version's measured cost of a message
+(`VersionProfile.stream_record_overhead`). docs/streams.md says what that changes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime
+from collections import deque
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from rabbitsim.vocabulary import EventKind
+
+from ._arguments import max_age_ms
+from ._durability import ForgetCopy, KeepCopy
+from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError
+from ._message import Entry, Long, Message, with_changes
+from ._policies import queue_settings
+from ._queue import Queue
+from ._text import utf8_text
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+    from ._consumer import Consumer
+    from ._vhost import VHost
+
+#: osiris: a segment file starts with an 8-byte header; every chunk has a 48-byte header
+SEGMENT_HEADER_BYTES: Final = 8
+CHUNK_HEADER_BYTES: Final = 48
+#: a chunk that holds filter values carries a bloom filter of this many bytes (the default)
+FILTER_BYTES: Final = 16
+#: RabbitMQ's defaults: 500 MB segments; no retention unless asked
+DEFAULT_SEGMENT_BYTES: Final = 500_000_000
+MAX_SEGMENT_BYTES: Final = 3_000_000_000
+FILTER_VALUE_HEADER: Final = "x-stream-filter-value"
+OFFSET_HEADER: Final = "x-stream-offset"
+
+
+class Record(Entry):
+    """One message in a stream's log. `seq` is its offset; `timestamp` (ms since the epoch) is
+    when its chunk was written, which timestamp offsets and `x-max-age` read."""
+
+    __slots__ = ("filter_value", "size", "timestamp")
+
+    def __init__(self, message: Message, offset: int, timestamp: int, size: int, filter_value: str | None):
+        super().__init__(message, offset)
+        self.timestamp = timestamp
+        self.size = size
+        self.filter_value = filter_value
+
+
+class Segment:
+    """One segment file: where it starts in the log, its size in bytes and its newest timestamp."""
+
+    __slots__ = ("first", "last_timestamp", "size")
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.size = SEGMENT_HEADER_BYTES
+        self.last_timestamp = 0
+
+
+class Log:
+    """A stream's records, oldest first: offsets `first` to `first + len - 1`. It stands where a
+    queue keeps its ready messages, so counts read the same; nothing is ever taken from its head
+    by a delivery."""
+
+    __slots__ = ("first", "records", "segments")
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.first = 0  # the offset of records[0], or of the next record when empty
+        self.segments: deque[Segment] = deque([Segment(0)])
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.records)
+
+    def __getitem__(self, index: int, /) -> Entry:
+        return self.records[index]
+
+    @property
+    def next_offset(self) -> int:
+        return self.first + len(self.records)
+
+    def append(self, entry: Entry, /) -> None:
+        assert isinstance(entry, Record)
+        self.records.append(entry)
+
+    def popleft(self) -> Entry:
+        raise TypeError("a stream's log is never consumed from its head")
+
+    def clear(self) -> None:
+        self.first = self.next_offset
+        self.records.clear()
+        self.segments = deque([Segment(self.first)])
+
+    def at(self, offset: int) -> Record:
+        return self.records[offset - self.first]
+
+    def drop_segments(self, count: int) -> list[Record]:
+        """Remove the `count` oldest segments and the records in them."""
+        for _ in range(count):
+            self.segments.popleft()
+        cut = self.segments[0].first - self.first
+        gone = self.records[:cut]
+        del self.records[:cut]
+        self.first += cut
+        return gone
+
+    def first_at_or_after(self, timestamp: int) -> int:
+        """The offset of the first record written at or after `timestamp` (ms), or the next."""
+        stamps = [record.timestamp for record in self.records]
+        return self.first + bisect.bisect_left(stamps, timestamp)
+
+
+class Reader:
+    """A consumer's place in a stream: the next offset it is sent, the offset below which it
+    skips what it reads (a numeric `x-stream-offset` can point inside a chunk), and its filter."""
+
+    __slots__ = ("filters", "match_unfiltered", "next", "start")
+
+    def __init__(self, next_offset: int, start: int, filters: tuple[str, ...] | None, match_unfiltered: bool):
+        self.next = next_offset
+        self.start = start
+        self.filters = filters
+        self.match_unfiltered = match_unfiltered
+
+    def wants(self, record: Record) -> bool:
+        if record.seq < self.start:
+            return False
+        if self.filters is None:
+            return True
+        value = record.filter_value
+        return self.match_unfiltered if value is None else value in self.filters
+
+
+# --- what a consumer may ask of a stream -------------------------------------------------------
+
+
+def check_stream_consume(queue: Queue, *, prefetch: int, no_ack: bool, global_qos: bool) -> None:
+    """RabbitMQ's refusals, in its order: no prefetch (406), automatic acks (540), a channel-wide
+    prefetch limit (540). The texts differ between 3.10 and 4.x."""
+    profile = queue.vhost.broker.profile
+    if prefetch == 0:
+        raise ChannelError(PRECONDITION_FAILED, profile.stream_no_prefetch_text.format(queue.described))
+    if no_ack:
+        raise ConnectionError(NOT_IMPLEMENTED, profile.stream_auto_ack_text.format(queue.described))
+    if global_qos:
+        raise ConnectionError(NOT_IMPLEMENTED, f"{queue.described} does not support global qos")
+
+
+def _offset_spec(value: Any) -> Any:
+    """`x-stream-offset` as RabbitMQ parses it: first / last / next, a timestamp, an interval
+    ("30s", as `x-max-age` is written) back from now, or an offset; None when it cannot be read."""
+    if value is None:
+        return "next"
+    if isinstance(value, datetime.datetime):
+        return ("timestamp", int(value.replace(tzinfo=value.tzinfo or datetime.UTC).timestamp()) * 1000)
+    if isinstance(value, str):  # a long string (a byte array is not text to RabbitMQ)
+        text = value
+        if text in ("first", "last", "next"):
+            return text
+        age = max_age_ms(text)
+        return None if age is None else ("age", age)
+    return value
+
+
+def invalid_offset_problem(value: Any) -> str | None:
+    """The reason RabbitMQ gives for an `x-stream-offset` it cannot parse (an interval it cannot
+    read), as Erlang prints the argument's type and value."""
+    if isinstance(value, str) and _offset_spec(value) is None:
+        return f'{{invalid_stream_offset_arg,{{longstr,<<"{value}">>}}}}'
+    return None
+
+
+def _filters(arguments: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, bool]:
+    """`x-stream-filter` (a string, or an array of them) and `x-stream-match-unfiltered`."""
+    value = arguments.get("x-stream-filter")
+    if isinstance(value, str | bytes):
+        filters: tuple[str, ...] | None = (utf8_text(value),)
+    elif isinstance(value, list | tuple):
+        filters = tuple(utf8_text(item) for item in value if isinstance(item, str | bytes))
+    else:
+        return None, False
+    match = arguments.get("x-stream-match-unfiltered")
+    return filters, match if isinstance(match, bool) else False
+
+
+class Stream(Queue):
+    """A stream queue. It keeps the `Queue` face (bindings, consumers, declare-ok counts, the
+    management API's listing) and replaces what a log does differently: appending, reading by
+    offset, acks as credit, no requeue, retention by segment."""
+
+    __slots__ = ("max_age", "readers", "segment_bytes")
+
+    is_stream = True
+    ready: Log
+
+    def __init__(
+        self,
+        name: str,
+        vhost: VHost,
+        *,
+        durable: bool,
+        owner: Connection | None,
+        auto_delete: bool,
+        arguments: Mapping[str, Any],
+    ) -> None:
+        self.readers: dict[Consumer, Reader] = {}
+        super().__init__(
+            name, vhost, durable=durable, owner=owner, auto_delete=auto_delete, arguments=arguments
+        )
+        self.ready = Log()
+        self.counts_deliveries = True  # every delivery carries its offset (`as_delivered`)
+
+    def _configure(self, settings: Mapping[str, Any]) -> None:
+        """Retention and segment size: from the arguments, or from a policy, which wins."""
+        super()._configure({})
+        length_bytes = settings.get("x-max-length-bytes")
+        self.max_length_bytes = length_bytes if isinstance(length_bytes, int) else None
+        age = settings.get("x-max-age")
+        self.max_age = max_age_ms(utf8_text(age)) if isinstance(age, str | bytes) else None
+        segment = settings.get("x-stream-max-segment-size-bytes")
+        self.segment_bytes = segment if isinstance(segment, int) and segment > 0 else DEFAULT_SEGMENT_BYTES
+
+    def apply_policy(self, definition: Mapping[str, Any]) -> None:
+        """A policy's retention is evaluated at once (osiris' `update_retention`)."""
+        self._configure(queue_settings("stream", self.arguments, definition))
+        self.apply_retention()
+
+    # --- appending ------------------------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        """The wall-clock time in ms, which chunk timestamps and ages are read against."""
+        broker = self.vhost.broker
+        return int((broker.wall_clock or broker.clock)() * 1000)
+
+    def receive(self, message: Message, expiring: bool = False) -> bool:
+        """Append `message` (a stream keeps every message, persistent or not, and ignores its
+        `expiration`); retention runs when the append started a new segment."""
+        broker = self.vhost.broker
+        offset = self.ready.next_offset
+        record = self._record(message, offset, self._now_ms())
+        rolled = self._append(record)
+        if self.keeps:
+            broker.keep(KeepCopy(self, record))
+        if broker.tracing:
+            broker.emit(
+                EventKind.ENQUEUE,
+                self.vhost_name,
+                self.node,
+                message=message.id,
+                routing_key=message.routing_key,
+                offset=offset,
+            )
+        if rolled:
+            self.apply_retention()
+        if self.consumers:
+            self.dispatch()
+        return True
+
+    def _record(self, message: Message, offset: int, timestamp: int) -> Record:
+        """`message` as the log holds it, with the bytes its chunk takes in a segment."""
+        profile = self.vhost.broker.profile
+        headers = message.properties.headers
+        value = headers.get(FILTER_VALUE_HEADER) if headers else None
+        filter_value = utf8_text(value) if isinstance(value, str | bytes) else None
+        size = CHUNK_HEADER_BYTES + profile.stream_record_overhead + len(message.body)
+        if filter_value is not None and profile.stream_filtering:
+            size += FILTER_BYTES
+        return Record(message, offset, timestamp, size, filter_value)
+
+    def _append(self, record: Record) -> bool:
+        """Write `record` at the log's end, into a new segment when the current one is full (as
+        osiris checks before each chunk). True when a new segment started."""
+        log = self.ready
+        segment = log.segments[-1]
+        rolled = segment.size >= self.segment_bytes
+        if rolled:
+            segment = Segment(record.seq)
+            log.segments.append(segment)
+        segment.size += record.size
+        segment.last_timestamp = record.timestamp
+        log.append(record)
+        self.next_seq = record.seq + 1
+        return rolled
+
+    def restore(self, stored: list[tuple[int, Message, int]]) -> None:
+        """The stored records, (offset, message, timestamp) in offset order, back into the log;
+        segments are cut again as they were written, and retention runs, as osiris' writer
+        evaluates it when it starts."""
+        log = self.ready
+        if stored:
+            log.first = stored[0][0]
+            log.segments = deque([Segment(log.first)])
+        for offset, message, timestamp in stored:
+            self._append(self._record(message, offset, timestamp))
+        self.apply_retention()
+
+    def apply_retention(self) -> None:
+        """osiris' evaluation: by size, keep the newest segments whose sizes fit in
+        `max_length_bytes` (the newest always); by age, drop the oldest segments whose newest
+        message is older than `max_age`, never the newest segment."""
+        log = self.ready
+        segments = log.segments
+        drop = 0
+        if self.max_length_bytes is not None:
+            room = self.max_length_bytes - segments[-1].size
+            kept = 1
+            for segment in reversed(list(segments)[:-1]):
+                if segment.size > room:
+                    break
+                room -= segment.size
+                kept += 1
+            drop = len(segments) - kept
+        if self.max_age is not None:
+            oldest_kept = self._now_ms() - self.max_age
+            while drop < len(segments) - 1 and segments[drop].last_timestamp < oldest_kept:
+                drop += 1
+        if drop:
+            self._drop(log.drop_segments(drop))
+
+    def _drop(self, gone: list[Record]) -> None:
+        broker = self.vhost.broker
+        for record in gone:
+            if self.keeps:
+                broker.keep(ForgetCopy(self, record))
+            if broker.tracing:
+                broker.emit(
+                    EventKind.DROP,
+                    self.vhost_name,
+                    self.node,
+                    message=record.message.id,
+                    reason="retention",
+                    offset=record.seq,
+                )
+        first = self.ready.first
+        for reader in self.readers.values():
+            reader.next = max(reader.next, first)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def start_reading(self, consumer: Consumer) -> int:
+        """Place a new consumer in the log by its `x-stream-offset`; the offset it reads first."""
+        log = self.ready
+        spec = _offset_spec(consumer.arguments.get("x-stream-offset"))
+        first, end = log.first, log.next_offset
+        start = first
+        if spec == "first":
+            position = first
+        elif spec == "last":
+            position = max(first, end - 1)
+        elif spec == "next" or spec is None:
+            position = end
+        elif isinstance(spec, tuple):
+            kind, value = spec
+            position = log.first_at_or_after(value if kind == "timestamp" else self._now_ms() - value)
+        elif isinstance(spec, int) and not isinstance(spec, bool):
+            position = min(max(spec, first), end)
+            start = spec
+        else:
+            position = end
+        filters, match_unfiltered = (None, False)
+        if self.vhost.broker.profile.stream_filtering:
+            filters, match_unfiltered = _filters(consumer.arguments)
+        self.readers[consumer] = Reader(position, start, filters, match_unfiltered)
+        return position
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        super().add_consumer(consumer)
+        self.start_reading(consumer)
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        super().remove_consumer(consumer)
+        self.readers.pop(consumer, None)
+
+    @property
+    def offsets(self) -> tuple[int, int] | None:
+        """The offsets of the oldest and the newest message the log holds (None: it holds none)."""
+        log = self.ready
+        return (log.first, log.next_offset - 1) if log.records else None
+
+    def reading_at(self, consumer: Consumer) -> int:
+        return self.readers[consumer].next
+
+    def dispatch(self) -> None:
+        """Each consumer reads on from its own place while its prefetch leaves room."""
+        log = self.ready
+        end = log.next_offset
+        for consumer in list(self.consumers):
+            reader = self.readers.get(consumer)
+            if reader is None:
+                continue
+            while reader.next < end and consumer.has_room():
+                record = log.at(reader.next)
+                reader.next += 1
+                if reader.wants(record):
+                    consumer.channel.deliver(consumer, self, record)
+                if consumer not in self.readers:  # the delivery closed its channel
+                    break
+
+    def as_delivered(self, entry: Entry) -> Message:
+        """The message with its offset in the `x-stream-offset` header (a signed 64-bit field)."""
+        message = entry.message
+        headers = {**(message.properties.headers or {}), OFFSET_HEADER: Long(entry.seq)}
+        properties = with_changes(message.properties, headers=headers)
+        return Message(message.id, message.exchange, message.routing_key, properties, message.body)
+
+    # --- acks are credit; nothing is requeued or removed -------------------------------------
+
+    def requeue(self, entries: list[Entry], *, failed: bool = True) -> list[Entry]:
+        """A nack or reject with requeue, a recover, a closed channel: the consumer gets room,
+        the message stays where it is in the log and is not sent again."""
+        if self.consumers:
+            self.dispatch()
+        return []
+
+    def forget(self, entry: Entry) -> None:
+        """Acked or rejected: a stream keeps it until retention removes its segment."""
+
+    def delivered(self, entry: Entry, no_ack: bool) -> None:
+        """Reading marks nothing on disk."""
+
+    def purge(self) -> None:
+        raise ConnectionError(NOT_IMPLEMENTED, f"queue.purge not supported by stream queues {self.described}")
+
+    def touch(self) -> None:
+        """Streams have no `x-expires`."""
+
+
+def new_queue(
+    name: str,
+    vhost: VHost,
+    *,
+    durable: bool,
+    owner: Connection | None,
+    auto_delete: bool,
+    arguments: Mapping[str, Any],
+) -> Queue:
+    """A queue of the type its arguments name: a `Stream` for `x-queue-type: stream`."""
+    kind = Stream if arguments.get("x-queue-type") in ("stream", b"stream") else Queue
+    return kind(name, vhost, durable=durable, owner=owner, auto_delete=auto_delete, arguments=arguments)
