@@ -10,7 +10,7 @@ from ._channel_base import CONFIRM, PLAIN, ChannelBase, Delivery, Settlement, Tr
 from ._consumer import Consumer
 from ._consumer_timeout import note_delivery
 from ._deadletter import dead_letter
-from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError
+from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError, Crash
 from ._firehose import trace_deliver
 from ._message import Entry
 from ._output import Deliver
@@ -66,11 +66,22 @@ class Acknowledgements(ChannelBase):
 
     @amqp_method("basic.nack", reply=False)
     def basic_nack(self, delivery_tag: int, multiple: bool = False, requeue: bool = True) -> None:
-        self._settle(Settlement(NACK, requeue, self._take_unacked(delivery_tag, multiple)))
+        self._settle(Settlement(NACK, requeue, self._refusable(self._take_unacked(delivery_tag, multiple))))
 
     @amqp_method("basic.reject", reply=False)
     def basic_reject(self, delivery_tag: int, requeue: bool = True) -> None:
-        self._settle(Settlement(REJECT, requeue, self._take_unacked(delivery_tag, False)))
+        self._settle(Settlement(REJECT, requeue, self._refusable(self._take_unacked(delivery_tag, False))))
+
+    def _refusable(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """3.10 refuses to nack or reject what a stream delivered (the connection closes)."""
+        if self.broker.profile.stream_refuses_nack:
+            for _tag, _entry, queue, _consumer in deliveries:
+                if queue.is_stream:
+                    raise ConnectionError(
+                        NOT_IMPLEMENTED,
+                        f"basic.nack and basic.reject not supported by stream queues {queue.described}",
+                    )
+        return deliveries
 
     @amqp_method("basic.recover")
     def basic_recover(self, requeue: bool = True) -> None:
@@ -86,6 +97,10 @@ class Acknowledgements(ChannelBase):
         if not requeue:
             raise ConnectionError(NOT_IMPLEMENTED, "requeue=false")
         deliveries = list(self.unacked.values())
+        if self.broker.profile.stream_refuses_nack and any(
+            queue.is_stream for _t, _e, queue, _c in deliveries
+        ):
+            raise Crash()  # 3.10's channel cannot requeue what a stream delivered
         self.unacked.clear()
         self.requeue(deliveries)
 

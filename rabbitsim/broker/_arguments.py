@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._errors import PRECONDITION_FAILED, ChannelError
+from ._errors import PRECONDITION_FAILED, ChannelError, Crash
 from ._routing import value_class, wire_type
 from ._text import display_text, utf8_text
 
@@ -266,6 +266,20 @@ def max_age_ms(text: str) -> int | None:
     return int(found[1]) * AGE_UNITS_MS[found[2]]
 
 
+def ages_in_ms(arguments: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`x-max-age` as 4.3 compares it on redeclare: in milliseconds ("1h" is 3600000)."""
+    age = arguments.get("x-max-age")
+    if not isinstance(age, str) or (ms := max_age_ms(age)) is None:
+        return arguments
+    return {**arguments, "x-max-age": ms}
+
+
+def check_age_parses(text: str, profile: VersionProfile) -> None:
+    """3.10 and 4.0 crash on an age that does not start with digits (541), where 4.3 refuses it."""
+    if profile.stream_age_crashes and _AGE.match(text) is None:
+        raise Crash()
+
+
 def _max_age(value: Any, _arguments: Mapping[str, Any]) -> str | None:
     if not isinstance(value, str):
         return f"{{unacceptable_type,{wire_type(value)}}}"
@@ -339,6 +353,8 @@ def check_stream_declare(
     for key, check in STREAM_ARGUMENT_CHECKS.items():
         if key == "x-stream-filter-size-bytes" and not profile.stream_filter_size_is_argument:
             continue
+        if key == "x-max-age" and isinstance(age := arguments.get(key), str):
+            check_age_parses(age, profile)
         if key in arguments and (reason := check(arguments[key], arguments)) is not None:
             raise ChannelError(PRECONDITION_FAILED, f"invalid arg '{key}' for {what}: {reason}")
     for key in arguments:
@@ -355,19 +371,28 @@ def check_stream_declare(
         raise ChannelError(PRECONDITION_FAILED, "Exceeded max value for x-stream-max-segment-size-bytes")
     if profile.stream_filtering and "x-stream-filter-size-bytes" in arguments:
         size = arguments["x-stream-filter-size-bytes"]
-        if value_class(size) != "int" or wire_type(size) not in _FILTER_SIZE_TYPES:
+        invalid = profile.stream_filter_size_text  # 4.0 checks no type (measured)
+        if value_class(size) != "int":
+            if profile.stream_filter_size_is_argument:
+                raise ChannelError(PRECONDITION_FAILED, "Invalid type for x-stream-filter-size-bytes")
+            raise ChannelError(PRECONDITION_FAILED, invalid)
+        if wire_type(size) not in _FILTER_SIZE_TYPES and profile.stream_filter_size_is_argument:
             raise ChannelError(PRECONDITION_FAILED, "Invalid type for x-stream-filter-size-bytes")
         if not 16 <= size <= 255:
-            raise ChannelError(PRECONDITION_FAILED, "Invalid value for x-stream-filter-size-bytes")
+            raise ChannelError(PRECONDITION_FAILED, invalid)
 
 
 def check_stream_consumer_arguments(what: str, profile: VersionProfile, arguments: Mapping[str, Any]) -> None:
     """A stream consumer's arguments: an `x-stream-offset` RabbitMQ cannot read, then any
     argument meant for another queue type's consumers (refused by name)."""
-    from ._stream import invalid_offset_problem  # streams import this module
-
-    if "x-stream-offset" in arguments and (problem := invalid_offset_problem(arguments["x-stream-offset"])):
-        raise ChannelError(PRECONDITION_FAILED, f"invalid arg 'x-stream-offset' for {what}: {problem}")
+    if "x-stream-offset" in arguments:
+        offset = arguments["x-stream-offset"]
+        if isinstance(offset, bool):  # RabbitMQ's reader cannot start at `true` (all versions)
+            raise Crash()
+        if isinstance(offset, str) and offset not in ("first", "last", "next") and max_age_ms(offset) is None:
+            check_age_parses(offset, profile)
+            problem = f'{{invalid_stream_offset_arg,{{longstr,<<"{offset}">>}}}}'
+            raise ChannelError(PRECONDITION_FAILED, f"invalid arg 'x-stream-offset' for {what}: {problem}")
     for key in arguments:
         if key in profile.stream_refused_consumer_arguments:
             raise ChannelError(

@@ -13,6 +13,7 @@ from ._arguments import (
     EXCHANGE_COMPARED_ARGUMENTS,
     QUEUE_ARGUMENT_DEFAULTS,
     QUEUE_COMPARED_ARGUMENTS,
+    ages_in_ms,
     assert_same_arguments,
     assert_same_fields,
     check_exchange_arguments,
@@ -257,11 +258,17 @@ class QueueMethods(Bindings):
                 [("durable", existing.durable, durable), ("auto_delete", existing.auto_delete, auto_delete)],
             )
             profile = self.broker.profile
-            compared = profile.stream_compared_arguments if existing.is_stream else QUEUE_COMPARED_ARGUMENTS
+            current: Mapping[str, Any] = existing.arguments
+            received: Mapping[str, Any] = arguments
+            compared: tuple[str, ...] = QUEUE_COMPARED_ARGUMENTS
+            if existing.is_stream:
+                compared = profile.stream_compared_arguments
+                if profile.stream_age_compared_in_ms:
+                    current, received = ages_in_ms(current), ages_in_ms(received)
             if profile.records_queue_type:
-                assert_same_arguments(what, existing.arguments, arguments, compared, QUEUE_ARGUMENT_DEFAULTS)
+                assert_same_arguments(what, current, received, compared, QUEUE_ARGUMENT_DEFAULTS)
             else:
-                current, received = without_default_queue_type(existing.arguments, arguments)
+                current, received = without_default_queue_type(current, received)
                 assert_same_arguments(what, current, received, compared)
             return self._declared(existing)
         what = resource("queue", queue, vhost.name)
@@ -360,6 +367,9 @@ class QueueMethods(Bindings):
         if found is None:
             return 0
         found.check_access(self.connection)
+        if found.is_stream:  # a stream goes whatever it holds, and says it held nothing (measured)
+            self.vhost.delete_queue(found)
+            return 0
         if if_empty and found.ready:  # RabbitMQ checks emptiness first
             raise ChannelError(PRECONDITION_FAILED, f"{found.described} not empty")
         if if_unused and found.consumers:

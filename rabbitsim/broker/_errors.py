@@ -89,6 +89,19 @@ class ConnectionError(AMQPError):
     closes = "connection"
 
 
+class Crash(ConnectionError):
+    """Input RabbitMQ's channel process did not expect made it crash: the connection closes with
+    541 and the bare text `INTERNAL_ERROR`, naming no method."""
+
+    def __init__(self) -> None:
+        super().__init__(INTERNAL_ERROR, "")
+        self.reply_text = REPLY_NAMES[INTERNAL_ERROR]
+        self.args = (self.reply_text,)
+
+    def blame(self, method: str) -> None:
+        """A crash names no method (class and method 0)."""
+
+
 class AdminError(Exception):
     """An administrative operation refused (users, vhosts, permissions, policies, limits,
     definitions): `kind` says what went wrong, as the management API's status codes do, and

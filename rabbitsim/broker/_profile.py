@@ -121,6 +121,15 @@ class VersionProfile:
     stream_no_prefetch_text: str = "consumer prefetch count is not set for stream {}"
     stream_auto_ack_text: str = "automatic acknowledgement not supported by stream {}"
     stream_record_overhead: int = 60
+    #: 3.10 and 4.0 crash (541) on an `x-max-age` or interval that does not start with digits;
+    #: 4.3 refuses it (406); 4.3 compares `x-max-age` on redeclare in milliseconds
+    stream_age_crashes: bool = True
+    stream_age_compared_in_ms: bool = False
+    #: 4.0's text for a filter size out of range has two spaces (measured)
+    stream_filter_size_text: str = "Invalid value for  x-stream-filter-size-bytes"
+    #: 3.10 refuses basic.nack and basic.reject of a stream's deliveries (540) and crashes on
+    #: basic.recover; 4.x take both as acks
+    stream_refuses_nack: bool = False
     stream_filtering: bool = True
     stream_filter_size_is_argument: bool = False
 
@@ -167,6 +176,9 @@ PROFILES = {
         stream_compared_arguments=STREAM_COMPARED_ARGUMENTS_4_3,
         stream_refused_consumer_arguments=STREAM_REFUSED_CONSUMER_ARGUMENTS_4_3,
         stream_filter_size_is_argument=True,
+        stream_age_crashes=False,
+        stream_age_compared_in_ms=True,
+        stream_filter_size_text="Invalid value for x-stream-filter-size-bytes",
         channel_limit_text=(
             "number of channels opened for user '{user}' has reached the maximum allowed user "
             "limit of {limit}"
@@ -197,6 +209,7 @@ PROFILES = {
         stream_no_prefetch_text="consumer prefetch count is not set for '{}'",
         stream_auto_ack_text="automatic acknowledgement not supported by stream queues {}",
         stream_filtering=False,
+        stream_refuses_nack=True,
     ),
 }
 

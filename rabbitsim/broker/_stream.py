@@ -180,14 +180,6 @@ def _offset_spec(value: Any) -> Any:
     return value
 
 
-def invalid_offset_problem(value: Any) -> str | None:
-    """The reason RabbitMQ gives for an `x-stream-offset` it cannot parse (an interval it cannot
-    read), as Erlang prints the argument's type and value."""
-    if isinstance(value, str) and _offset_spec(value) is None:
-        return f'{{invalid_stream_offset_arg,{{longstr,<<"{value}">>}}}}'
-    return None
-
-
 def _filters(arguments: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, bool]:
     """`x-stream-filter` (a string, or an array of them) and `x-stream-match-unfiltered`."""
     value = arguments.get("x-stream-filter")
