@@ -234,6 +234,7 @@ def snapshot(broker: Broker) -> Topology:
                 )
         for queue in vhost.queues.values():
             offsets = queue.offsets if isinstance(queue, Stream) else None
+            ready = queue.ready.span if isinstance(queue, Stream) else len(queue.ready)
             queues.append(
                 QueueInfo(
                     vhost.name,
@@ -242,8 +243,8 @@ def snapshot(broker: Broker) -> Topology:
                     queue.durable,
                     queue.auto_delete,
                     queue.exclusive,
-                    len(queue.ready),
-                    queue.unacked,
+                    ready,
+                    0 if isinstance(queue, Stream) else queue.unacked,  # as RabbitMQ counts
                     len(queue.consumers),
                     plain(
                         {"x-queue-type": queue.type, **queue.arguments}

@@ -320,7 +320,7 @@ class QueueMethods(Bindings):
         goes. (Expired copies already left the head when their timer ran.)"""
         self.last_queue = queue.name
         queue.touch()
-        return DeclareOk(queue.name, len(queue.ready), len(queue.consumers))
+        return DeclareOk(queue.name, *queue.counts())
 
     @amqp_method("queue.bind")
     def queue_bind(

@@ -110,17 +110,19 @@ class VersionProfile:
         "number of channels opened for user '{user}' has reached the maximum allowed user limit of ({limit})"
     )
 
-    #: Streams (`_stream`): what a stream refuses by name (other queue types' arguments), the
-    #: texts of the two consume refusals (3.10 quotes the resource, 4.x calls it a stream), the
-    #: bytes a message costs in a segment beyond its body and its chunk's header (measured:
-    #: tests/conformance/STREAM_FACTS.md), and filtering (`x-stream-filter*`, 3.13 and later;
-    #: 4.3 also validates `x-stream-filter-size-bytes` as an argument).
+    #: Streams (`_stream`, tests/conformance/STREAM_FACTS.md): what a stream refuses by name
+    #: (other queue types' arguments), the texts of the two consume refusals (3.10 quotes the
+    #: resource, 4.x calls it a stream), the bytes RabbitMQ stores for a message beyond its
+    #: exchange, routing key and body (4.x adds an AMQP 1.0 header section), whether a delivery
+    #: gains `delivery_mode` 1 (4.x), and filtering (`x-stream-filter*`, 3.13 and later; 4.3 also
+    #: validates `x-stream-filter-size-bytes` as an argument).
     stream_compared_arguments: tuple[str, ...] = STREAM_COMPARED_ARGUMENTS
     stream_refused_arguments: frozenset[str] = STREAM_REFUSED_ARGUMENTS_4_0
     stream_refused_consumer_arguments: frozenset[str] = STREAM_REFUSED_CONSUMER_ARGUMENTS_4_0
     stream_no_prefetch_text: str = "consumer prefetch count is not set for stream {}"
     stream_auto_ack_text: str = "automatic acknowledgement not supported by stream {}"
-    stream_record_overhead: int = 60
+    stream_message_overhead: int = 53
+    stream_sets_delivery_mode: bool = True
     #: 3.10 and 4.0 crash (541) on an `x-max-age` or interval that does not start with digits;
     #: 4.3 refuses it (406); 4.3 compares `x-max-age` on redeclare in milliseconds
     stream_age_crashes: bool = True
@@ -210,6 +212,8 @@ PROFILES = {
         stream_auto_ack_text="automatic acknowledgement not supported by stream queues {}",
         stream_filtering=False,
         stream_refuses_nack=True,
+        stream_message_overhead=42,
+        stream_sets_delivery_mode=False,
     ),
 }
 

@@ -176,6 +176,10 @@ class Queue:
     def __repr__(self) -> str:
         return f"Queue({self.name!r}, ready={len(self.ready)}, unacked={self.unacked})"
 
+    def counts(self) -> tuple[int, int]:
+        """What declare-ok reports: ready messages and consumers."""
+        return len(self.ready), len(self.consumers)
+
     @property
     def type(self) -> str:
         kind = self.arguments.get("x-queue-type", "classic")

@@ -5,12 +5,15 @@ consumer has its own place in the log (its `Reader`), starts where its `x-stream
 and an ack only gives it room for the next message (credit), removing nothing. The log is cut
 into segments (osiris' files); retention (`x-max-length-bytes`, `x-max-age`, or the policy keys
 of the same names, which win over the arguments) removes whole segments, oldest first, never the
-one being written, and only when a new segment starts, as osiris evaluates it.
+one being written, and only when a new segment starts (or a policy changes), as osiris does.
 
-The simulator writes one chunk per published message (osiris writes one per batch the writer
-received together), so `last` starts at the newest message and a timestamp resolves per message;
-sizes follow osiris' on-disk format with each version's measured cost of a message
-(`VersionProfile.stream_record_overhead`). docs/streams.md says what that changes.
+Sizes follow osiris' on-disk format as measured (tests/conformance/STREAM_FACTS.md): every
+segment after the first opens with a tracking snapshot that takes an offset of its own (so the
+offsets of messages have gaps there), and a message costs its chunk header, its entry, its
+publisher's tracking trailer and the message as RabbitMQ stores it. The simulator writes one chunk
+per message (osiris writes one per batch the writer received together), so `last` starts at the
+newest message and a timestamp resolves per message; properties' sizes are estimated.
+docs/streams.md says what that changes for a learner.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from rabbitsim.vocabulary import EventKind
 from ._arguments import max_age_ms
 from ._durability import ForgetCopy, KeepCopy
 from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError
-from ._message import Entry, Long, Message, with_changes
+from ._message import Entry, Long, Message, PropertiesLike, with_changes
 from ._policies import queue_settings
 from ._queue import Queue
 from ._text import utf8_text
@@ -36,28 +39,69 @@ if TYPE_CHECKING:
     from ._consumer import Consumer
     from ._vhost import VHost
 
-#: osiris: a segment file starts with an 8-byte header; every chunk has a 48-byte header
+#: osiris' format: an 8-byte segment header; a 48-byte chunk header; a 4-byte length before each
+#: entry; a 16-byte bloom filter in a chunk that holds a filter value (4.x)
 SEGMENT_HEADER_BYTES: Final = 8
 CHUNK_HEADER_BYTES: Final = 48
-#: a chunk that holds filter values carries a bloom filter of this many bytes (the default)
+ENTRY_HEADER_BYTES: Final = 4
 FILTER_BYTES: Final = 16
+#: a publisher's tracking: its writer id ("<0.N.0>_" and 22 characters), the trailer a chunk
+#: carries for it (not the first chunk after a snapshot), and its entry in a snapshot
+WRITER_ID_BYTES: Final = 34
+TRAILER_BYTES: Final = 10 + WRITER_ID_BYTES
+SNAPSHOT_BYTES: Final = CHUNK_HEADER_BYTES + ENTRY_HEADER_BYTES + (1 + 1 + WRITER_ID_BYTES + 8 + 8)
 #: RabbitMQ's defaults: 500 MB segments; no retention unless asked
 DEFAULT_SEGMENT_BYTES: Final = 500_000_000
-MAX_SEGMENT_BYTES: Final = 3_000_000_000
 FILTER_VALUE_HEADER: Final = "x-stream-filter-value"
 OFFSET_HEADER: Final = "x-stream-offset"
+
+
+def stored_size(message: Message, overhead: int) -> int:
+    """The bytes RabbitMQ stores for a message: measured exactly for one without properties
+    (`overhead` + exchange + routing key + body); properties are estimated (their AMQP 1.0
+    encoding: a few bytes of framing each, plus the text)."""
+    size = overhead + len(message.exchange.encode()) + len(message.routing_key.encode()) + len(message.body)
+    for name, value in _property_items(message.properties):
+        if name == "headers":
+            size += sum(3 + len(str(key)) + 3 + len(str(item)) for key, item in value.items())
+        else:
+            size += 3 + len(str(value))
+    return size
+
+
+_PROPERTY_NAMES: Final = (
+    "content_type",
+    "content_encoding",
+    "headers",
+    "delivery_mode",
+    "priority",
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "message_id",
+    "timestamp",
+    "message_type",
+    "user_id",
+    "app_id",
+)
+
+
+def _property_items(properties: PropertiesLike) -> Iterator[tuple[str, Any]]:
+    for name in _PROPERTY_NAMES:
+        value = getattr(properties, name, None)
+        if value is not None and value != {}:
+            yield name, value
 
 
 class Record(Entry):
     """One message in a stream's log. `seq` is its offset; `timestamp` (ms since the epoch) is
     when its chunk was written, which timestamp offsets and `x-max-age` read."""
 
-    __slots__ = ("filter_value", "size", "timestamp")
+    __slots__ = ("filter_value", "timestamp")
 
-    def __init__(self, message: Message, offset: int, timestamp: int, size: int, filter_value: str | None):
+    def __init__(self, message: Message, offset: int, timestamp: int, filter_value: str | None) -> None:
         super().__init__(message, offset)
         self.timestamp = timestamp
-        self.size = size
         self.filter_value = filter_value
 
 
@@ -73,15 +117,17 @@ class Segment:
 
 
 class Log:
-    """A stream's records, oldest first: offsets `first` to `first + len - 1`. It stands where a
-    queue keeps its ready messages, so counts read the same; nothing is ever taken from its head
-    by a delivery."""
+    """A stream's messages, oldest first, by offset; offsets run from `first` (where the oldest
+    segment starts) to `next` - 1, with gaps where a snapshot took one. It stands where a queue
+    keeps its ready messages; nothing is ever taken from its head by a delivery."""
 
-    __slots__ = ("first", "records", "segments")
+    __slots__ = ("first", "next", "offsets", "records", "segments")
 
     def __init__(self) -> None:
         self.records: list[Record] = []
-        self.first = 0  # the offset of records[0], or of the next record when empty
+        self.offsets: list[int] = []  # records[i].seq, for finding an offset
+        self.first = 0
+        self.next = 0  # the offset the next chunk gets
         self.segments: deque[Segment] = deque([Segment(0)])
 
     def __len__(self) -> int:
@@ -94,38 +140,46 @@ class Log:
         return self.records[index]
 
     @property
-    def next_offset(self) -> int:
-        return self.first + len(self.records)
+    def span(self) -> int:
+        """How many offsets the log holds, snapshots included: RabbitMQ's count of messages."""
+        return self.next - self.first
 
     def append(self, entry: Entry, /) -> None:
         assert isinstance(entry, Record)
         self.records.append(entry)
+        self.offsets.append(entry.seq)
+        self.next = entry.seq + 1
 
     def popleft(self) -> Entry:
         raise TypeError("a stream's log is never consumed from its head")
 
     def clear(self) -> None:
-        self.first = self.next_offset
         self.records.clear()
+        self.offsets.clear()
+        self.first = self.next
         self.segments = deque([Segment(self.first)])
 
-    def at(self, offset: int) -> Record:
-        return self.records[offset - self.first]
+    def index_at_or_after(self, offset: int) -> int:
+        """Where the first message at or after `offset` is in `records` (len: none yet)."""
+        return bisect.bisect_left(self.offsets, offset)
 
     def drop_segments(self, count: int) -> list[Record]:
-        """Remove the `count` oldest segments and the records in them."""
+        """Remove the `count` oldest segments and the messages in them."""
         for _ in range(count):
             self.segments.popleft()
-        cut = self.segments[0].first - self.first
+        self.first = self.segments[0].first
+        cut = self.index_at_or_after(self.first)
         gone = self.records[:cut]
         del self.records[:cut]
-        self.first += cut
+        del self.offsets[:cut]
         return gone
 
     def first_at_or_after(self, timestamp: int) -> int:
-        """The offset of the first record written at or after `timestamp` (ms), or the next."""
-        stamps = [record.timestamp for record in self.records]
-        return self.first + bisect.bisect_left(stamps, timestamp)
+        """The offset of the first message written at or after `timestamp` (ms), or the next."""
+        for record in self.records:  # oldest first; a reader starting by time is rare
+            if record.timestamp >= timestamp:
+                return record.seq
+        return self.next
 
 
 class Reader:
@@ -134,7 +188,9 @@ class Reader:
 
     __slots__ = ("filters", "match_unfiltered", "next", "start")
 
-    def __init__(self, next_offset: int, start: int, filters: tuple[str, ...] | None, match_unfiltered: bool):
+    def __init__(
+        self, next_offset: int, start: int, filters: tuple[str, ...] | None, match_unfiltered: bool
+    ) -> None:
         self.next = next_offset
         self.start = start
         self.filters = filters
@@ -146,7 +202,9 @@ class Reader:
         if self.filters is None:
             return True
         value = record.filter_value
-        return self.match_unfiltered if value is None else value in self.filters
+        if value is None:  # unfiltered: with match-unfiltered, or a filter "" (measured)
+            return self.match_unfiltered or "" in self.filters
+        return value in self.filters
 
 
 # --- what a consumer may ask of a stream -------------------------------------------------------
@@ -246,9 +304,7 @@ class Stream(Queue):
         """Append `message` (a stream keeps every message, persistent or not, and ignores its
         `expiration`); retention runs when the append started a new segment."""
         broker = self.vhost.broker
-        offset = self.ready.next_offset
-        record = self._record(message, offset, self._now_ms())
-        rolled = self._append(record)
+        record, rolled = self._write(message, self._now_ms())
         if self.keeps:
             broker.keep(KeepCopy(self, record))
         if broker.tracing:
@@ -258,7 +314,7 @@ class Stream(Queue):
                 self.node,
                 message=message.id,
                 routing_key=message.routing_key,
-                offset=offset,
+                offset=record.seq,
             )
         if rolled:
             self.apply_retention()
@@ -266,42 +322,45 @@ class Stream(Queue):
             self.dispatch()
         return True
 
-    def _record(self, message: Message, offset: int, timestamp: int) -> Record:
-        """`message` as the log holds it, with the bytes its chunk takes in a segment."""
+    def _write(self, message: Message, timestamp: int, offset: int | None = None) -> tuple[Record, bool]:
+        """Write `message` as one chunk at the log's end (at `offset` when restoring one): into a
+        new segment when the current one is full (osiris checks before each chunk), which opens
+        with a tracking snapshot taking an offset. True when a new segment started."""
         profile = self.vhost.broker.profile
-        headers = message.properties.headers
-        value = headers.get(FILTER_VALUE_HEADER) if headers else None
-        filter_value = utf8_text(value) if isinstance(value, str | bytes) else None
-        size = CHUNK_HEADER_BYTES + profile.stream_record_overhead + len(message.body)
-        if filter_value is not None and profile.stream_filtering:
-            size += FILTER_BYTES
-        return Record(message, offset, timestamp, size, filter_value)
-
-    def _append(self, record: Record) -> bool:
-        """Write `record` at the log's end, into a new segment when the current one is full (as
-        osiris checks before each chunk). True when a new segment started."""
         log = self.ready
         segment = log.segments[-1]
+        trailer = TRAILER_BYTES
         rolled = segment.size >= self.segment_bytes
         if rolled:
-            segment = Segment(record.seq)
+            segment = Segment(log.next)
             log.segments.append(segment)
-        segment.size += record.size
-        segment.last_timestamp = record.timestamp
+            if log.next > 0:  # the stream has publishers to track
+                segment.size += SNAPSHOT_BYTES
+                log.next += 1
+                trailer = 0
+        headers = message.properties.headers
+        value = headers.get(FILTER_VALUE_HEADER) if headers else None
+        filter_value = value if isinstance(value, str) and value else None
+        size = CHUNK_HEADER_BYTES + ENTRY_HEADER_BYTES + stored_size(message, profile.stream_message_overhead)
+        if filter_value is not None and profile.stream_filtering:
+            size += FILTER_BYTES
+        record = Record(message, log.next if offset is None else offset, timestamp, filter_value)
+        segment.size += size + trailer
+        segment.last_timestamp = timestamp
         log.append(record)
-        self.next_seq = record.seq + 1
-        return rolled
+        self.next_seq = log.next
+        return record, rolled
 
     def restore(self, stored: list[tuple[int, Message, int]]) -> None:
-        """The stored records, (offset, message, timestamp) in offset order, back into the log;
+        """The stored messages, (offset, message, timestamp) in offset order, back into the log;
         segments are cut again as they were written, and retention runs, as osiris' writer
         evaluates it when it starts."""
         log = self.ready
         if stored:
-            log.first = stored[0][0]
+            log.first = log.next = stored[0][0]
             log.segments = deque([Segment(log.first)])
         for offset, message, timestamp in stored:
-            self._append(self._record(message, offset, timestamp))
+            self._write(message, timestamp, offset)
         self.apply_retention()
 
     def apply_retention(self) -> None:
@@ -351,21 +410,19 @@ class Stream(Queue):
         """Place a new consumer in the log by its `x-stream-offset`; the offset it reads first."""
         log = self.ready
         spec = _offset_spec(consumer.arguments.get("x-stream-offset"))
-        first, end = log.first, log.next_offset
+        first, end = log.first, log.next
         start = first
         if spec == "first":
             position = first
-        elif spec == "last":
-            position = max(first, end - 1)
-        elif spec == "next" or spec is None:
-            position = end
+        elif spec == "last":  # the start of the last chunk: the newest message
+            position = log.records[-1].seq if log.records else end
         elif isinstance(spec, tuple):
             kind, value = spec
             position = log.first_at_or_after(value if kind == "timestamp" else self._now_ms() - value)
         elif isinstance(spec, int) and not isinstance(spec, bool):
             position = min(max(spec, first), end)
             start = spec
-        else:
+        else:  # "next", or nothing said
             position = end
         filters, match_unfiltered = (None, False)
         if self.vhost.broker.profile.stream_filtering:
@@ -383,9 +440,14 @@ class Stream(Queue):
 
     @property
     def offsets(self) -> tuple[int, int] | None:
-        """The offsets of the oldest and the newest message the log holds (None: it holds none)."""
+        """The first and the last offset the log holds (None: it holds none)."""
         log = self.ready
-        return (log.first, log.next_offset - 1) if log.records else None
+        return (log.first, log.next - 1) if log.span else None
+
+    def counts(self) -> tuple[int, int]:
+        """declare-ok's counts: the offsets held (RabbitMQ's count of messages) and, always, no
+        consumers (measured)."""
+        return self.ready.span, 0
 
     def reading_at(self, consumer: Consumer) -> int:
         return self.readers[consumer].next
@@ -393,25 +455,39 @@ class Stream(Queue):
     def dispatch(self) -> None:
         """Each consumer reads on from its own place while its prefetch leaves room."""
         log = self.ready
-        end = log.next_offset
+        records = log.records
         for consumer in list(self.consumers):
             reader = self.readers.get(consumer)
             if reader is None:
                 continue
-            while reader.next < end and consumer.has_room():
-                record = log.at(reader.next)
-                reader.next += 1
+            index = log.index_at_or_after(reader.next)
+            while index < len(records) and consumer.has_room():
+                record = records[index]
+                index += 1
+                reader.next = record.seq + 1
                 if reader.wants(record):
                     consumer.channel.deliver(consumer, self, record)
-                if consumer not in self.readers:  # the delivery closed its channel
-                    break
+                    if consumer not in self.readers:  # the delivery closed its channel
+                        break
 
     def as_delivered(self, entry: Entry) -> Message:
-        """The message with its offset in the `x-stream-offset` header (a signed 64-bit field)."""
+        """The message as a stream gives it back: its offset in the `x-stream-offset` header (a
+        signed 64-bit field), no `cluster_id`, and on 4.x a delivery mode if it had none."""
         message = entry.message
-        headers = {**(message.properties.headers or {}), OFFSET_HEADER: Long(entry.seq)}
-        properties = with_changes(message.properties, headers=headers)
-        return Message(message.id, message.exchange, message.routing_key, properties, message.body)
+        properties = message.properties
+        changes: dict[str, Any] = {
+            "headers": {**(properties.headers or {}), OFFSET_HEADER: Long(entry.seq)},
+            "cluster_id": None,
+        }
+        if properties.delivery_mode is None and self.vhost.broker.profile.stream_sets_delivery_mode:
+            changes["delivery_mode"] = 1
+        return Message(
+            message.id,
+            message.exchange,
+            message.routing_key,
+            with_changes(properties, **changes),
+            message.body,
+        )
 
     # --- acks are credit; nothing is requeued or removed -------------------------------------
 

@@ -47,6 +47,12 @@ def received(broker: Broker) -> list[tuple[str, str, int]]:
     return out
 
 
+def chunk_bytes(broker: Broker, body: int, queue: str = "s") -> int:
+    """What one message published to `queue` through the default exchange takes in a segment:
+    its chunk header, entry header, stored size and tracking trailer (STREAM_FACTS.md)."""
+    return 48 + 4 + broker.profile.stream_message_overhead + len(queue) + body + 44
+
+
 def consume(channel: Channel, queue: str, tag: str, offset: Any = None, prefetch: int = 10, **kw: Any) -> str:
     channel.basic_qos(prefetch)
     arguments = {} if offset is None else {"x-stream-offset": offset}
@@ -136,48 +142,65 @@ def test_timestamps_and_intervals(broker: Broker, channel: Channel, clock: FakeC
 
 
 def test_retention_removes_whole_old_segments_when_a_new_one_starts(broker: Broker, channel: Channel) -> None:
-    overhead = 48 + broker.profile.stream_record_overhead + 10
-    stream = declare(
-        channel, {"x-stream-max-segment-size-bytes": 3 * overhead, "x-max-length-bytes": 7 * overhead}
-    )
+    size = chunk_bytes(broker, 10)
+    stream = declare(channel, {"x-stream-max-segment-size-bytes": 3 * size, "x-max-length-bytes": 7 * size})
     events = record_events(broker)
     publish(channel, "s", *(f"m{i:08d}" for i in range(20)))
     first, last = stream.offsets or (0, 0)
-    assert last == 19
-    assert first > 0 and first % 3 == 0  # whole segments of 3 went, oldest first
-    kept = sum(segment.size for segment in stream.ready.segments)
-    assert kept <= 7 * overhead + 8 * len(stream.ready.segments) + 3 * overhead
+    segments = stream.ready.segments
+    assert first == segments[0].first > 0  # whole segments went, oldest first
+    assert sum(segment.size for segment in list(segments)[:-1]) <= 7 * size - segments[-1].size + size
+    bodies = [entry.message.body.decode() for entry in stream.ready]
+    assert bodies == [f"m{i:08d}" for i in range(20 - len(bodies), 20)]  # the newest, in order
     dropped = [e.detail["offset"] for e in events if e.kind is EventKind.DROP]
-    assert dropped == list(range(first))
-    assert all(e.detail["reason"] == "retention" for e in events if e.kind is EventKind.DROP)
+    assert dropped == sorted(dropped) and dropped[-1] < first
+    assert len(dropped) + len(bodies) == 20
+    assert {e.detail["reason"] for e in events if e.kind is EventKind.DROP} == {"retention"}
+    assert last - first + 1 == stream.counts()[0] > len(bodies)  # a snapshot takes an offset per segment
+
+
+def test_each_new_segment_opens_with_a_snapshot_that_takes_an_offset(
+    broker: Broker, channel: Channel
+) -> None:
+    size = chunk_bytes(broker, 1)
+    stream = declare(channel, {"x-stream-max-segment-size-bytes": 2 * size})
+    publish(channel, "s", *"abcde")
+    # a segment takes chunks while it is under the limit: 2, then snapshot + 2 (the first after a
+    # snapshot has no trailer), ...
+    assert [entry.seq for entry in stream.ready] == [0, 1, 3, 4, 6]
+    consume(channel, "s", "c", "first")
+    assert [(body, offset) for _, body, offset in received(broker)] == list(
+        zip("abcde", [0, 1, 3, 4, 6], strict=True)
+    )
 
 
 def test_a_reader_behind_retention_moves_to_the_first_offset(broker: Broker, channel: Channel) -> None:
-    overhead = 48 + broker.profile.stream_record_overhead + 1
-    declare(channel, {"x-stream-max-segment-size-bytes": 2 * overhead, "x-max-length-bytes": 2 * overhead})
+    size = chunk_bytes(broker, 1)
+    stream = declare(channel, {"x-stream-max-segment-size-bytes": 2 * size, "x-max-length-bytes": 2 * size})
     publish(channel, "s", "a", "b")
     consume(channel, "s", "slow", "first", prefetch=1)
     assert [body for _, body, _ in received(broker)] == ["a"]
-    publish(channel, "s", "c", "d", "e", "f")
+    publish(channel, "s", *"cdefgh")
     channel.basic_ack(1)
     ((_, body, offset),) = received(broker)
-    assert offset >= 2 and body == "cdef"[offset - 2]
+    first, _ = stream.offsets or (0, 0)
+    assert offset >= first > 1 and body == stream.ready[0].message.body.decode()
 
 
 def test_max_age_removes_old_segments_at_the_next_roll(
     broker: Broker, channel: Channel, clock: FakeClock
 ) -> None:
-    overhead = 48 + broker.profile.stream_record_overhead + 1
-    stream = declare(channel, {"x-stream-max-segment-size-bytes": overhead, "x-max-age": "10s"})
-    publish(channel, "s", "a", "b")
+    stream = declare(channel, {"x-stream-max-segment-size-bytes": chunk_bytes(broker, 1), "x-max-age": "10s"})
+    publish(channel, "s", "a", "b")  # b opens a second segment: snapshot 1, b 2
     clock.now += 11
-    assert stream.offsets == (0, 1)  # nothing happens until a segment rolls
-    publish(channel, "s", "c")
-    assert stream.offsets == (2, 2)
+    assert stream.offsets == (0, 2)  # nothing happens until a segment rolls
+    publish(channel, "s", "c")  # snapshot 3, c 4: the two older segments are too old
+    assert stream.offsets == (3, 4)
+    assert [entry.message.body for entry in stream.ready] == [b"c"]
 
 
 def test_a_policy_sets_retention_and_wins_over_the_argument(broker: Broker, channel: Channel) -> None:
-    overhead = 48 + broker.profile.stream_record_overhead + 1
+    overhead = chunk_bytes(broker, 1)
     stream = declare(channel, {"x-stream-max-segment-size-bytes": overhead, "x-max-length-bytes": 10**9})
     publish(channel, "s", *"abcdef")
     broker.set_policy("/", "short", "^s$", {"max-length-bytes": 2 * overhead}, apply_to="streams")
