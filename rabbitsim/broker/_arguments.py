@@ -393,6 +393,8 @@ def check_stream_consumer_arguments(what: str, profile: VersionProfile, argument
             check_age_parses(offset, profile)
             problem = f'{{invalid_stream_offset_arg,{{longstr,<<"{offset}">>}}}}'
             raise ChannelError(PRECONDITION_FAILED, f"invalid arg 'x-stream-offset' for {what}: {problem}")
+    if profile.stream_filtering and arguments.get("x-stream-filter") == []:
+        raise Crash()  # 4.x's reader cannot start with an empty filter (measured)
     for key in arguments:
         if key in profile.stream_refused_consumer_arguments:
             raise ChannelError(

@@ -28,7 +28,7 @@ from rabbitsim.vocabulary import EventKind
 
 from ._arguments import max_age_ms
 from ._durability import ForgetCopy, KeepCopy
-from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError
+from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError, Crash
 from ._message import Entry, Long, Message, PropertiesLike, with_changes
 from ._policies import queue_settings
 from ._queue import Queue
@@ -340,6 +340,8 @@ class Stream(Queue):
                 trailer = 0
         headers = message.properties.headers
         value = headers.get(FILTER_VALUE_HEADER) if headers else None
+        if value is not None and not isinstance(value, str) and profile.stream_filtering:
+            raise Crash()  # 4.x's stream client reads only a string there (measured)
         filter_value = value if isinstance(value, str) and value else None
         size = CHUNK_HEADER_BYTES + ENTRY_HEADER_BYTES + stored_size(message, profile.stream_message_overhead)
         if filter_value is not None and profile.stream_filtering:
