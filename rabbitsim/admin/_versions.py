@@ -63,6 +63,8 @@ class ApiVersion:
     ready_to_serve_check: bool = False
     #: what a quorum queue shows beyond the fields every queue type shares (`_views.QUORUM`)
     quorum_fields: tuple[str, ...] = ()
+    #: what a stream shows beyond the fields every type shares (`_views.STREAM`)
+    stream_fields: tuple[str, ...] = ()
     #: the whole broker's definitions: 4.x say they are a cluster's (`rabbitmq_definition_format`,
     #: `original_cluster_name`, `explanation`); which fields a vhost has there; which global
     #: parameters are listed
@@ -146,6 +148,7 @@ API_VERSIONS: dict[str, ApiVersion] = {
                 "messages_ready_returned",
                 "publishers",
             ),
+            stream_fields=("leader", "segments"),
         ),
         ApiVersion(
             name="4.3",
@@ -177,6 +180,7 @@ API_VERSIONS: dict[str, ApiVersion] = {
                 "messages_ready_returned",
                 "publishers",
             ),
+            stream_fields=("first_timestamp", "leader", "segments"),
             escapes_validation=False,
         ),
     )
