@@ -287,12 +287,24 @@ def _max_age(value: Any, _arguments: Mapping[str, Any]) -> str | None:
 
 
 #: what RabbitMQ checks of a stream's own arguments, in its order (`rabbit_amqqueue:declare_args`)
+#: where a replicated queue's leader may be placed (`rabbit_queue_location`; the last three are
+#: deprecated names RabbitMQ still takes)
+LEADER_LOCATORS = ("client-local", "balanced", "random", "least-leaders", "min-masters")
+
+
+def _leader_locator(value: Any, _arguments: Mapping[str, Any]) -> str | None:
+    if not isinstance(value, str):
+        return f"{{unacceptable_type,{wire_type(value)}}}"
+    return None if value in LEADER_LOCATORS else "invalid_queue_locator_arg"
+
+
 STREAM_ARGUMENT_CHECKS: dict[str, Check] = {
     "x-max-length-bytes": _integer(),
     "x-max-age": _max_age,
     "x-stream-max-segment-size-bytes": _integer(),
     "x-stream-filter-size-bytes": _integer(),
     "x-initial-cluster-size": _integer(zero=False),
+    "x-queue-leader-locator": _leader_locator,
 }
 #: Arguments another queue type knows and a stream does not: RabbitMQ refuses them by name (every
 #: type's `queue_arguments` but the stream's, from each version's source)
@@ -391,7 +403,8 @@ def check_stream_consumer_arguments(what: str, profile: VersionProfile, argument
             raise Crash()
         if isinstance(offset, str) and offset not in ("first", "last", "next") and max_age_ms(offset) is None:
             check_age_parses(offset, profile)
-            problem = f'{{invalid_stream_offset_arg,{{longstr,<<"{offset}">>}}}}'
+            binary = f'<<"{offset}">>' if offset else "<<>>"  # as Erlang prints a binary
+            problem = f"{{invalid_stream_offset_arg,{{longstr,{binary}}}}}"
             raise ChannelError(PRECONDITION_FAILED, f"invalid arg 'x-stream-offset' for {what}: {problem}")
     if profile.stream_filtering and arguments.get("x-stream-filter") == []:
         raise Crash()  # 4.x's reader cannot start with an empty filter (measured)

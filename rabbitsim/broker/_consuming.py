@@ -68,7 +68,7 @@ class ConsumerMethods(ChannelBase):
             check_consumer_timeout_argument(self.broker.profile, found.described, arguments, found.type)
         if self.global_prefetch and found.type == "quorum":
             raise ConnectionError(NOT_IMPLEMENTED, f"{found.described} does not support global qos")
-        if found.exclusive_consumer or (exclusive and found.consumers):
+        if not found.is_stream and (found.exclusive_consumer or (exclusive and found.consumers)):
             raise ChannelError(ACCESS_REFUSED, f"{found.described} in exclusive use")
         tag = consumer_tag or self.broker.generate_name("amq.ctag")
         consumer = Consumer(
@@ -82,7 +82,7 @@ class ConsumerMethods(ChannelBase):
         )
         self.consumers[tag] = consumer
         found.add_consumer(consumer)
-        found.exclusive_consumer = exclusive
+        found.exclusive_consumer = exclusive and not found.is_stream  # a stream has none (measured)
         if self.broker.tracing:
             place: dict[str, Any] = (
                 {"offset": found.reading_at(consumer)} if isinstance(found, Stream) else {}
