@@ -65,6 +65,7 @@ class ApiVersion:
     quorum_fields: tuple[str, ...] = ()
     #: what a stream shows beyond the fields every type shares (`_views.STREAM`)
     stream_fields: tuple[str, ...] = ()
+    stream_consumers_active: bool = False
     #: the whole broker's definitions: 4.x say they are a cluster's (`rabbitmq_definition_format`,
     #: `original_cluster_name`, `explanation`); which fields a vhost has there; which global
     #: parameters are listed
@@ -181,6 +182,7 @@ API_VERSIONS: dict[str, ApiVersion] = {
                 "publishers",
             ),
             stream_fields=("first_timestamp", "leader", "segments"),
+            stream_consumers_active=True,
             escapes_validation=False,
         ),
     )

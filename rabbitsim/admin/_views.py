@@ -407,6 +407,8 @@ class View:
         if queue.single_active and queue.consumers and queue.consumers[0] is not consumer:
             item["active"] = False
             item["activity_status"] = "waiting"
+        if queue.is_stream and not self.version.stream_consumers_active:
+            item["active"] = False  # 3.10 and 4.0 call a stream's consumers inactive (measured)
         if self.version.consumer_timeout_field:
             timeout = self.broker.consumer_timeout
             item["consumer_timeout"] = timeout if timeout is not None else "undefined"

@@ -91,6 +91,8 @@ def dead_letter(queue: Queue, message: Message, reason: str, *, refused: bool = 
                     reason="dead-letter-cycle",
                 )
             continue
+        if target.is_stream and not broker.profile.stream_takes_dead_letters:
+            continue  # 3.10 loses it, silently (measured)
         target.receive(dead)
 
 

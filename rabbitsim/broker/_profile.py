@@ -132,6 +132,8 @@ class VersionProfile:
     #: 3.10 refuses basic.nack and basic.reject of a stream's deliveries (540) and crashes on
     #: basic.recover; 4.x take both as acks
     stream_refuses_nack: bool = False
+    #: 3.10 silently drops what is dead-lettered into a stream; 4.x appends it
+    stream_takes_dead_letters: bool = True
     stream_filtering: bool = True
     stream_filter_size_is_argument: bool = False
 
@@ -212,6 +214,7 @@ PROFILES = {
         stream_auto_ack_text="automatic acknowledgement not supported by stream queues {}",
         stream_filtering=False,
         stream_refuses_nack=True,
+        stream_takes_dead_letters=False,
         stream_message_overhead=42,
         stream_sets_delivery_mode=False,
     ),
