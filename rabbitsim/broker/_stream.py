@@ -97,12 +97,13 @@ class Record(Entry):
     """One message in a stream's log. `seq` is its offset; `timestamp` (ms since the epoch) is
     when its chunk was written, which timestamp offsets and `x-max-age` read."""
 
-    __slots__ = ("filter_value", "timestamp")
+    __slots__ = ("filter_value", "shown", "timestamp")
 
     def __init__(self, message: Message, offset: int, timestamp: int, filter_value: str | None) -> None:
         super().__init__(message, offset)
         self.timestamp = timestamp
         self.filter_value = filter_value
+        self.shown: Message | None = None  # as delivered: the same for every reader
 
 
 class Segment:
@@ -474,7 +475,10 @@ class Stream(Queue):
 
     def as_delivered(self, entry: Entry) -> Message:
         """The message as a stream gives it back: its offset in the `x-stream-offset` header (a
-        signed 64-bit field), no `cluster_id`, and on 4.x a delivery mode if it had none."""
+        signed 64-bit field), no `cluster_id`, and on 4.x a delivery mode if it had none. Made
+        once per message: every reader gets the same, so the wire can reuse its encoding."""
+        if isinstance(entry, Record) and entry.shown is not None:
+            return entry.shown
         message = entry.message
         properties = message.properties
         changes: dict[str, Any] = {
@@ -483,13 +487,11 @@ class Stream(Queue):
         }
         if properties.delivery_mode is None and self.vhost.broker.profile.stream_sets_delivery_mode:
             changes["delivery_mode"] = 1
-        return Message(
-            message.id,
-            message.exchange,
-            message.routing_key,
-            with_changes(properties, **changes),
-            message.body,
-        )
+        changed = with_changes(properties, **changes)
+        shown = Message(message.id, message.exchange, message.routing_key, changed, message.body)
+        if isinstance(entry, Record):
+            entry.shown = shown
+        return shown
 
     # --- acks are credit; nothing is requeued or removed -------------------------------------
 
