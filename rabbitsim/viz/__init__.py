@@ -12,6 +12,10 @@ an animation plays.
         caption, title (the full description); queues carry ready / unacked. Edges carry kind
         ('publish', 'binding', 'consume'), keys and label. The default exchange and the amq.*
         exchanges appear only when used.
+        A stream (`x-queue-type: stream`) is a queue node with queue_type 'stream' and a `log`
+        (a LogView): its offsets as cells, first to committed (a long log elided in the
+        middle), and each consumer's next offset, from the trace or else from its
+        `x-stream-offset` argument; its consume edges say the argument ('from first').
     layout(graph) -> Layout
         Columns by kind, left to right (exchanges bound to exchanges go one column deeper),
         rows sorted to keep edges short; deterministic.
@@ -25,6 +29,9 @@ an animation plays.
         x, y, colour: by routing key, or by message where all share one key), each queue's
         ready and unacked count, marks (ack, nack, reject, drop, requeue, return, confirm)
         and the events it shows. Long traces are compressed to about `max_frames` frames.
+        A stream has no depth: per frame its log (`Frame.logs`), messages appended as they
+        arrive and kept after delivery and ack, each reader's marker moving as it receives,
+        retention emptying cells from the start.
     animate(source, ..., interval=100) -> Animation
         Shows itself in a notebook as a self-contained HTML player (SVG picture, frames as
         data, a small script; play / pause / step / speed / loop, and the event log beside it,
@@ -68,6 +75,7 @@ from ._layout import Layout, layout
 from ._live import LiveView, live
 from ._player import Player
 from ._scene import Picture, Scene, draw
+from ._stream import LogView
 from ._style import PALETTE, shorten
 
 __all__ = [
@@ -77,6 +85,7 @@ __all__ = [
     "Frame",
     "Layout",
     "LiveView",
+    "LogView",
     "Mark",
     "Picture",
     "Player",

@@ -9,7 +9,11 @@ so that 200 messages take about as many frames as `max_frames` allows. What caus
 kept: a copy of a message (the message in one queue) is not delivered before it arrives, nor
 acked before it is delivered; a channel does not act before what it received arrived (an RPC
 server answers after the request came), and a delivery after an ack waits for it (prefetch).
-So depths never go below zero, and the trace's own counts end where the broker did."""
+So depths never go below zero, and the trace's own counts end where the broker did.
+
+A stream is not a queue with a depth: its messages stay in its log when delivered and acked.
+Its frames carry the log as `LogView`s (see `_stream`): appends land at the end as a message
+reaches it, each consumer's marker moves as it receives, retention cuts from the start."""
 
 from __future__ import annotations
 
@@ -22,8 +26,9 @@ import networkx as nx  # type: ignore[import-untyped]
 
 from rabbitsim.vocabulary import REPLY_QUEUE, EventKind, Node, NodeKind, Topology, TraceEvent
 
-from ._graph import DEFAULT_EXCHANGE, drawn_as, graph, resolve, traced_vhost
+from ._graph import DEFAULT_EXCHANGE, drawn_as, graph, resolve, streams_of, traced_vhost
 from ._layout import Layout, layout
+from ._stream import HELD, STREAM_TYPE, LogView, Step, StreamLog, initial_log, log_steps, place_by_argument
 
 MARK_DURATION = 0.75  # how long an ack, requeue or drop glyph stays, in hops
 PIPELINE = 4.0  # the hops after the last action: publish, route, deliver, ack
@@ -88,6 +93,7 @@ class Frame:
     unacked: Mapping[str, int]  # queue node → delivered, not yet acked
     marks: tuple[Mark, ...]
     events: tuple[int, ...]  # indices into Film.events that happen in this frame
+    logs: Mapping[str, LogView] = field(default_factory=dict)  # stream node → its log
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,12 @@ class Film:
 
     @property
     def queues(self) -> tuple[str, ...]:
+        """The queues drawn with a depth bar (streams are drawn as logs)."""
         return tuple(n for column in self.layout.layers for n in column if _is_queue(self.graph, n))
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return tuple(n for column in self.layout.layers for n in column if _is_stream(self.graph, n))
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +156,28 @@ class _Scheduler:
     changes: list[tuple[float, str, int, int]] = field(default_factory=list)  # time, queue, ready, unacked
     marks: list[tuple[float, str, str]] = field(default_factory=list)  # time, node, kind
     times: list[float] = field(default_factory=list)
+    # streams: the log steps of the trace by event index, and when each happens
+    steps: Mapping[int, Step] = field(default_factory=dict)
+    log_changes: list[tuple[float, Step]] = field(default_factory=list)
+    appended: dict[str, float] = field(default_factory=dict)  # stream → its latest append
 
     def run(self, events: Sequence[TraceEvent]) -> None:
+        streams = set(streams_of(self.graph)) if self.steps else set()
         for index, event in enumerate(events):
             self.base = self.groups[index] / self.rate
             handler = _HANDLERS.get(event.kind) if event.message is not None else None
-            self.times.append(handler(self, event, event.message) if handler else self.base)
+            if (
+                handler is not None
+                and streams
+                and event.source is not None
+                and self.at(event.source) in streams
+            ):
+                handler = _STREAM_HANDLERS.get(event.kind, _Scheduler.unchanged)
+            at = handler(self, event, event.message) if handler else self.base
+            self.times.append(at)
+            step = self.steps.get(index)
+            if step is not None:
+                self.log_changes.append((at, step))
 
     def at(self, node: Node) -> str:
         """The graph node where `node` is drawn."""
@@ -286,6 +313,54 @@ class _Scheduler:
         self.free_at[(message, target)] = self.hop(at, source, target, message)
         return at
 
+    # --- a stream: the message stays in the log ------------------------------------------------
+
+    def append(self, event: TraceEvent, message: int) -> float:
+        """Into a stream's log, when the message reaches it; no depth changes."""
+        assert event.source is not None
+        stream = self.at(event.source)
+        at = self.free_at.get((message, stream), self.base)
+        self.appended[stream] = at
+        return at
+
+    def read(self, event: TraceEvent, message: int) -> float:
+        """A consumer reads from the log: a token leaves, the message stays. Several consumers
+        read the same message independently; a message appended during the trace is read
+        after it arrived."""
+        assert event.source is not None and event.target is not None
+        stream, consumer = self.at(event.source), self.at(event.target)
+        channel = _channel(event.target)
+        appended = self.free_at.get((message, stream))
+        start = max(
+            self.base,
+            self.base if appended is None else appended + DWELL,
+            self.acted.get(channel, 0.0),
+        )
+        arrival = self.free_at[(message, consumer)] = self.hop(start, stream, consumer, message)
+        self.received[channel] = max(self.received.get(channel, 0.0), arrival)
+        return start
+
+    def settle_read(self, event: TraceEvent, message: int) -> float:
+        """An ack (or nack) of a stream's delivery shows at the consumer and removes nothing."""
+        assert event.target is not None
+        consumer, channel = self.at(event.target), _channel(event.target)
+        at = max(self.base, self.free_at.get((message, consumer), self.base), self.received.get(channel, 0.0))
+        self.acted[channel] = at
+        self.marks.append((at, consumer, event.kind.value))
+        return at
+
+    def retire(self, event: TraceEvent, message: int) -> float:
+        """Retention (or deletion) removes the message from the log's start."""
+        assert event.source is not None
+        stream = self.at(event.source)
+        # the append that made retention run comes first in the trace: cut after it shows
+        at = max(self.base, self.free_at.get((message, stream), self.base), self.appended.get(stream, 0.0))
+        self.marks.append((at, stream, "drop"))
+        return at
+
+    def unchanged(self, event: TraceEvent, message: int) -> float:
+        return self.base
+
 
 def _channel(node: Node) -> tuple[str, int]:
     return (node.connection, node.channel)
@@ -305,6 +380,17 @@ _HANDLERS: dict[EventKind, Callable[[_Scheduler, TraceEvent, Any], float]] = {
     EventKind.RETURN: _Scheduler.returned,
     EventKind.CONFIRM: _Scheduler.confirm,
     EventKind.DEAD_LETTER: _Scheduler.dead_letter,
+}
+
+
+_STREAM_HANDLERS: dict[EventKind, Callable[[_Scheduler, TraceEvent, Any], float]] = {
+    EventKind.ENQUEUE: _Scheduler.append,
+    EventKind.DELIVER: _Scheduler.read,
+    EventKind.ACK: _Scheduler.settle_read,
+    EventKind.NACK: _Scheduler.settle_read,
+    EventKind.REJECT: _Scheduler.settle_read,
+    EventKind.DROP: _Scheduler.retire,
+    EventKind.EXPIRE: _Scheduler.retire,
 }
 
 
@@ -346,8 +432,9 @@ def frames(
     steps = groups(found)
     target = max(1.0, max_frames / frames_per_hop - PIPELINE)
     rate = max(1.0, (steps[-1] + 1 if steps else 0) / target)
+    logged, numbered = log_steps(found, streams_of(picture), lambda node: drawn_as(picture, node))
     for _attempt in range(4):  # long causal chains can overrun the estimate: compress more
-        scheduler = _Scheduler(rate, steps, picture)
+        scheduler = _Scheduler(rate, steps, picture, steps=dict(logged))
         scheduler.run(found)
         wanted = math.ceil(_end(scheduler) * frames_per_hop) + 1
         if wanted <= max_frames:
@@ -356,7 +443,7 @@ def frames(
     # a chain of causes longer than the budget (a hundred RPC round trips) cannot be compressed
     # by starting more at once: sample it more coarsely instead
     per_hop = min(float(frames_per_hop), (max(max_frames, 2) - 1) / max(_end(scheduler), EPSILON))
-    return _film(picture, where, found, scheduler, per_hop, colour_by, rate)
+    return _film(picture, where, found, scheduler, per_hop, colour_by, rate, numbered)
 
 
 def _end(scheduler: _Scheduler) -> float:
@@ -377,6 +464,7 @@ def _film(
     per_hop: float,
     colour_by: str,
     rate: float,
+    numbered: set[str],
 ) -> Film:
     count = math.ceil(_end(scheduler) * per_hop) + 1
     colour_by = _colour_mode(events, colour_by)
@@ -413,6 +501,7 @@ def _film(
     event_frames = [min(_frame_at(at, per_hop), count - 1) for at in scheduler.times]
     for event_index, frame_index in enumerate(event_frames):
         happening[frame_index].append(event_index)
+    logs = _Logs(picture, scheduler.log_changes, numbered, colours)
     result, cursor, scale = [], 0, 1
     for index in range(count):
         now = index / per_hop
@@ -434,6 +523,7 @@ def _film(
                 dict(unacked),
                 tuple(marks[index]),
                 tuple(happening[index]),
+                logs.at(now),
             )
         )
     return Film(
@@ -448,6 +538,46 @@ def _film(
         colour_by,
         rate,
     )
+
+
+class _Logs:
+    """Each stream's log through the film: its state before the trace, then the trace's steps
+    in the order they are shown; a view is made again only when its log changed."""
+
+    def __init__(
+        self,
+        picture: nx.DiGraph,
+        changes: list[tuple[float, Step]],
+        numbered: set[str],
+        colours: Mapping[int, int],
+    ) -> None:
+        self.changes = sorted(changes, key=lambda change: change[0])  # stable: same time keeps order
+        self.colour_of = lambda message: colours.get(message, HELD)
+        self.logs: dict[str, StreamLog] = {}
+        for stream in streams_of(picture):
+            own = [step for _at, step in self.changes if step.stream == stream]
+            known = stream in numbered or picture.nodes[stream].get("first_offset") is not None
+            log = self.logs[stream] = initial_log(picture.nodes[stream], own, known)
+            placed = {step.who for step in own if step.op in ("place", "read")}
+            for consumer in picture.successors(stream):
+                if consumer not in placed:  # there before the trace: where its argument says
+                    place_by_argument(log, consumer, picture.edges[stream, consumer].get("offset_spec"))
+        self.cursor = 0
+        self.anchors = {stream: log.first for stream, log in self.logs.items()}  # cells keep places
+        self.views = {
+            stream: log.view(self.colour_of, self.anchors[stream]) for stream, log in self.logs.items()
+        }
+
+    def at(self, now: float) -> dict[str, LogView]:
+        changed = set()
+        while self.cursor < len(self.changes) and self.changes[self.cursor][0] <= now + EPSILON:
+            step = self.changes[self.cursor][1]
+            self.logs[step.stream].apply(step)
+            changed.add(step.stream)
+            self.cursor += 1
+        for stream in changed:
+            self.views[stream] = self.logs[stream].view(self.colour_of, self.anchors[stream])
+        return dict(self.views)
 
 
 def _settle_on_snapshot(
@@ -467,7 +597,13 @@ def _frame_at(time: float, per_hop: float) -> int:
 
 
 def _is_queue(picture: nx.DiGraph, node: str) -> bool:
-    return bool(picture.nodes[node]["kind"] is NodeKind.QUEUE)
+    """A queue drawn with a depth bar: any but a stream."""
+    attributes = picture.nodes[node]
+    return bool(attributes["kind"] is NodeKind.QUEUE and attributes.get("queue_type") != STREAM_TYPE)
+
+
+def _is_stream(picture: nx.DiGraph, node: str) -> bool:
+    return bool(picture.nodes[node].get("queue_type") == STREAM_TYPE)
 
 
 def _initial_counts(

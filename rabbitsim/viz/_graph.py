@@ -24,7 +24,10 @@ from rabbitsim.vocabulary import (
     TraceEvent,
 )
 
+from ._stream import STREAM_TYPE, STREAM_WIDTH, initial_log, log_steps, place_by_argument
 from ._style import channel_caption, shorten, shorten_all
+
+OFFSET_ARGUMENT = "x-stream-offset"
 
 DEFAULT_EXCHANGE_LABEL = "(AMQP default)"
 BASIC_GET = "basic.get"
@@ -85,6 +88,7 @@ class _Edge:
     prefetch: int = 0
     no_ack: bool = False
     alternate: bool = False  # an exchange's alternate exchange: taken when nothing matched
+    offset_spec: Any = None  # a stream consumer's `x-stream-offset`, as given
 
 
 @dataclass
@@ -136,6 +140,8 @@ class _Builder:
                     durable=queue.durable,
                     auto_delete=queue.auto_delete,
                     queue_type=queue.type,
+                    first_offset=queue.first_offset,
+                    committed_offset=queue.committed_offset,
                     counted=True,  # ready and unacked are the snapshot's
                 )
         for binding in topology.bindings:
@@ -154,6 +160,7 @@ class _Builder:
                     consumer.consumer_tag,
                     prefetch=consumer.prefetch_count,
                     no_ack=not consumer.ack_required,
+                    offset_spec=consumer.arguments.get(OFFSET_ARGUMENT),
                 )
 
     def add_exchange(self, name: str, **attributes: Any) -> str:
@@ -175,7 +182,14 @@ class _Builder:
             self.used_exchanges.add(destination)
 
     def add_consumer(
-        self, queue: str, channel: str, tag: str, *, prefetch: int = 0, no_ack: bool = False
+        self,
+        queue: str,
+        channel: str,
+        tag: str,
+        *,
+        prefetch: int = 0,
+        no_ack: bool = False,
+        offset_spec: Any = None,
     ) -> str:
         ident = node_id(NodeKind.CONSUMER, f"{channel}:{tag}")
         self.node(ident, NodeKind.CONSUMER, tag, channel=channel)
@@ -184,7 +198,13 @@ class _Builder:
         edge = self.edge(source, ident, "consume")
         edge.prefetch = prefetch or edge.prefetch
         edge.no_ack = no_ack or edge.no_ack
+        edge.offset_spec = edge.offset_spec if offset_spec is None else offset_spec
         return ident
+
+    def mark_stream(self, node: Node) -> None:
+        """A queue an event shows to be a stream (an offset only a log has)."""
+        queue = REPLY_QUEUE if node.name.startswith(REPLY_QUEUE) else node.name
+        self.node(node_id(NodeKind.QUEUE, queue), NodeKind.QUEUE, queue, queue_type=STREAM_TYPE)
 
     # --- from a trace ------------------------------------------------------------------------
 
@@ -217,6 +237,14 @@ class _Builder:
                     if k in ("exclusive", "durable", "auto_delete")
                 },
             )
+            declared = event.detail.get("type") or (event.detail.get("arguments") or {}).get("x-queue-type")
+            if declared == STREAM_TYPE:
+                self.mark_stream(node)
+
+    def on_offset(self, event: TraceEvent) -> None:
+        """An append or a retention drop that names an offset: the queue is a stream."""
+        if "offset" in event.detail and event.source is not None and event.source.kind is NodeKind.QUEUE:
+            self.mark_stream(event.source)
 
     def on_bind(self, event: TraceEvent) -> None:
         if event.source is not None and event.target is not None:
@@ -266,6 +294,8 @@ class _Builder:
             prefetch=int(event.detail.get("prefetch") or 0),
             no_ack=bool(event.detail.get("no_ack")),
         )
+        if "offset" in event.detail:
+            self.mark_stream(source)
         if queue == REPLY_QUEUE:  # direct reply-to: the default exchange hands it over
             self.edge(self.add_exchange(""), node_id(NodeKind.QUEUE, queue), "binding")
             self.default_routes.add(node_id(NodeKind.QUEUE, queue))
@@ -283,6 +313,8 @@ class _Builder:
         for ident, attributes in self.nodes.items():
             if ident not in hidden and attributes["kind"] in LABELS:
                 graph.add_node(ident, **{**DEFAULTS.get(attributes["kind"], {}), **attributes})
+                if attributes.get("queue_type") == STREAM_TYPE:
+                    graph.nodes[ident]["half_width"] = STREAM_WIDTH / 2
                 if attributes["kind"] is NodeKind.EXCHANGE:
                     graph.nodes[ident]["type"] = self.exchange_types.get(attributes["name"], "")
         for (source, target), edge in self.edges.items():
@@ -320,12 +352,15 @@ class _Builder:
             label = "" if exchange_type in KEYLESS_TYPES else _keys_label(keys, count_if_long=True)
         else:
             label = "auto-ack" if edge.no_ack else (f"prefetch {edge.prefetch}" if edge.prefetch else "")
+            if edge.offset_spec is not None:
+                label = "\n".join(filter(None, (label, f"from {shorten(str(edge.offset_spec), 12)}")))
         return {
             "kind": edge.kind,
             "keys": keys,
             "label": label,
             "prefetch": edge.prefetch,
             "no_ack": edge.no_ack,
+            **({} if edge.offset_spec is None else {"offset_spec": edge.offset_spec}),
         }
 
     def _label(self, graph: nx.DiGraph) -> None:
@@ -420,7 +455,8 @@ def _queue_label(builder: _Builder, attributes: dict[str, Any], number: int) -> 
     flags = [
         flag.replace("_", "-") for flag in ("durable", "exclusive", "auto_delete") if attributes.get(flag)
     ]
-    return shorten(name), "", f"queue {name!r}" + (f" ({', '.join(flags)})" if flags else "")
+    what = "stream" if attributes.get("queue_type") == STREAM_TYPE else "queue"
+    return shorten(name), "", f"{what} {name!r}" + (f" ({', '.join(flags)})" if flags else "")
 
 
 def _consumer_label(builder: _Builder, attributes: dict[str, Any], number: int) -> tuple[str, str, str]:
@@ -445,6 +481,8 @@ _EVENT_HANDLERS = {
     EventKind.ROUTE: _Builder.on_route,
     EventKind.CONSUMER_ADDED: _Builder.on_consume,
     EventKind.DELIVER: _Builder.on_consume,
+    EventKind.ENQUEUE: _Builder.on_offset,
+    EventKind.DROP: _Builder.on_offset,
 }
 
 
@@ -470,7 +508,36 @@ def graph(
     for event in events:
         builder.add_event(event)
         traced = traced or event.kind is EventKind.PUBLISH
-    return builder.build(traced=traced)
+    built = builder.build(traced=traced)
+    _attach_logs(built, [event for event in events if event.vhost == builder.vhost])
+    return built
+
+
+def streams_of(picture: nx.DiGraph) -> list[str]:
+    """The queue nodes drawn as logs."""
+    return [n for n, data in picture.nodes(data=True) if data.get("queue_type") == STREAM_TYPE]
+
+
+def _attach_logs(picture: nx.DiGraph, events: list[TraceEvent]) -> None:
+    """Each stream's log as the trace leaves it, for a static picture (`log`, a LogView)."""
+    streams = streams_of(picture)
+    if not streams:
+        return
+    steps, numbered = log_steps(events, streams, lambda node: drawn_as(picture, node))
+    for stream in streams:
+        own = [step for _index, step in steps if step.stream == stream]
+        log = initial_log(picture.nodes[stream], own, stream in numbered or is_numbered(picture, stream))
+        for step in own:
+            log.apply(step)
+        for consumer in picture.successors(stream):
+            place_by_argument(log, consumer, picture.edges[stream, consumer].get("offset_spec"))
+        picture.nodes[stream]["log"] = log.view()
+
+
+def is_numbered(picture: nx.DiGraph, stream: str) -> bool:
+    """Whether the snapshot gives the stream's offsets (the simulator's does; a real broker's
+    management API gives none)."""
+    return picture.nodes[stream].get("first_offset") is not None
 
 
 def traced_vhost(events: Iterable[TraceEvent]) -> str:

@@ -19,8 +19,10 @@ from typing import Any
 from rabbitsim.vocabulary import NodeKind
 
 from ._frames import Film
+from ._layout import Layout
 from ._log import line_html, titles
 from ._scene import Scene, mark_offset
+from ._stream import Box, LogView, Marker, Shape, shapes
 from ._style import (
     CIRCLE_RADIUS,
     DIAMOND_RADIUS,
@@ -50,6 +52,9 @@ function rsvizMarkup(D, i) {
              '" height="' + q[3] + '" fill="' + D.unackedColour + '"/>');
     out.push('<text class="rsviz-count" x="' + q[4] + '" y="' + q[5] + '">' + ready + ' ready \u00b7 ' +
              unacked + ' unacked</text>');
+  }
+  if (D.logAt) {
+    for (k = 0; k < D.logAt[i].length; k++) out.push(D.logs[D.logAt[i][k]]);
   }
   for (k = 0; k < t.length; k += 4) {
     out.push('<circle cx="' + t[k] / 10 + '" cy="' + t[k + 1] / 10 + '" r="' + D.radius + '" fill="' +
@@ -151,6 +156,7 @@ CSS = """
 #__ID__ .rsviz-hover rect { fill: transparent; }
 """
 
+FONT_FAMILY = "DejaVu Sans, Verdana, sans-serif"
 COUNT_SIZE, MARK_SIZE = 6.8, 12.0  # points, as the CSS above and the matplotlib scene use
 ASCENT, MIDDLE = 0.76, 0.36  # DejaVu Sans: baseline below the top, and below the middle, per point
 SPEEDS = ((0.25, "\u00bc\u00d7"), (0.5, "\u00bd\u00d7"), (1.0, "1\u00d7"), (2.0, "2\u00d7"), (4.0, "4\u00d7"))
@@ -189,7 +195,7 @@ def film_data(film: Film, scene: Scene, interval: float) -> dict[str, Any]:
         counts.append([n for q in film.queues for n in (frame.ready[q], frame.unacked[q])])
         shown: list[int] = []
         for mark in frame.marks:
-            dx, dy = mark_offset(film.graph.nodes[mark.node]["kind"])
+            dx, dy = mark_offset(film.graph.nodes[mark.node])
             x, y = where.to_svg(mark.x + dx, mark.y + dy)
             y += MARK_SIZE * MIDDLE  # from the glyph's middle to its baseline
             shown += [
@@ -199,6 +205,7 @@ def film_data(film: Film, scene: Scene, interval: float) -> dict[str, Any]:
                 round(100 * max(0.25, 1 - 0.75 * mark.age)),
             ]
         marks.append(shown)
+    logs, log_at = _logs_markup(film)
     return {
         "frames": len(film.frames),
         "interval": interval,
@@ -215,7 +222,54 @@ def film_data(film: Film, scene: Scene, interval: float) -> dict[str, Any]:
         "counts": counts,
         "marks": marks,
         "events": [list(frame.events) for frame in film.frames],
+        **({"logs": logs, "logAt": log_at} if film.streams else {}),
     }
+
+
+def _logs_markup(film: Film) -> tuple[list[str], list[list[int]]]:
+    """Each distinct log view drawn once as SVG markup, and per frame the one each stream
+    shows: a log changes only at appends, reads and retention, so most frames share them."""
+    where, streams = film.layout, film.streams
+    labels = {n: str(film.graph.nodes[n].get("label", "")) for n in film.graph.nodes}
+    index: dict[tuple[str, LogView], int] = {}
+    markup: list[str] = []
+    at: list[list[int]] = []
+    for frame in film.frames:
+        row = []
+        for stream in streams:
+            view = frame.logs.get(stream)
+            if view is None:
+                continue
+            key = (stream, view)
+            if key not in index:
+                index[key] = len(markup)
+                x, y = where.positions[stream]
+                markup.append("".join(_svg(shape, where) for shape in shapes(view, x, y, labels)))
+            row.append(index[key])
+        at.append(row)
+    return markup, at
+
+
+def _svg(shape: Shape, where: Layout) -> str:
+    """One shape of a log in the SVG's coordinates, as matplotlib draws it in the scene."""
+    if isinstance(shape, Box):
+        left, top = where.to_svg(shape.x, shape.y + shape.height)
+        right, bottom = where.to_svg(shape.x + shape.width, shape.y)
+        dash = ' stroke-dasharray="1.2,0.9"' if shape.dashed else ""
+        return (
+            f'<rect x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" height="{bottom - top:.1f}" '
+            f'fill="{shape.fill}" stroke="{shape.edge}" stroke-width="0.6"{dash}/>'
+        )
+    if isinstance(shape, Marker):
+        points = " ".join("{:.1f},{:.1f}".format(*where.to_svg(x, y)) for x, y in shape.points)
+        return f'<polygon points="{points}" fill="{shape.fill}"/>'
+    x, y = where.to_svg(shape.x, shape.y)
+    y += shape.size * (ASCENT if shape.va == "top" else MIDDLE)  # SVG places text by its baseline
+    anchor = {"left": "start", "center": "middle", "right": "end"}[shape.ha]
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{shape.size}" fill="{shape.colour}" '
+        f'text-anchor="{anchor}" font-family="{FONT_FAMILY}">{html.escape(shape.text)}</text>'
+    )
 
 
 def hover_layer(scene: Scene) -> str:
@@ -231,6 +285,7 @@ def hover_layer(scene: Scene) -> str:
     for node in sorted(scene.graph.nodes):
         attributes = scene.graph.nodes[node]
         half_width, half_height = sizes[attributes["kind"]]
+        half_width = attributes.get("half_width", half_width)
         x, y = where.positions[node]
         left, top = where.to_svg(x - half_width, y + half_height)
         right, bottom = where.to_svg(x + half_width, y - half_height)

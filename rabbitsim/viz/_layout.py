@@ -78,10 +78,21 @@ def layout(graph: nx.DiGraph) -> Layout:
     positions = {
         node: (column * LAYER_GAP, heights[node]) for column, nodes in enumerate(layers) for node in nodes
     }
-    xlim = (-MARGIN_X, max(len(layers) - 1, 0) * LAYER_GAP + MARGIN_X)
+    half_widths = {  # a stream's log is wider than a queue's box
+        node: graph.nodes[node].get("half_width", HALF_WIDTHS[graph.nodes[node]["kind"]])
+        for node in graph.nodes
+    }
+    # a queue's box leaves MARGIN_X - its half width beside it; a wider node keeps that much too
+    room = MARGIN_X - HALF_WIDTHS[NodeKind.QUEUE]
+    xlim = (
+        min([-MARGIN_X] + [positions[n][0] - half_widths[n] - room for n in positions]),
+        max(
+            [max(len(layers) - 1, 0) * LAYER_GAP + MARGIN_X]
+            + [positions[n][0] + half_widths[n] + room for n in positions]
+        ),
+    )
     ylim = (min(heights.values(), default=0) - MARGIN_BOTTOM, max(heights.values(), default=0) + MARGIN_TOP)
     inches = max(MIN_INCHES_PER_UNIT, min(INCHES_PER_UNIT, MAX_HEIGHT_INCHES / (ylim[1] - ylim[0])))
-    half_widths = {node: HALF_WIDTHS[graph.nodes[node]["kind"]] for node in graph.nodes}
     return Layout(positions, tuple(tuple(nodes) for nodes in layers), half_widths, xlim, ylim, inches)
 
 

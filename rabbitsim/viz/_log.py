@@ -13,6 +13,7 @@ import networkx as nx  # type: ignore[import-untyped]
 from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
 from ._graph import DEFAULT_EXCHANGE_LABEL, drawn_as
+from ._stream import STREAM_TYPE
 
 TEMPLATES: dict[EventKind, str] = {
     EventKind.PUBLISH: "{source} publishes message {message} to {target}, key {key}",
@@ -45,6 +46,8 @@ _DETAILS: dict[str, Any] = {
     "redelivered": lambda detail: " (redelivered)" if detail.get("redelivered") else "",
     "requeue": lambda detail: ", requeue" if detail.get("requeue") else ", no requeue",
     "reason": lambda detail: str(detail.get("reason") or "requeued"),
+    "at": lambda detail: f" at offset {detail['offset']}" if "offset" in detail else "",
+    "from_offset": lambda detail: f" from offset {detail['offset']}" if "offset" in detail else "",
 }
 
 
@@ -63,9 +66,21 @@ def name_of(node: Node | None, picture: nx.DiGraph) -> str:
     return str(found["label"]) if found else f"{node.kind.value} '{node.name}'"
 
 
+# A stream keeps what it delivers: its lines say where in the log, and that an ack removes nothing.
+STREAM_TEMPLATES: dict[EventKind, str] = {
+    EventKind.ENQUEUE: "message {message} is appended to {source}{at}",
+    EventKind.DELIVER: "{source} delivers message {message}{at} to {target}; it stays in the log",
+    EventKind.ACK: "{target} acks message {message}{at}; the log keeps it",
+    EventKind.DROP: "message {message}{at} leaves {source} ({reason})",
+    EventKind.CONSUMER_ADDED: "{target} reads {source}{from_offset}",
+}
+
+
 def describe(event: TraceEvent, picture: nx.DiGraph) -> str:
     """One line for `event`, e.g. "P1 publishes message 3 to exchange 'logs', key 'info'"."""
     template = TEMPLATES.get(event.kind, "{kind} {source} {target}")
+    if _in_stream(event, picture):
+        template = STREAM_TEMPLATES.get(event.kind, template)
     values: Mapping[str, Any] = {
         "kind": event.kind.value,
         "source": name_of(event.source, picture),
@@ -74,7 +89,16 @@ def describe(event: TraceEvent, picture: nx.DiGraph) -> str:
         "key": repr(event.routing_key or ""),
         **{name: render(event.detail) for name, render in _DETAILS.items()},
     }
-    return template.format_map(values).replace("exchange ''", DEFAULT_EXCHANGE_LABEL)
+    text = template.format_map(values).replace("exchange ''", DEFAULT_EXCHANGE_LABEL)
+    return text.replace("queue '", "stream '", 1) if _in_stream(event, picture) else text
+
+
+def _in_stream(event: TraceEvent, picture: nx.DiGraph) -> bool:
+    node = event.source
+    if node is None or node.kind is not NodeKind.QUEUE:
+        return False
+    found = picture.nodes.get(drawn_as(picture, node))
+    return bool(found and found.get("queue_type") == STREAM_TYPE)
 
 
 def titles(picture: nx.DiGraph) -> dict[str, str]:

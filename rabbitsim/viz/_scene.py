@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle, RegularPolygon
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle, RegularPolygon
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
@@ -25,6 +25,7 @@ from rabbitsim.vocabulary import NodeKind
 from ._frames import Frame
 from ._graph import graph
 from ._layout import Layout, layout
+from ._stream import BELOW, STREAM_TYPE, STREAM_WIDTH, Box, LogView, Marker, Shape, shapes
 from ._style import (
     CAPTION_COLOUR,
     CIRCLE_RADIUS,
@@ -83,7 +84,10 @@ class Scene:
         axes.set_ylim(*where.ylim)
         axes.set_axis_off()
         self.points_per_unit = where.inches_per_unit * 72
-        self.queues = [n for n in picture.nodes if picture.nodes[n]["kind"] is NodeKind.QUEUE]
+        self.streams = [n for n in picture.nodes if picture.nodes[n].get("queue_type") == STREAM_TYPE]
+        self.queues = [
+            n for n in picture.nodes if picture.nodes[n]["kind"] is NodeKind.QUEUE and n not in self.streams
+        ]
         self.scale = max(
             [scale or 1]
             + [int(picture.nodes[q]["ready"]) + int(picture.nodes[q]["unacked"]) for q in self.queues]
@@ -93,17 +97,24 @@ class Scene:
         with mpl.rc_context({"font.family": FONT}):
             self._draw_edges()
             for node in sorted(picture.nodes):
-                _SHAPES[picture.nodes[node]["kind"]](self, node)
+                if node in self.streams:
+                    self._stream(node)
+                else:
+                    _SHAPES[picture.nodes[node]["kind"]](self, node)
             self._place_edge_labels()
             self._draw_legend(key_title)
         self.bars = {q: self._bars(q) for q in self.queues}
         self.count_texts = {q: self._count_text(q) for q in self.queues}
         self.tokens = axes.scatter([], [], s=[], zorder=6, linewidths=0.8)
         self.dynamic: list[Artist] = []  # marks of the frame on show
+        self.log_artists: dict[str, list[Artist]] = {s: [] for s in self.streams}
+        self.log_views: dict[str, LogView | None] = dict.fromkeys(self.streams)
+        self.hidden = False
         self.counts(
             {q: int(picture.nodes[q]["ready"]) for q in self.queues},
             {q: int(picture.nodes[q]["unacked"]) for q in self.queues},
         )
+        self.logs({s: picture.nodes[s]["log"] for s in self.streams if "log" in picture.nodes[s]})
 
     # --- static parts ---------------------------------------------------------------------------
 
@@ -214,6 +225,33 @@ class Scene:
         # the counts line below is rewritten per frame; reserve its room for edge labels
         self._box(node, QUEUE_WIDTH / 2, QUEUE_HEIGHT / 2 + 0.26)
 
+    def _stream(self, node: str) -> None:
+        """A stream's frame: a long box for its log, its name above; the cells, the readers'
+        markers and the caption below it are moving parts (`logs`)."""
+        attributes = self.graph.nodes[node]
+        x, y = self.layout.positions[node]
+        fill, outline = NODE_COLOURS[NodeKind.QUEUE]
+        self.axes.add_patch(
+            FancyBboxPatch(
+                (x - STREAM_WIDTH / 2, y - QUEUE_HEIGHT / 2),
+                STREAM_WIDTH,
+                QUEUE_HEIGHT,
+                boxstyle="round,pad=0,rounding_size=0.04",
+                facecolor=fill,
+                edgecolor=outline,
+                linewidth=1.4,
+                zorder=3,
+            )
+        )
+        self._text(x, y + QUEUE_HEIGHT / 2 + 0.05, attributes["label"], va="bottom")
+        self.obstacles.append(
+            Bbox(
+                self.axes.transData.transform(
+                    [(x - STREAM_WIDTH / 2, y - BELOW), (x + STREAM_WIDTH / 2, y + QUEUE_HEIGHT / 2)]
+                )
+            )
+        )
+
     def _place_edge_labels(self) -> None:
         """Each label goes to the first spot along its edge where it overlaps no node, name or
         earlier label; failing that, the spot where it overlaps least."""
@@ -313,9 +351,58 @@ class Scene:
             ready_bar.set_width(ready_width)
             self.count_texts[queue].set_text(f"{waiting} ready \u00b7 {out} unacked")
 
+    def logs(self, views: Mapping[str, LogView]) -> list[Artist]:
+        """Draw each stream's log as `views` has it (only those that changed); returns the
+        artists drawn."""
+        drawn: list[Artist] = []
+        labels = {n: str(self.graph.nodes[n].get("label", "")) for n in self.graph.nodes}
+        for stream, view in views.items():
+            if stream not in self.log_views or self.log_views[stream] == view:
+                continue
+            for artist in self.log_artists[stream]:
+                artist.remove()
+            x, y = self.layout.positions[stream]
+            artists = [self._shape(shape) for shape in shapes(view, x, y, labels)]
+            for artist in artists:
+                artist.set_visible(not self.hidden)
+            self.log_artists[stream], self.log_views[stream] = artists, view
+            drawn += artists
+        return drawn
+
+    def _shape(self, shape: Shape) -> Artist:
+        if isinstance(shape, Box):
+            return self.axes.add_patch(
+                Rectangle(
+                    (shape.x, shape.y),
+                    shape.width,
+                    shape.height,
+                    facecolor=shape.fill,
+                    edgecolor=shape.edge,
+                    linewidth=0.6,
+                    linestyle=(0, (2, 1.5)) if shape.dashed else "-",
+                    zorder=3.5,
+                )
+            )
+        if isinstance(shape, Marker):
+            return self.axes.add_patch(
+                Polygon(shape.points, closed=True, facecolor=shape.fill, edgecolor="none", zorder=4)
+            )
+        return self.axes.text(
+            shape.x,
+            shape.y,
+            shape.text,
+            ha=shape.ha,
+            va=shape.va,
+            fontsize=shape.size,
+            color=shape.colour,
+            zorder=4.5,
+            fontfamily=FONT,
+        )
+
     def show(self, frame: Frame) -> list[Artist]:
         """Put `frame` on the figure; returns the artists that changed (for FuncAnimation)."""
         self.counts(frame.ready, frame.unacked)
+        logs = self.logs(frame.logs)
         radius_points = TOKEN_RADIUS * self.points_per_unit
         tokens = frame.tokens
         self.tokens.set_offsets(np.array([(t.x, t.y) for t in tokens], dtype=float).reshape(-1, 2))
@@ -331,12 +418,13 @@ class Scene:
             *self.dynamic,
             *self.count_texts.values(),
             *(b for pair in self.bars.values() for b in pair),
+            *logs,
         ]
 
     def _mark(self, node: str, kind: str, age: float) -> Text:
         x, y = self.layout.positions[node]
         glyph, tint = MARKS[kind]
-        dx, dy = mark_offset(self.graph.nodes[node]["kind"])
+        dx, dy = mark_offset(self.graph.nodes[node])
         return self.axes.text(
             x + dx,
             y + dy,
@@ -352,7 +440,9 @@ class Scene:
         )
 
     def hide_moving_parts(self, hidden: bool = True) -> None:
-        for artist in [self.tokens, *self.dynamic, *self.count_texts.values()]:
+        self.hidden = hidden
+        logs = [artist for artists in self.log_artists.values() for artist in artists]
+        for artist in [self.tokens, *self.dynamic, *self.count_texts.values(), *logs]:
             artist.set_visible(not hidden)
         for pair in self.bars.values():
             for bar in pair:
@@ -376,9 +466,12 @@ class Scene:
         return text[text.index("<svg") :]
 
 
-def mark_offset(kind: NodeKind) -> tuple[float, float]:
-    """Where a mark sits beside a node: above its top-right corner, clear of the node's name."""
-    return _MARK_OFFSETS[kind]
+def mark_offset(attributes: Mapping[str, Any]) -> tuple[float, float]:
+    """Where a mark sits beside a node (its graph attributes): above its top-right corner,
+    clear of the node's name; a stream's box is wider than a queue's."""
+    if attributes.get("queue_type") == STREAM_TYPE:
+        return (STREAM_WIDTH / 2 + 0.12, QUEUE_HEIGHT / 2 + 0.05)
+    return _MARK_OFFSETS[attributes["kind"]]
 
 
 _MARK_OFFSETS = {

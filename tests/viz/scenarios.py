@@ -19,7 +19,8 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 import rabbitsim
-from rabbitsim.backends import EmbeddedBroker
+from rabbitsim.backends import BrokerHandle, EmbeddedBroker
+from rabbitsim.trace import Trace
 from rabbitsim.vocabulary import EventKind, Topology, TraceEvent
 
 TIMEOUT = 10.0
@@ -236,6 +237,88 @@ SCENARIOS: dict[str, Callable[[EmbeddedBroker], Scenario]] = {
     "topics": topics,
     "rpc": rpc,
 }
+
+
+def stream_trace(handle: BrokerHandle, *, prefix: str = "", settle: float = 0.0) -> Trace:
+    """Chapter 9's picture, on any backend: a fanout exchange feeds a stream and a classic
+    queue. Two messages were in the log before the recording; inside it, a consumer reads the
+    stream from "next" and a worker the classic queue while three messages arrive, then a
+    second stream consumer replays the log from "first" (all five); all ack. The stream keeps
+    all five, the classic queue ends empty. Names start with `prefix` (a real broker's run
+    uses its own)."""
+    exchange, log, work = f"{prefix}events", f"{prefix}orders-log", f"{prefix}orders-work"
+    producer, consumer = pika.URLParameters(handle.url), pika.URLParameters(handle.url)
+    sender, receiver = pika.BlockingConnection(producer), pika.BlockingConnection(consumer)
+    try:
+        channel = sender.channel()
+        channel.exchange_declare(exchange, "fanout")
+        channel.queue_declare(log, durable=True, arguments={"x-queue-type": "stream"})
+        channel.queue_bind(log, exchange)
+        for number in (1, 2):
+            channel.basic_publish(exchange, "", f"history {number}".encode())
+        channel.queue_declare(work)
+        channel.queue_bind(work, exchange)
+        received: dict[str, list[bytes]] = {"first": [], "next": [], "work": []}
+
+        def keep(name: str) -> Callable[..., None]:
+            def on_message(inbox: BlockingChannel, method: object, _properties: object, body: bytes) -> None:
+                received[name].append(body)
+                inbox.basic_ack(method.delivery_tag)  # type: ignore[attr-defined]
+
+            return on_message
+
+        def attach(name: str, queue: str, arguments: dict[str, str]) -> None:
+            inbox = receiver.channel()
+            inbox.basic_qos(prefetch_count=10)  # a stream's consumers must have one
+            inbox.basic_consume(queue, keep(name), arguments=arguments)  # waits for consume-ok
+
+        with handle.trace(settle=settle) as trace:
+            attach("next", log, {"x-stream-offset": "next"})
+            attach("work", work, {})
+            for number in (1, 2, 3):
+                channel.basic_publish(exchange, "", f"order {number}".encode())
+            pump([receiver], lambda: len(received["next"]) == len(received["work"]) == 3)
+            attach("first", log, {"x-stream-offset": "first"})  # a replay, from the start
+            pump([receiver], lambda: len(received["first"]) == 5)
+            receiver.process_data_events(time_limit=0.05)  # the last acks go out
+        expected = {"first": 5, "next": 3, "work": 3}
+        assert {n: len(bodies) for n, bodies in received.items()} == expected, received
+        channel.queue_delete(log)
+        channel.queue_delete(work)
+        channel.exchange_delete(exchange)
+        return trace
+    finally:
+        receiver.close()
+        sender.close()
+
+
+def stream(handle: EmbeddedBroker) -> Scenario:
+    """`stream_trace` on the simulator, as the picture tests and docs/stream.png use it."""
+    trace = stream_trace(handle)
+    assert trace.topology.end is not None
+    return Scenario("stream", list(trace.events), trace.topology.end)
+
+
+def stream_picture(path: Path) -> Path:
+    """docs/stream.png: the stream scenario's moment with the most going on (tokens on their
+    way to the log and from it, readers apart), drawn as the animation shows it."""
+    from rabbitsim import viz
+
+    handle = rabbitsim.start("sim", in_process=True)
+    assert isinstance(handle, EmbeddedBroker)
+    try:
+        scenario = stream(handle)
+    finally:
+        handle.close()
+    animation = viz.animate(scenario.events, topology=scenario.topology, dpi=DPI)
+
+    def busy(index: int) -> tuple[int, int]:
+        frame = animation.frames[index]
+        readers = {r.next for view in frame.logs.values() for r in view.readers}
+        return (len(readers), len(frame.tokens) + len(frame.marks))
+
+    path.write_bytes(animation.frame_png(max(range(len(animation)), key=busy)))
+    return path
 
 
 def run(name: str, **options: object) -> Scenario:
