@@ -61,7 +61,7 @@ from ._policies import APPLY_TO, VALIDATORS, Policy, effective_definition
 from ._profile import DEFAULT_PROFILE, PROFILES, VersionProfile
 from ._queue import Queue
 from ._routing import topic_words
-from ._stream import Stream
+from ._stream import OFFSET_HEADER, Stream
 from ._text import display_text, relayed_text, utf8_text
 from ._vhost import VHost
 
@@ -85,6 +85,7 @@ __all__ = [
     "NOT_FOUND",
     "NOT_IMPLEMENTED",
     "NO_ROUTE",
+    "OFFSET_HEADER",
     "PRECONDITION_FAILED",
     "PROFILES",
     "REPLY_NAMES",

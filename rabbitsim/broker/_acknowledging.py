@@ -4,6 +4,8 @@ in its original place, redelivered)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rabbitsim.vocabulary import EventKind
 
 from ._channel_base import CONFIRM, PLAIN, ChannelBase, Delivery, Settlement, Transaction, amqp_method
@@ -39,7 +41,8 @@ class Acknowledgements(ChannelBase):
         message = queue.as_delivered(entry) if queue.counts_deliveries else entry.message
         redelivered = entry.redelivered
         if self.broker.tracing:
-            self._delivered(queue.node, consumer.node, message, tag, redelivered, no_ack=no_ack)
+            where: dict[str, Any] = {"offset": entry.seq} if queue.is_stream else {}  # its place in a log
+            self._delivered(queue.node, consumer.node, message, tag, redelivered, no_ack=no_ack, **where)
         deliver = Deliver(consumer.tag, tag, redelivered, message.exchange, message.routing_key, message)
         self.broker.output.append((self.connection, self.number, deliver))  # `Connection.send`, inline
         if self.vhost.tracing:
@@ -164,12 +167,14 @@ class Acknowledgements(ChannelBase):
             consumer.unacked -= 1
             self.consumer_unacked -= 1
         if action is not None and self.broker.tracing:
+            at: dict[str, Any] = {"offset": entry.seq} if queue.is_stream else {}
             self._emit(
                 action,
                 queue.node,
                 consumer.node if consumer else self.node,
                 message=entry.message.id,
                 requeue=requeue,
+                **at,
             )
         if refill and consumer is not None:  # `_refill`, inline
             if queue.ready:

@@ -311,7 +311,12 @@ class QueueMethods(Bindings):
         if owner is not None:
             owner.exclusive_queues[queue] = created
         self._emit(
-            EventKind.DECLARE, created.node, durable=durable, exclusive=exclusive, auto_delete=auto_delete
+            EventKind.DECLARE,
+            created.node,
+            durable=durable,
+            exclusive=exclusive,
+            auto_delete=auto_delete,
+            queue_type=created.type,
         )
         return self._declared(created)
 
