@@ -39,8 +39,8 @@ def overview(call: Call) -> dict[str, Any]:
     vhosts = visible_vhosts(call)
     queues = [queue for vhost in vhosts for queue in vhost.queues.values()]
     connections = visible_connections(call)
-    ready = sum(len(queue.ready) for queue in queues)
-    unacked = sum(queue.unacked for queue in queues)
+    ready = sum(queue.message_counts[0] for queue in queues)
+    unacked = sum(queue.message_counts[1] for queue in queues)
     version = view.product_version
     result: dict[str, Any] = {
         "churn_rates": {

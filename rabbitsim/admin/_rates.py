@@ -19,7 +19,7 @@ def gauges(broker: Broker) -> Iterator[tuple[Key, float]]:
     for vhost in broker.vhosts.values():
         totals = [0, 0]
         for queue in vhost.queues.values():
-            ready, unacked = len(queue.ready), queue.unacked
+            ready, unacked = queue.message_counts
             totals[0] += ready
             totals[1] += unacked
             key = ("queue", vhost.name, queue.name)

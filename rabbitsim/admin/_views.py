@@ -108,10 +108,7 @@ class View:
 
     def queue(self, queue: Queue, *, detail: bool = False) -> dict[str, Any]:
         version = self.version
-        ready = len(queue.ready)
-        unacked = queue.unacked
-        if isinstance(queue, Stream):  # RabbitMQ counts a stream's offsets, and nothing unacked
-            ready, unacked = queue.ready.span, 0
+        ready, unacked = queue.message_counts
         ready_bytes = sum(len(entry.message.body) for entry in queue.ready)
         unacked_bytes, unacked_persistent = self.unacked_bytes(queue)
         persistent = 0
@@ -418,8 +415,8 @@ class View:
 
     def vhost(self, vhost: VHost) -> dict[str, Any]:
         version = self.version
-        ready = sum(len(queue.ready) for queue in vhost.queues.values())
-        unacked = sum(queue.unacked for queue in vhost.queues.values())
+        ready = sum(queue.message_counts[0] for queue in vhost.queues.values())
+        unacked = sum(queue.message_counts[1] for queue in vhost.queues.values())
         description, tags, queue_type = vhost.description, list(vhost.tags), vhost.default_queue_type
         metadata: dict[str, Any] = {"description": description, "tags": tags}
         shown_type = queue_type or version.vhost_default_queue_type or "classic"

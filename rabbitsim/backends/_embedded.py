@@ -234,7 +234,7 @@ def snapshot(broker: Broker) -> Topology:
                 )
         for queue in vhost.queues.values():
             offsets = queue.offsets if isinstance(queue, Stream) else None
-            ready = queue.ready.span if isinstance(queue, Stream) else len(queue.ready)
+            ready, unacked = queue.message_counts
             queues.append(
                 QueueInfo(
                     vhost.name,
@@ -244,7 +244,7 @@ def snapshot(broker: Broker) -> Topology:
                     queue.auto_delete,
                     queue.exclusive,
                     ready,
-                    0 if isinstance(queue, Stream) else queue.unacked,  # as RabbitMQ counts
+                    unacked,
                     len(queue.consumers),
                     plain(
                         {"x-queue-type": queue.type, **queue.arguments}

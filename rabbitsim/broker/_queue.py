@@ -181,6 +181,11 @@ class Queue:
         return len(self.ready), len(self.consumers)
 
     @property
+    def message_counts(self) -> tuple[int, int]:
+        """Ready and unacknowledged messages, as RabbitMQ reports them (`rabbitmqctl`, the API)."""
+        return len(self.ready), self.unacked
+
+    @property
     def type(self) -> str:
         kind = self.arguments.get("x-queue-type", "classic")
         return utf8_text(kind)

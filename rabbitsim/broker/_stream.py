@@ -447,6 +447,11 @@ class Stream(Queue):
         log = self.ready
         return (log.first, log.next - 1) if log.span else None
 
+    @property
+    def message_counts(self) -> tuple[int, int]:
+        """The offsets the log holds (snapshots too), and nothing unacknowledged (measured)."""
+        return self.ready.span, 0
+
     def counts(self) -> tuple[int, int]:
         """declare-ok's counts: the offsets held (RabbitMQ's count of messages) and, always, no
         consumers (measured)."""
