@@ -16,6 +16,7 @@ from . import _ch05_topics as topics
 from . import _ch06_rpc as rpc
 from . import _ch07_reliability as reliability
 from . import _ch08_administration as administration
+from . import _ch09_streams as streams
 from ._feedback import Exercise
 
 __all__ = ["CHAPTERS", "EXERCISES", "Chapter"]
@@ -67,6 +68,12 @@ CHAPTERS: tuple[Chapter, ...] = (
             administration.check_recreated_vhost,
             administration.check_orders_policy,
         ),
+    ),
+    Chapter(
+        9,
+        "Streams",
+        "09_streams.ipynb",
+        (streams.check_recent, streams.check_resume, streams.check_retention),
     ),
 )
 
