@@ -3,6 +3,7 @@ and the exact wording of its complaints (measured on RabbitMQ 3.10.8 and 4.0.5).
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -394,12 +395,27 @@ def check_stream_declare(
             raise ChannelError(PRECONDITION_FAILED, invalid)
 
 
+#: the keywords `x-stream-offset` takes, as a string or (measured) as a byte array
+OFFSET_KEYWORDS = ("first", "last", "next")
+
+
+def readable_offset(value: Any) -> bool:
+    """Whether RabbitMQ's stream reader can start from this `x-stream-offset` at all: a string, a
+    whole number, a timestamp, or a keyword in a byte array; anything else (a boolean, a decimal,
+    a void, a table, an array, any other byte array) crashes the consume (measured)."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace") in OFFSET_KEYWORDS
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, str | int | datetime.datetime)
+
+
 def check_stream_consumer_arguments(what: str, profile: VersionProfile, arguments: Mapping[str, Any]) -> None:
     """A stream consumer's arguments: an `x-stream-offset` RabbitMQ cannot read, then any
     argument meant for another queue type's consumers (refused by name)."""
     if "x-stream-offset" in arguments:
         offset = arguments["x-stream-offset"]
-        if isinstance(offset, bool):  # RabbitMQ's reader cannot start at `true` (all versions)
+        if not readable_offset(offset):  # RabbitMQ's reader cannot start there (all versions)
             raise Crash()
         if isinstance(offset, str) and offset not in ("first", "last", "next") and max_age_ms(offset) is None:
             check_age_parses(offset, profile)

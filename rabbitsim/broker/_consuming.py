@@ -37,10 +37,13 @@ class ConsumerMethods(ChannelBase):
             raise ConnectionError(NOT_IMPLEMENTED, f"prefetch_size!=0 ({prefetch_size})")
         if global_qos and self.broker.profile.global_qos:  # 4.3 applies a global limit per consumer
             self.global_prefetch = prefetch_count
-            for queue in {consumer.queue: None for consumer in self.consumers.values()}:
-                queue.dispatch()  # a raised limit may free consumers at once
         else:
             self.consumer_prefetch = prefetch_count
+            if not self.global_prefetch:
+                return
+            self.global_prefetch = 0  # RabbitMQ's channel lifts its global limit too (rabbit_channel)
+        for queue in {consumer.queue: None for consumer in self.consumers.values()}:
+            queue.dispatch()  # a raised or lifted limit may free consumers at once
 
     @amqp_method("basic.consume")
     def basic_consume(

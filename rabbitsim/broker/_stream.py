@@ -230,7 +230,9 @@ def _offset_spec(value: Any) -> Any:
         return "next"
     if isinstance(value, datetime.datetime):
         return ("timestamp", int(value.replace(tzinfo=value.tzinfo or datetime.UTC).timestamp()) * 1000)
-    if isinstance(value, str):  # a long string (a byte array is not text to RabbitMQ)
+    if isinstance(value, bytes | bytearray):  # only a keyword can be read from a byte array
+        return bytes(value).decode()
+    if isinstance(value, str):
         text = value
         if text in ("first", "last", "next"):
             return text

@@ -351,6 +351,19 @@ def test_lifting_the_channel_prefetch_delivers_at_once(broker: Broker, channel: 
     assert delivered(broker) == [("c", 2, b"m2"), ("c", 3, b"m3")]
 
 
+@pytest.mark.parametrize("broker", ["4.0", "3.10"], indirect=True)
+def test_a_consumer_prefetch_lifts_the_channel_prefetch(broker: Broker, channel: Channel, q: str) -> None:
+    """rabbit_channel unlimits the channel's global prefetch on every basic.qos(global=false)."""
+    channel.basic_qos(1, global_qos=True)
+    channel.basic_consume(q, "c")
+    publish(channel, 3)
+    assert delivered(broker) == [("c", 1, b"m1")]
+
+    channel.basic_qos(5)  # for consumers made later; the old one is now unlimited
+
+    assert delivered(broker) == [("c", 2, b"m2"), ("c", 3, b"m3")]
+
+
 @pytest.mark.parametrize("global_qos", [False, True])
 def test_an_ack_frees_a_slot_and_the_next_message_goes_at_once(
     broker: Broker, channel: Channel, q: str, global_qos: bool
