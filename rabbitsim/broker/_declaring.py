@@ -26,7 +26,7 @@ from ._arguments import (
 )
 from ._channel_base import ChannelBase, amqp_method
 from ._consumer_timeout import check_consumer_timeout_argument
-from ._errors import ACCESS_REFUSED, PRECONDITION_FAILED, ChannelError
+from ._errors import ACCESS_REFUSED, NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError
 from ._exchange import Exchange, binding_key
 from ._output import DeclareOk
 from ._queue import Queue
@@ -354,6 +354,10 @@ class QueueMethods(Bindings):
     @amqp_method("queue.purge")
     def queue_purge(self, queue: str, *, nowait: bool = False) -> int:
         found = self._usable_queue(queue)
+        if found.is_stream:  # a log is only ever cut by retention
+            raise ConnectionError(
+                NOT_IMPLEMENTED, f"queue.purge not supported by stream queues {found.described}"
+            )
         count = len(found.ready)
         if self.broker.tracing:
             for entry in found.ready:

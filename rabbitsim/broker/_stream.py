@@ -19,6 +19,7 @@ docs/streams.md says what that changes for a learner.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -29,7 +30,7 @@ from rabbitsim.vocabulary import EventKind
 from ._arguments import max_age_ms
 from ._durability import ForgetCopy, KeepCopy
 from ._errors import NOT_IMPLEMENTED, PRECONDITION_FAILED, ChannelError, ConnectionError, Crash
-from ._message import Entry, Long, Message, PropertiesLike, with_changes
+from ._message import Entry, Long, Message, Properties, PropertiesLike, with_changes
 from ._policies import queue_settings
 from ._queue import Queue
 from ._text import utf8_text
@@ -69,20 +70,9 @@ def stored_size(message: Message, overhead: int) -> int:
     return size
 
 
-_PROPERTY_NAMES: Final = (
-    "content_type",
-    "content_encoding",
-    "headers",
-    "delivery_mode",
-    "priority",
-    "correlation_id",
-    "reply_to",
-    "expiration",
-    "message_id",
-    "timestamp",
-    "message_type",
-    "user_id",
-    "app_id",
+#: the properties a stream keeps (RabbitMQ drops `cluster_id`), in AMQP's order
+_PROPERTY_NAMES: Final = tuple(
+    field.name for field in dataclasses.fields(Properties) if field.name != "cluster_id"
 )
 
 
@@ -516,7 +506,8 @@ class Stream(Queue):
         """Reading marks nothing on disk."""
 
     def purge(self) -> None:
-        raise ConnectionError(NOT_IMPLEMENTED, f"queue.purge not supported by stream queues {self.described}")
+        """Never called: queue.purge refuses a stream first (`_declaring`)."""
+        raise TypeError("a stream cannot be purged")
 
     def touch(self) -> None:
         """Streams have no `x-expires`."""
