@@ -10,10 +10,12 @@ to kill, exercise checks that explain what is wrong, and cleanup for real broker
     course.wait_for_topology(broker, lambda t: t.queue("hello").messages == 0)   # real brokers lag
     course.cleanup(broker, queues=["hello"])
     course.CHAPTERS                                                # the chapters and their exercises
+    course.sliders(workers=5, prefetch=1)                          # chapter 10: a work queue to play with
 """
 
 from __future__ import annotations
 
+from ._ch10_capacity import Sliders, sliders
 from ._chapters import CHAPTERS, EXERCISES, Chapter
 from ._client import cleanup, wait_for_topology
 from ._consumers import BackgroundConsumer, Received, Subscriber, SubscriberSetupError
@@ -28,6 +30,7 @@ __all__ = [
     "Exercise",
     "Feedback",
     "Received",
+    "Sliders",
     "Solution",
     "Subscriber",
     "SubscriberSetupError",
@@ -35,6 +38,7 @@ __all__ = [
     "cleanup",
     "exercise",
     "right",
+    "sliders",
     "wait_for_topology",
     "wrong",
 ]

@@ -17,6 +17,7 @@ from . import _ch06_rpc as rpc
 from . import _ch07_reliability as reliability
 from . import _ch08_administration as administration
 from . import _ch09_streams as streams
+from . import _ch10_capacity as capacity
 from ._feedback import Exercise
 
 __all__ = ["CHAPTERS", "EXERCISES", "Chapter"]
@@ -74,6 +75,12 @@ CHAPTERS: tuple[Chapter, ...] = (
         "Streams",
         "09_streams.ipynb",
         (streams.check_recent, streams.check_resume, streams.check_retention),
+    ),
+    Chapter(
+        10,
+        "Capacity lab",
+        "10_capacity.ipynb",
+        (capacity.check_workers, capacity.check_prefetch, capacity.check_max_length),
     ),
 )
 
