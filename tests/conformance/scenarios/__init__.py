@@ -17,6 +17,7 @@ from tests.conformance.scenarios import (  # noqa: F401  (imported to register)
     restarts,
     routing,
     sender_selected,
+    streams,
     tx,
 )
 
