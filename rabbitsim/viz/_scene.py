@@ -204,46 +204,35 @@ class Scene:
             style="italic",
         )
 
-    def _queue(self, node: str) -> None:
-        attributes = self.graph.nodes[node]
+    def _queue_box(self, node: str, width: float, rounding: float) -> tuple[float, float]:
+        """A queue's (or a stream's) box of `width` with its name above; where it stands."""
         x, y = self.layout.positions[node]
         fill, outline = NODE_COLOURS[NodeKind.QUEUE]
         self.axes.add_patch(
             FancyBboxPatch(
-                (x - QUEUE_WIDTH / 2, y - QUEUE_HEIGHT / 2),
-                QUEUE_WIDTH,
+                (x - width / 2, y - QUEUE_HEIGHT / 2),
+                width,
                 QUEUE_HEIGHT,
-                boxstyle="round,pad=0,rounding_size=0.06",
+                boxstyle=f"round,pad=0,rounding_size={rounding}",
                 facecolor=fill,
                 edgecolor=outline,
                 linewidth=1.4,
                 zorder=3,
             )
         )
+        self._text(x, y + QUEUE_HEIGHT / 2 + 0.05, self.graph.nodes[node]["label"], va="bottom")
+        return x, y
+
+    def _queue(self, node: str) -> None:
+        self._queue_box(node, QUEUE_WIDTH, 0.06)
         self._box(node, QUEUE_WIDTH / 2, QUEUE_HEIGHT / 2)
-        self._text(x, y + QUEUE_HEIGHT / 2 + 0.05, attributes["label"], va="bottom")
         # the counts line below is rewritten per frame; reserve its room for edge labels
         self._box(node, QUEUE_WIDTH / 2, QUEUE_HEIGHT / 2 + 0.26)
 
     def _stream(self, node: str) -> None:
         """A stream's frame: a long box for its log, its name above; the cells, the readers'
         markers and the caption below it are moving parts (`logs`)."""
-        attributes = self.graph.nodes[node]
-        x, y = self.layout.positions[node]
-        fill, outline = NODE_COLOURS[NodeKind.QUEUE]
-        self.axes.add_patch(
-            FancyBboxPatch(
-                (x - STREAM_WIDTH / 2, y - QUEUE_HEIGHT / 2),
-                STREAM_WIDTH,
-                QUEUE_HEIGHT,
-                boxstyle="round,pad=0,rounding_size=0.04",
-                facecolor=fill,
-                edgecolor=outline,
-                linewidth=1.4,
-                zorder=3,
-            )
-        )
-        self._text(x, y + QUEUE_HEIGHT / 2 + 0.05, attributes["label"], va="bottom")
+        x, y = self._queue_box(node, STREAM_WIDTH, 0.04)
         self.obstacles.append(
             Bbox(
                 self.axes.transData.transform(
