@@ -3,7 +3,7 @@ kernel as JupyterLab would start it (the same runner as tests/notebooks), on the
 
     .venv/bin/python benchmarks/notebooks.py [--url amqp://guest:guest@127.0.0.1:5672/%2F] [--repeat 1]
 
-Budget (issue 6): all chapters together execute in at most 60 s on the simulator on this
+Budget (issue 15): all chapters together execute in at most 90 s on the simulator on this
 project's 2-core machine. Reported per chapter: the wall time from kernel start to kernel
 shutdown, the part of it spent in cells, and the slowest cells; then the total. With --url the
 same chapters also run against that real broker (RABBITSIM_BACKEND=url), for comparison.
