@@ -1,4 +1,5 @@
-"""Command line: `rabbitsim course` opens the course in JupyterLab; `rabbitsim server` runs a
+"""Command line: `rabbitsim course` copies the course into a folder the learner owns (never
+overwriting their edits) and opens it in JupyterLab on chapter 0; `rabbitsim server` runs a
 simulated RabbitMQ in the foreground, on localhost:5672 by default, so unmodified tutorial
 scripts can connect to it; `rabbitsim ctl` is rabbitmqctl (its commands, output and exit codes)
 through the management HTTP API of the simulator or of any RabbitMQ."""
@@ -6,18 +7,28 @@ through the management HTTP API of the simulator or of any RabbitMQ."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from rabbitsim._course_files import CourseCopy, CourseNotFound, Sync, UnknownChapter, describe
+from rabbitsim._version import __version__
 from rabbitsim.backends import BackendUnavailable, Ctl, EmbeddedBroker, ManagementClient
 from rabbitsim.broker import DEFAULT_PROFILE, PROFILES
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-FIRST_CHAPTER = "00_start_here.ipynb"
 CTL_DEFAULT_URL = "http://guest:guest@127.0.0.1:15672/"
+#: where `rabbitsim course` keeps the learner's copy unless told otherwise (`--dir`)
+COURSE_DIR = "~/rabbitsim-course"
+
+#: JupyterLab 4 asks "Would you like to get notified about official Jupyter news?" in a toast
+#: while its `fetchNews` setting is "none" (its update check needs "true" too); a question about
+#: news does not belong over a lesson. This becomes the default for the course's launches only:
+#: a learner who has answered it keeps their answer.
+LAB_DEFAULTS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
 
 
 def serve(options: argparse.Namespace) -> int:
@@ -51,19 +62,120 @@ def serve(options: argparse.Namespace) -> int:
 
 
 def course(options: argparse.Namespace, jupyter_arguments: list[str]) -> int:
-    """Replace this process with JupyterLab, opened on chapter 0 of the course."""
-    if not (NOTEBOOKS / FIRST_CHAPTER).is_file():
-        print(
-            f"the course notebooks are not next to this install ({NOTEBOOKS}); "
-            "run this from a clone of the rabbitsim repository",
-            file=sys.stderr,
-        )
+    """`rabbitsim course`: bring the learner's copy of the course up to date (never overwriting
+    an edit) and replace this process with JupyterLab on chapter 0; or, with `--restore`, put
+    packaged chapters back; or, with `--export-nbgrader`, write the exercises for nbgrader."""
+    if options.export_nbgrader is not None:
+        return export_nbgrader(Path(options.export_nbgrader))
+    try:
+        copy = CourseCopy(Path(options.dir))
+    except CourseNotFound as error:
+        print(f"rabbitsim course: {error}", file=sys.stderr)
         return 1
-    argv = [sys.executable, "-m", "jupyterlab", str(NOTEBOOKS / FIRST_CHAPTER), *jupyter_arguments]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        argv.append("--allow-root")  # containers and CI machines often run as root
-    os.execv(sys.executable, argv)
+    if options.restore is not None:
+        return restore(copy, options.restore)
+    tell(copy, copy.sync())
+    argv, env = jupyterlab_command(copy, jupyter_arguments)
+    write_lab_defaults(lab_config_dir(copy))
+    sys.stdout.flush()
+    os.execve(argv[0], argv, env)
     return 0  # not reached
+
+
+def tell(copy: CourseCopy, done: Sync) -> None:
+    """Say where the course is and what this run changed there, once."""
+    if done.first:
+        print(f"rabbitsim course: copied the course into {copy.target}; it is yours to edit.")
+        print("  Later runs update only the files you have not changed.")
+    else:
+        print(f"rabbitsim course: your copy of the course is in {copy.target}")
+        if done.copied:
+            print(f"  copied (they were missing): {describe(done.copied)}")
+        if done.updated:
+            print(
+                f"  updated to rabbitsim {__version__} (you had not changed them): {describe(done.updated)}"
+            )
+    if done.news:
+        print(f"  kept your version of {describe(done.news)}: rabbitsim {__version__} has another one.")
+        example = next((Path(path).stem for path in done.news if path.endswith(".ipynb")), "all")
+        print(
+            f"  To take the packaged version (yours is renamed beside it, not deleted): "
+            f"rabbitsim course --dir {shlex.quote(str(copy.target))} --restore {example}"
+        )
+
+
+def restore(copy: CourseCopy, which: str) -> int:
+    """Put packaged chapters back, the learner's versions set aside; exit 2 for an unknown chapter."""
+    try:
+        restored = copy.restore(which)
+    except UnknownChapter as error:
+        print(f"rabbitsim course: {error}", file=sys.stderr)
+        return 2
+    for item in restored:
+        if item.aside is not None:
+            print(f"restored {item.path}; your version is now {item.aside.name}, beside it")
+        elif item.missing:
+            print(f"restored {item.path} (it was missing)")
+        else:
+            print(f"{item.path} is already the packaged version")
+    print(f"in {copy.target}. A chapter open in JupyterLab: File > Reload Notebook from Disk.")
+    return 0
+
+
+def export_nbgrader(target: Path) -> int:
+    """The course's exercises in nbgrader's format, for teachers who grade (see docs/teaching.md)."""
+    from rabbitsim.course import export_nbgrader as export  # the course layer, only when asked
+
+    written = export(target)
+    for path in written:
+        print(path)
+    print(f"rabbitsim course: wrote {len(written)} files for nbgrader into {target}")
+    return 0
+
+
+def jupyterlab_command(copy: CourseCopy, jupyter_arguments: list[str]) -> tuple[list[str], dict[str, str]]:
+    """JupyterLab's command line and environment: serving the learner's copy, opening chapter 0,
+    and (through `write_lab_defaults`) with its news pop-up off for this launch only. The
+    learner's own JupyterLab settings are untouched and still win: the pop-up is a default."""
+    first = copy.first_chapter.relative_to(copy.target).as_posix()
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={copy.target}",
+        f"--LabApp.default_url=/lab/tree/{first}",
+        *jupyter_arguments,
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in jupyter_arguments:
+        argv.append("--allow-root")  # containers and CI machines often run as root
+    env = dict(os.environ)
+    config_path = [
+        str(lab_config_dir(copy)),
+        *filter(None, env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep)),
+    ]
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(config_path)
+    return argv, env
+
+
+def lab_config_dir(copy: CourseCopy) -> Path:
+    """A Jupyter config folder of the course's own, searched first (JUPYTER_CONFIG_PATH)."""
+    return copy.state_dir / "jupyter"
+
+
+def write_lab_defaults(config_dir: Path) -> Path:
+    """Add LAB_DEFAULTS to `config_dir/labconfig/default_setting_overrides.json`, which JupyterLab
+    reads from every Jupyter config folder as new defaults for its settings (jupyterlab_server's
+    settings_utils). `rabbitsim course` writes its own folder's; binder/postBuild the image's."""
+    path = config_dir / "labconfig" / "default_setting_overrides.json"
+    try:
+        defaults = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        defaults = {}
+    for plugin, values in LAB_DEFAULTS.items():
+        defaults.setdefault(plugin, {}).update(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(defaults, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
 
 
 def ctl(arguments: list[str]) -> int:
@@ -98,7 +210,30 @@ def main(argv: list[str] | None = None) -> int:
     control.add_argument(
         "--url", help=f"the management API (default: RABBITSIM_MANAGEMENT_URL or {CTL_DEFAULT_URL})"
     )
-    commands.add_parser("course", help="open the course in JupyterLab (other options go to JupyterLab)")
+    lesson = commands.add_parser(
+        "course",
+        help="copy the course into a folder of yours and open it in JupyterLab (other options: JupyterLab's)",
+        description="Copy the course into a folder of yours (updating only the files you have not changed) "
+        "and open it in JupyterLab on chapter 0. Options not listed here go to JupyterLab "
+        "(--no-browser, --port=8890, ...).",
+        allow_abbrev=False,
+    )
+    lesson.add_argument(
+        "--dir",
+        default=COURSE_DIR,
+        help=f"your copy of the course (default: {COURSE_DIR}); your edits there are never overwritten",
+    )
+    lesson.add_argument(
+        "--restore",
+        metavar="CHAPTER",
+        help="put the packaged version of a chapter back (3, 03_publish_subscribe, or all); "
+        "yours is renamed beside it, never deleted; JupyterLab is not started",
+    )
+    lesson.add_argument(
+        "--export-nbgrader",
+        metavar="DIR",
+        help="write the exercises in nbgrader's format (solution and hidden-test cells) into DIR",
+    )
     server = commands.add_parser("server", help="run a simulated RabbitMQ until interrupted")
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=5672)

@@ -20,12 +20,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rabbitsim"
 #: layer are peers that know nothing of each other (the adapters on the core).
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"vocabulary", "_version"}),  # data only: events, node kinds, the Topology snapshot
+    frozenset({"_course_files"}),  # where the course's notebooks are, and a learner's copy (stdlib only)
     frozenset({"broker"}),  # the sans-IO core
     frozenset({"amqp", "store", "admin", "sim"}),  # adapters on the core, each one kind of I/O
     frozenset({"backends"}),  # where the broker lives: one handle for all
     frozenset({"trace"}),  # recording a handle's events
     frozenset({"viz"}),  # pictures of traces and topologies
-    frozenset({"course", "cli"}),  # what the chapters share; the command line
+    frozenset({"course"}),  # what the chapters share, the interview drill
+    frozenset({"cli"}),  # the command line (`rabbitsim course` copies the course, exports it for nbgrader)
     frozenset({"__init__", "__main__"}),  # the package face (`rabbitsim.start`), `python -m`
 )
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}

@@ -3,20 +3,15 @@ in tests/notebooks/.)"""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from rabbitsim import cli
+from rabbitsim import _course_files
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -36,46 +31,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_readme_course_command_opens_chapter_zero_in_the_venv() -> None:
     course = next(command for command in readme_commands() if "course" in command)
     assert course.startswith("python3 -m venv .venv") and course.endswith(".venv/bin/rabbitsim course")
-    assert (cli.NOTEBOOKS / cli.FIRST_CHAPTER).is_file()
-
-
-def test_course_command_starts_jupyterlab_on_chapter_zero(tmp_path: Path) -> None:
-    """Start it for real, headless, and ask the server for the chapter."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(BIN / "rabbitsim"),
-            "course",
-            "--no-browser",
-            f"--port={port}",
-            "--IdentityProvider.token=t",
-            f"--ServerApp.runtime_dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/api/contents/{cli.FIRST_CHAPTER}?token=t&content=0"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as answer:
-                    assert json.load(answer)["name"] == cli.FIRST_CHAPTER
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert process.poll() is None, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-                assert time.monotonic() < deadline, "JupyterLab did not come up within 60 s"
-                time.sleep(0.5)
-    finally:
-        process.terminate()
-        process.wait(20)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    assert (_course_files.notebooks_dir() / _course_files.FIRST_CHAPTER).is_file()
 
 
 @pytest.mark.parametrize(
