@@ -11,6 +11,7 @@ to kill, exercise checks that explain what is wrong, and cleanup for real broker
     course.cleanup(broker, queues=["hello"])
     course.CHAPTERS                                                # the chapters and their exercises
     course.sliders(workers=5, prefetch=1)                          # chapter 10: a work queue to play with
+    course.export_nbgrader(Path("grading"))                        # the exercises in nbgrader's format
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ._chapters import CHAPTERS, EXERCISES, Chapter
 from ._client import cleanup, wait_for_topology
 from ._consumers import BackgroundConsumer, Received, Subscriber, SubscriberSetupError
 from ._feedback import Exercise, Feedback, Solution, exercise, right, wrong
+from ._nbgrader import export_nbgrader
 from ._processes import WorkerProcess
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "WorkerProcess",
     "cleanup",
     "exercise",
+    "export_nbgrader",
     "right",
     "sliders",
     "wait_for_topology",
