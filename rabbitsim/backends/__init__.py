@@ -6,10 +6,12 @@ so a chapter never changes; each handle supplies its own event source (`handle.e
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._base import BackendUnavailable, BrokerHandle
+from ._base import BackendUnavailable, BrokerClosed, BrokerHandle
 from ._compare import FIREHOSE_KINDS, FlowStep, flow
 from ._container import ContainerBroker
 from ._ctl import Ctl, CtlError, CtlOutput
@@ -28,6 +30,7 @@ __all__ = [
     "BACKENDS",
     "FIREHOSE_KINDS",
     "BackendUnavailable",
+    "BrokerClosed",
     "BrokerHandle",
     "ChildSource",
     "ContainerBroker",
@@ -73,12 +76,55 @@ BACKENDS: dict[str, Callable[..., BrokerHandle]] = {
 }
 
 
-def start(backend: str | None = None, **options: Any) -> BrokerHandle:
+#: The handles `start` returned in this process that may still be open, oldest first.
+_started: list[BrokerHandle] = []
+_starting = threading.Lock()
+
+
+def _interactive() -> bool:
+    """Whether code here may be run again by hand: a notebook's kernel or an IPython shell (an
+    IPython shell exists), or Python's own interactive prompt."""
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None:
+        return True
+    return hasattr(sys, "ps1") or bool(sys.flags.interactive)
+
+
+def start(backend: str | None = None, *, replace: bool | None = None, **options: Any) -> BrokerHandle:
     """Start (or reach) a broker. `backend` defaults to RABBITSIM_BACKEND, then "sim".
     Options go to the backend: `profile` and `in_process` for "sim", `image` for "container",
-    `url` and `management_url` for "url"."""
+    `url` and `management_url` for "url".
+
+    `replace`: first close every broker an earlier `start` in this process returned that is still
+    open (except one a `with` block is using now), printing a line for each, so that running a
+    notebook's first cell again leaves one broker, not two that objects made before and after
+    talk to in turn. Left out, it is on where cells are re-run (a notebook's kernel, IPython, the
+    interactive prompt) and off in programs, which may want several brokers; `replace=False`
+    keeps the others in a notebook too."""
     name = backend or os.environ.get("RABBITSIM_BACKEND") or "sim"
     factory = BACKENDS.get(name)
     if factory is None:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    return factory(**options)
+    with _starting:
+        if replace if replace is not None else _interactive():
+            _replace_earlier()
+        _started[:] = [handle for handle in _started if not handle.closed]
+        handle = factory(**options)
+        _started.append(handle)
+    return handle
+
+
+def _replace_earlier() -> None:
+    """Close the brokers earlier `start` calls returned, except those in a `with` block now."""
+    for handle in list(_started):
+        if handle.closed or handle._entered:
+            continue
+        if handle.backend == "url":
+            said = f"let go of the broker reached before ({handle.shown_url}, which keeps running)"
+        else:
+            said = f"closed the broker started before ({handle.shown_url})"
+        try:
+            handle.close_as("a later rabbitsim.start(), which replaced it")
+        except Exception as error:  # what is left of it must not stop the new one from starting
+            said += f", though not cleanly: {type(error).__name__}: {error}"
+        print(f"rabbitsim: {said}; this cell's broker replaces it", flush=True)

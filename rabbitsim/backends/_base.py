@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import pika
 
@@ -22,14 +23,92 @@ class BackendUnavailable(RuntimeError):
     what to use instead."""
 
 
+class BrokerClosed(RuntimeError):
+    """A closed handle was used: said at once, with who closed it and what to do, rather than
+    as pika's empty `AMQPConnectionError` from a port nobody listens on any more."""
+
+    def __init__(self, by: str) -> None:
+        super().__init__(
+            f"this broker is closed (by {by}); run the chapter's first cell again to start a new one"
+        )
+        self.by = by
+
+    def __reduce__(self) -> tuple[type[BrokerClosed], tuple[str]]:
+        return (type(self), (self.by,))  # as built, when it crosses the simulator's pipe
+
+
+#: What a closed handle refuses (`url`, and what is derived from it, too): the operations that
+#: would otherwise reach for a broker that is gone, in every backend.
+GUARDED = frozenset(
+    {
+        "topology",
+        "events",
+        "trace",
+        "ctl",
+        "restart",
+        "alarms",
+        "alarm_status",
+        "set_vm_memory_high_watermark",
+        "set_disk_free_limit",
+        "simulate_free_disk",
+        "rabbitmqctl",
+    }
+)
+
+
+def _refused_when_closed(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(self: BrokerHandle, *arguments: Any, **options: Any) -> Any:
+        self.check_open()
+        return method(self, *arguments, **options)
+
+    guarded.refused_when_closed = True  # type: ignore[attr-defined]
+    return guarded
+
+
 class BrokerHandle(ABC):
     """A running broker. Connect with `.parameters` (pika) or `.url` (any AMQP client); look
     inside with `.topology()`, follow it with `.events()` or record it with `.trace()`; stop
-    with `.close()` or a `with` block."""
+    with `.close()` or a `with` block. Once closed, it raises `BrokerClosed` when used.
+
+    Subclasses stop their broker in `_shutdown`; `close` makes a second call harmless and
+    remembers who closed it, for the error."""
 
     backend: ClassVar[str]
-    url: str
     management_url: str | None = None
+    _url: str = ""
+    #: who closed this handle ("broker.close()", ...), None while it is open
+    closed_by: str | None = None
+    #: how many `with` blocks are using it now: `start` does not replace a broker in use so
+    _entered: int = 0
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        """Every backend's `GUARDED` operations (its own or inherited, from mixins too) check
+        first that the handle is open: one rule in one place, not a line in each method."""
+        super().__init_subclass__(**options)
+        for name in GUARDED:
+            method = getattr(cls, name, None)
+            if callable(method) and not getattr(method, "refused_when_closed", False):
+                setattr(cls, name, _refused_when_closed(method))
+
+    @property
+    def url(self) -> str:
+        """The broker's AMQP URL (with its credentials)."""
+        self.check_open()
+        return self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._url = value
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_by is not None
+
+    def check_open(self) -> None:
+        """Raise `BrokerClosed` if this handle was closed."""
+        if self.closed_by is not None:
+            raise BrokerClosed(self.closed_by)
 
     @property
     def parameters(self) -> pika.URLParameters:
@@ -80,8 +159,21 @@ class BrokerHandle(ABC):
     def alarms(self) -> list[str]:
         """The resource alarms on now: "disk", "memory", both or none (`_alarms`)."""
 
+    def close(self) -> None:
+        """Stop the broker (a URL's broker is only let go of: it is not ours): its port, threads
+        and process go. Closing again does nothing."""
+        self.close_as("broker.close()")
+
+    def close_as(self, by: str, **options: Any) -> None:
+        """Close, remembering `by` (who closed it) for the `BrokerClosed` errors that follow."""
+        if self.closed_by is not None:
+            return
+        self.closed_by = by
+        self._shutdown(**options)
+
     @abstractmethod
-    def close(self) -> None: ...
+    def _shutdown(self) -> None:
+        """Stop the broker and free what it holds; called once, by `close_as`."""
 
     def ctl(self, command: str) -> CtlOutput:
         """Run a rabbitmqctl command line on this broker, through its management API:
@@ -93,7 +185,7 @@ class BrokerHandle(ABC):
             raise BackendUnavailable(f"{self!r} has no management API, which ctl speaks through")
         hooks: dict[str, Callable[..., None]] = {"set_disk_free_limit": self.set_disk_free_limit}
         if self.backend == "sim":
-            hooks["stop"] = self.close
+            hooks["stop"] = lambda: self.close_as('ctl("stop")')
         return Ctl(ManagementClient(self.management_url), hooks=hooks)(command)
 
     def trace(self, *, timeout: float = 5.0, settle: float = 0.0) -> Trace:
@@ -102,15 +194,29 @@ class BrokerHandle(ABC):
         return Trace(self.events(timeout=timeout, settle=settle), self.backend)
 
     def __enter__(self) -> Self:
+        self._entered += 1
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        self.close()
+        self._entered -= 1
+        self.close_as("the end of its with block")
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
+        closed = "" if self.closed_by is None else f", closed by {self.closed_by}"
+        return f"{type(self).__name__}({self._url!r}{closed})"
+
+    @property
+    def shown_url(self) -> str:
+        """`.url` without its password, to print (works on a closed handle too)."""
+        parts = urllib.parse.urlsplit(self._url)
+        if parts.password is None:
+            return self._url
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        if parts.username is not None:
+            netloc = f"{parts.username}@{netloc}"
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def with_credentials(url: str, username: str, password: str) -> str:

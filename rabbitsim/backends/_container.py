@@ -7,6 +7,7 @@ would, so traces can show the messages' paths."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from ._base import BackendUnavailable
@@ -38,6 +39,45 @@ def _docker_problem() -> str | None:
     return None
 
 
+def prepare_image(image: str) -> None:
+    """Say what starting takes (one line: a learner otherwise waits in silence), and pull the
+    image first if this machine lacks it, so that a pull that fails (no registry reachable, no
+    such image) reads as what to do instead rather than as docker's `APIError 500`."""
+    import docker
+    import docker.errors
+
+    client = docker.from_env()
+    try:
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            print(
+                f"rabbitsim: pulling {image} (once; it can take minutes), then starting a RabbitMQ "
+                "container from it (usually 10-20 s)...",
+                flush=True,
+            )
+            try:
+                client.images.pull(image)
+            except docker.errors.APIError as error:
+                raise BackendUnavailable(_unpullable(image, error, client)) from None
+        else:
+            print(f"rabbitsim: starting a RabbitMQ container from {image} (usually 10-20 s)...", flush=True)
+    finally:
+        client.close()
+
+
+def _unpullable(image: str, error: Any, client: Any) -> str:
+    """One sentence: why the pull failed, and the three ways on (the RabbitMQ images this
+    machine has are named, as they are what RABBITSIM_IMAGE can take)."""
+    why = str(error.explanation or error).strip()
+    local = sorted(tag for found in client.images.list() for tag in found.tags if "rabbitmq" in tag)
+    has = f" ({', '.join(local[:3])})" if local else ""
+    return (
+        f"the image {image} could not be pulled ({why}): set RABBITSIM_IMAGE to an image this machine "
+        f"has{has}, or RABBITSIM_URL to a RabbitMQ you run, or use the simulator, rabbitsim.start('sim')."
+    )
+
+
 class ContainerBroker(RealBroker):
     """A RabbitMQ container owned by this handle: `close()` stops and removes it."""
 
@@ -54,6 +94,8 @@ class ContainerBroker(RealBroker):
             )
         from testcontainers.community.rabbitmq import RabbitMqContainer
 
+        began = time.monotonic()
+        prepare_image(self.image)
         self.container = RabbitMqContainer(self.image, **container_options).with_exposed_ports(
             MANAGEMENT_PORT
         )
@@ -63,6 +105,9 @@ class ContainerBroker(RealBroker):
         except BaseException:
             self.container.stop()
             raise
+        print(
+            f"rabbitsim: RabbitMQ is ready ({time.monotonic() - began:.0f} s): {self.shown_url}", flush=True
+        )
 
     def _reached(self) -> None:
         """Where the (re)started container's ports are now, and the firehose on again."""
@@ -95,5 +140,5 @@ class ContainerBroker(RealBroker):
             raise RuntimeError(f"rabbitmqctl {' '.join(arguments)} failed ({code}): {text}")
         return text
 
-    def close(self) -> None:
+    def _shutdown(self) -> None:
         self.container.stop()

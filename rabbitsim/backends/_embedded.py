@@ -187,7 +187,10 @@ class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
 
     def close(self, *, clean: bool = False) -> None:
         """Stop: connections are dropped (or, `clean`, closed as at a shutdown), what is
-        pending is stored, and a temporary data dir goes."""
+        pending is stored, and a temporary data dir goes. Closing again does nothing."""
+        self.close_as("broker.close()", clean=clean)
+
+    def _shutdown(self, *, clean: bool = False) -> None:
         if self.server.closed:
             return
         if self.admin is not None:

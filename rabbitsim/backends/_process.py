@@ -33,7 +33,7 @@ from rabbitsim.broker import DEFAULT_PROFILE
 from rabbitsim.vocabulary import Started, Stopped, Topology, TraceEvent
 
 from ._alarms import ALARM_METHODS, ChildAlarms
-from ._base import BackendUnavailable, BrokerHandle
+from ._base import BackendUnavailable, BrokerClosed, BrokerHandle
 from ._data_dir import DataDir
 from ._embedded import EmbeddedBroker
 from ._management import ManagementClient
@@ -140,7 +140,6 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
     `EmbeddedBroker`), on the same port after a restart."""
 
     backend = "sim"
-    url: str
     management: ManagementClient | None = None
 
     def __init__(
@@ -248,8 +247,11 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
 
     def call(self, operation: str, argument: Any = None, timeout: float = 10.0) -> Any:
         """Ask the child something and wait for its answer."""
-        if self._closed or self.process.poll() is not None:
-            raise RuntimeError("the simulated broker is closed")
+        if self._closed:
+            raise BrokerClosed(self.closed_by or "broker.close()")
+        ended = self.process.poll()
+        if ended is not None:
+            raise BrokerClosed(f"its process, which ended by itself with exit code {ended}")
         number = next(self._calls)
         answer: Future[Any] = Future()
         self._waiting[number] = answer
@@ -268,9 +270,9 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         """The child's core events, complete, as on the in-process simulator."""
         return ChildSource(self, timeout)
 
-    def close(self) -> None:
-        if self._closed:
-            return
+    def _shutdown(self) -> None:
+        """Stop the child (killed if it does not answer) and wait for it and for the thread
+        that read its pipe: nothing of this broker is left afterwards."""
         try:
             if self.process.poll() is None:
                 self.call("close", timeout=STOP_TIMEOUT)
@@ -278,6 +280,7 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
             pass
         self._closed = True
         self._wait_child()
+        self._reader.join(STOP_TIMEOUT)  # the child's end closed with it: the reader sees EOF
         self._pipe.close()
         self._data.remove_if_temporary()
 

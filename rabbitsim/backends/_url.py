@@ -83,5 +83,5 @@ class UrlBroker(RealBroker):
         else:
             local.act("restart")
 
-    def close(self) -> None:
+    def _shutdown(self) -> None:
         """Nothing to stop: the broker is not ours."""
