@@ -432,8 +432,15 @@ def _binding_label(
 
 
 def _headers_label(arguments: Mapping[str, Any]) -> str:
+    """`all: a=1, b=2`: the headers a binding matches on. `all` and `any` ignore `x-` headers, so
+    they are left out; `all-with-x` and `any-with-x` match on them too, so they are shown."""
     match = str(arguments.get("x-match", "all"))
-    pairs = ", ".join(f"{k}={v}" for k, v in sorted(arguments.items()) if not k.startswith("x-"))
+    with_x = match.endswith("-with-x")
+    pairs = ", ".join(
+        f"{k}={v}"
+        for k, v in sorted(arguments.items())
+        if k != "x-match" and (with_x or not k.startswith("x-"))
+    )
     return shorten(f"{match}: {pairs}", 24)
 
 

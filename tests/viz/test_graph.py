@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import networkx as nx
+import pytest
 
 from rabbitsim import viz
 from rabbitsim.viz._style import channel_caption
@@ -187,3 +188,22 @@ def test_shortened_names_keep_what_tells_them_apart() -> None:
     assert len(long) == 16 and long.endswith("high")
     assert channel_caption("127.0.0.1:54321 -> 127.0.0.1:5672 (3)") == ":54321 (3)"
     assert channel_caption("connection-2 (1)") == "connection-2 (1)"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "label"),
+    [
+        ({"x-match": "all", "a": "pdf", "x-t": "acme"}, "all: a=pdf"),
+        ({"x-match": "any", "x-t": "acme"}, "any: "),
+        ({"x-match": "any-with-x", "x-t": "acme"}, "any-with-x: x-t=acme"),
+        ({"x-match": "all-with-x", "a": "1", "x-t": "2"}, "all-with-x: a=1, x-t=2"),
+    ],
+)
+def test_a_headers_binding_shows_the_headers_it_matches_on(arguments: dict[str, str], label: str) -> None:
+    """`all` and `any` ignore `x-` headers, `all-with-x` and `any-with-x` match on them too."""
+    topology = Topology(
+        exchanges=(ExchangeInfo("/", "reports", "headers", True, False, False),),
+        queues=(QueueInfo("/", "inbox", "classic", True, False, False, 0, 0, 0),),
+        bindings=(BindingInfo("/", "reports", "inbox", "queue", "", arguments),),
+    )
+    assert viz.graph(topology).edges["exchange:reports", "queue:inbox"]["label"] == label
