@@ -10,6 +10,7 @@ to kill, exercise checks that explain what is wrong, and cleanup for real broker
     course.wait_for_topology(broker, lambda t: t.queue("hello").messages == 0)   # real brokers lag
     course.cleanup(broker, queues=["hello"])
     course.CHAPTERS                                                # the chapters and their exercises
+    course.notes_table(check_in=".")                               # chapter 0: the notes, point by point
     course.sliders(workers=5, prefetch=1)                          # chapter 10: a work queue to play with
     course.export_nbgrader(Path("grading"))                        # the exercises in nbgrader's format
 """
@@ -22,11 +23,13 @@ from ._client import cleanup, wait_for_topology
 from ._consumers import BackgroundConsumer, Received, Subscriber, SubscriberSetupError
 from ._feedback import Exercise, Feedback, Solution, exercise, right, wrong
 from ._nbgrader import export_nbgrader
+from ._notes import NOTES, notes_table
 from ._processes import WorkerProcess
 
 __all__ = [
     "CHAPTERS",
     "EXERCISES",
+    "NOTES",
     "BackgroundConsumer",
     "Chapter",
     "Exercise",
@@ -40,6 +43,7 @@ __all__ = [
     "cleanup",
     "exercise",
     "export_nbgrader",
+    "notes_table",
     "right",
     "sliders",
     "wait_for_topology",

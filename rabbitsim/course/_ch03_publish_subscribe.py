@@ -1,10 +1,10 @@
 """Chapter 3, publish/subscribe: the chapter's exercise checks.
 
     first = course.Subscriber(broker, receive_logs, name="first")   # the chapter's subscriber
-    course.EXERCISES["3.1"](broker, receive_logs)                   # does every copy get every log?
-    course.EXERCISES["3.2"](broker, 5)                              # a prediction, checked on the broker
+    course.EXERCISES["3.1"](broker, 5)                              # a prediction, checked on the broker
+    course.EXERCISES["3.2"](broker, receive_logs)                   # does every copy get every log?
 
-3.1 runs the learner's `receive_logs(channel)` (declare, bind, return the queue's name) as two
+3.2 runs the learner's `receive_logs(channel)` (declare, bind, return the queue's name) as two
 subscribers at once, each on a connection of its own: the tutorial's queue is exclusive, and an
 exclusive queue belongs to the connection that declared it (any other gets 405 RESOURCE_LOCKED).
 
@@ -77,7 +77,7 @@ def broker_refusal(error: pika.exceptions.ChannelClosedByBroker, exchange: str) 
     return f"The broker answered {code} {text}."
 
 
-# --- 3.1: a temporary queue per subscriber, bound to 'logs' ---------------------------------------
+# --- 3.2: a temporary queue per subscriber, bound to 'logs' ---------------------------------------
 
 
 @dataclass
@@ -90,7 +90,7 @@ class _Copy:
 
 
 def _start_copy(broker: BrokerHandle, setup: Setup, number: int) -> _Copy | Feedback:
-    connection = connect(broker, f"exercise 3.1: subscriber {number}")
+    connection = connect(broker, f"exercise 3.2: subscriber {number}")
     try:
         channel = connection.channel()
         queue = run_setup(setup, channel)
@@ -123,7 +123,7 @@ def _bindings_of(broker: BrokerHandle, queue: str) -> list[str]:
 
 
 @exercise(
-    "3.1",
+    "3.2",
     "Bind a temporary queue so that every running subscriber gets every log",
     solution="""def receive_logs(channel):
     channel.exchange_declare(exchange="logs", exchange_type="fanout")
@@ -132,7 +132,7 @@ def _bindings_of(broker: BrokerHandle, queue: str) -> list[str]:
     channel.queue_bind(exchange="logs", queue=queue_name)
     return queue_name
 
-course.EXERCISES["3.1"](broker, receive_logs)""",
+course.EXERCISES["3.2"](broker, receive_logs)""",
     explanation=(
         "`queue=''` lets the broker name a fresh queue for each subscriber (`amq.gen-…`), "
         "`exclusive=True` ties it to the subscriber's connection, so it disappears when the "
@@ -147,7 +147,7 @@ def check_every_log(broker: BrokerHandle, setup: Setup) -> Feedback:
     """Run two copies of `setup` at once (as two terminals running receive_logs.py would),
     publish the chapter's three logs to 'logs', and see what each copy got; then stop them and
     see whether their queues went with them."""
-    with connected(broker, "exercise 3.1: emit_log") as publisher:
+    with connected(broker, "exercise 3.2: emit_log") as publisher:
         channel = publisher.channel()
         try:
             channel.exchange_declare(exchange="logs", exchange_type="fanout")
@@ -274,16 +274,16 @@ def _names(names: list[str]) -> str:
     return " and ".join(f"'{name}'" for name in names)
 
 
-# --- 3.2: what happens to logs published before any queue is bound ------------------------------
+# --- 3.1: what happens to logs published before any queue is bound ------------------------------
 
 
 EARLY, LATE = 3, 2
 
 
 @exercise(
-    "3.2",
+    "3.1",
     "Predict how many logs a subscriber receives when it starts after some were published",
-    solution="course.EXERCISES['3.2'](broker, 2)",
+    solution="course.EXERCISES['3.1'](broker, 2)",
     explanation=(
         "Only the 2 logs published after its queue was bound. When the first 3 were published, no "
         "queue was bound to the exchange, so they reached no queue and were dropped on the spot: "
@@ -299,8 +299,8 @@ def check_early_logs(broker: BrokerHandle, prediction: Any) -> Feedback:
         predicted = int(prediction)
     except (TypeError, ValueError):
         return wrong(f"Answer with a number of logs, not {prediction!r}")
-    exchange = private_name("3.2-logs")
-    with connected(broker, "exercise 3.2") as connection:
+    exchange = private_name("3.1-logs")
+    with connected(broker, "exercise 3.1") as connection:
         channel = connection.channel()
         channel.exchange_declare(exchange, "fanout")
         try:

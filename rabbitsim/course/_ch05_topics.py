@@ -1,5 +1,5 @@
-"""Chapter 5, topics: the checks of exercises 5.1 (predict where the tutorial's keys go) and 5.2
-(write binding keys for a log queue).
+"""Chapter 5, topics: the checks of exercises 5.1 (predict where the tutorial's keys go), 5.2
+(write binding keys for a log queue) and 5.3 (write a headers binding's arguments).
 
 A verdict comes with reasons a learner can act on: which messages a binding key would miss or
 wrongly receive, and why, word by word. Exercise 5.2 asks the broker itself where its test keys
@@ -10,25 +10,30 @@ reading of the matching rules (tested against the simulator, which is tested aga
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pika
 import pika.exceptions
 
 from rabbitsim.backends import BrokerHandle
 
-from ._client import route
+from ._client import connected, drain, private_name, route
 from ._feedback import Feedback, and_joined, exercise, listed, plural, right, wrong
 
 __all__ = [
+    "INVOICE_MESSAGES",
     "LOG_KEYS",
     "TUTORIAL_BINDINGS",
     "TUTORIAL_KEYS",
+    "check_invoice_binding",
     "check_log_bindings",
     "check_predictions",
     "explain",
     "match",
     "matches",
+    "route_headers",
     "route_on_broker",
     "tutorial_queues",
     "words",
@@ -406,3 +411,137 @@ def _miss(binding_keys: list[str], literal: list[str], routing_key: str) -> str:
     if not near:
         return f"no binding starts with '{first}' or a wildcard"
     return "; ".join(f"'{key}': {_why_not(key, routing_key)}" for key in near)
+
+
+# --- exercise 5.3: arguments for a headers binding --------------------------------------------
+
+#: the header a tenant is named by: it starts with x-, so `all` and `any` do not look at it
+TENANT = "x-tenant"
+#: the test messages of 5.3 (a label, their headers) and whether acme's invoice queue should get each
+INVOICE_MESSAGES: dict[str, tuple[dict[str, Any] | None, bool]] = {
+    "acme's invoice": ({"type": "invoice", TENANT: "acme"}, True),
+    "acme's invoice, in French": ({"type": "invoice", TENANT: "acme", "lang": "fr"}, True),
+    "globex's invoice": ({"type": "invoice", TENANT: "globex"}, False),
+    "an invoice of no tenant": ({"type": "invoice"}, False),
+    "acme's receipt": ({"type": "receipt", TENANT: "acme"}, False),
+    "acme's message without a type": ({TENANT: "acme"}, False),
+    "acme's Invoice (capital I)": ({"type": "Invoice", TENANT: "acme"}, False),
+    "a message without headers": (None, False),
+}
+X_MATCHES = ("all", "any", "all-with-x", "any-with-x")
+
+
+def route_headers(broker: BrokerHandle, arguments: Mapping[str, Any]) -> list[str]:
+    """The labels of INVOICE_MESSAGES that reach a queue bound with `arguments` to a throwaway
+    headers exchange on `broker` (published with confirms, so each has been routed before the
+    queue is read). A binding the broker refuses raises its ChannelClosedByBroker."""
+    exchange = private_name("5.3")
+    with connected(broker, "exercise 5.3") as connection:
+        channel = connection.channel()
+        channel.exchange_declare(exchange, "headers", auto_delete=True)
+        try:
+            queue = channel.queue_declare("", exclusive=True).method.queue
+            channel.queue_bind(queue, exchange, arguments=dict(arguments))
+            channel.confirm_delivery()
+            for label, (headers, _wanted) in INVOICE_MESSAGES.items():
+                channel.basic_publish(exchange, "", label.encode(), pika.BasicProperties(headers=headers))
+            return drain(channel, queue)
+        finally:
+            if channel.is_open:
+                channel.exchange_delete(exchange)
+            else:  # the refused bind closed it: the exchange still goes, with the connection's queue
+                with contextlib.suppress(pika.exceptions.AMQPError):
+                    connection.channel().exchange_delete(exchange)
+
+
+def _headers_reason(arguments: Mapping[str, Any], headers: dict[str, Any] | None) -> str:
+    """Which of the binding's compared headers a message has, lacks, or has with another value."""
+    with_x = str(arguments.get("x-match", "all")).endswith("-with-x")
+    compared = {k: v for k, v in arguments.items() if k != "x-match" and (with_x or not k.startswith("x-"))}
+    given = headers or {}
+    if not compared:
+        return "the binding compares no header at all"
+    parts = []
+    for name, value in compared.items():
+        if name not in given:
+            parts.append(f"it has no {name}")
+        elif given[name] != value or type(given[name]) is not type(value):
+            parts.append(f"its {name} is {given[name]!r}, not {value!r}")
+        else:
+            parts.append(f"its {name} is {value!r}")
+    return "; ".join(parts)
+
+
+@exercise(
+    "5.3",
+    "Bind a queue to acme's invoices on a headers exchange",
+    solution="""invoice_binding = {"x-match": "all-with-x", "type": "invoice", "x-tenant": "acme"}
+course.EXERCISES["5.3"](broker, invoice_binding)""",
+    explanation=(
+        "Both headers must match, so `all`; and the tenant travels in `x-tenant`, a name that "
+        "starts with `x-`, which `all` and `any` ignore. `all-with-x` compares it too. With plain "
+        "`all` the binding would compare only `type`, and take every tenant's invoices."
+    ),
+    hints=(
+        "Which x-match takes a message only when every header matches, and which one takes it "
+        "when one is enough?",
+        "Look at the name of the tenant's header: what do `all` and `any` do with names that "
+        "start with `x-`?",
+    ),
+)
+def check_invoice_binding(broker: Any = None, arguments: Any = None) -> Feedback:
+    """`arguments`: the binding arguments (x-match and headers) of a queue that must get acme's
+    invoices and nothing else. Bound and routed on `broker`."""
+    if not isinstance(broker, BrokerHandle):
+        return wrong(
+            "Pass the broker first, then your binding's arguments",
+            'course.EXERCISES["5.3"](broker, {"x-match": "all", "type": "invoice"}): the check binds a '
+            "queue with them to a headers exchange on your broker",
+        )
+    if not isinstance(arguments, Mapping) or not all(isinstance(key, str) for key in arguments):
+        return wrong(
+            "Give the binding's arguments as a dict",
+            'for example {"x-match": "any", "type": "invoice"}: header names as keys, the values '
+            "to compare as values, and x-match saying how many must match",
+        )
+    try:
+        got = route_headers(broker, arguments)
+    except pika.exceptions.ChannelClosedByBroker as error:
+        return wrong(
+            "The broker refused the binding",
+            f"{error.reply_code} {error.reply_text}",
+            f"x-match must be one of {listed(X_MATCHES)}, as a string",
+        )
+    except (pika.exceptions.AMQPError, OSError) as error:
+        return wrong("The broker could not run the check", f"{type(error).__name__}: {error}")
+    missed = [label for label, (_, wanted) in INVOICE_MESSAGES.items() if wanted and label not in got]
+    extra = [label for label, (_, wanted) in INVOICE_MESSAGES.items() if not wanted and label in got]
+    if not missed and not extra:
+        return right(
+            f"Your binding takes acme's {plural(len(got), 'invoice')} and none of the other "
+            f"{len(INVOICE_MESSAGES) - len(got)} messages",
+            "the French invoice's extra lang header does not stop it: a binding says what must be "
+            "there, not what may not",
+        )
+    match = str(arguments.get("x-match", "all"))
+    lines: list[str] = []
+    if match in ("all", "any") and any(key.startswith("x-") and key != "x-match" for key in arguments):
+        ignored = [key for key in arguments if key.startswith("x-") and key != "x-match"]
+        lines.append(
+            f"with x-match '{match}', headers whose names start with x- are ignored: your "
+            f"{listed(ignored)} is not compared at all ('{match}-with-x' would compare it)"
+        )
+    if "x-match" not in arguments:
+        lines.append("no x-match: the broker takes it as 'all'")
+    if TENANT not in arguments:
+        lines.append(f"your binding does not mention {TENANT}: nothing tells one tenant from another")
+    if match.startswith("any") and extra:
+        lines.append(f"'{match}' takes a message as soon as one header matches")
+    for label in missed:
+        lines.append(f"misses {label}: {_headers_reason(arguments, INVOICE_MESSAGES[label][0])}")
+    for label in extra:
+        lines.append(f"wrongly gets {label}: {_headers_reason(arguments, INVOICE_MESSAGES[label][0])}")
+    problems = and_joined(
+        f"misses {len(missed)}" if missed else "", f"wrongly gets {len(extra)}" if extra else ""
+    )
+    return wrong(f"Your binding {problems} of the {len(INVOICE_MESSAGES)} test messages", *lines)

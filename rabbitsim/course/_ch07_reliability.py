@@ -1,5 +1,5 @@
-"""Chapter 7, reliability: the checks of exercises 7.1 (choose the overflow behaviour that never
-drops a confirmed message), 7.2 (build a retry-with-delay out of dead-lettering and TTL) and 7.3
+"""Chapter 7, reliability: the checks of exercises 7.1 (build a retry-with-delay out of
+dead-lettering and TTL), 7.2 (choose the overflow behaviour that never drops a confirmed message) and 7.3
 (no message lost: a publisher and a worker that survive a broker crash).
 
 Each runs the learner's answer on the notebook's broker and judges by what the broker did:
@@ -36,110 +36,6 @@ __all__ = [
 
 # --- exercise 7.1 -----------------------------------------------------------------------------------
 
-MAX_LENGTH_7_1 = 3
-BODIES_7_1 = [f"order {n}" for n in range(1, 6)]
-
-
-@dataclass
-class _Overflowed:
-    confirmed: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)  # nacked by the broker
-    kept: list[str] = field(default_factory=list)  # in the queue afterwards
-    declare_error: str | None = None
-
-
-def _overflow(broker: BrokerHandle, overflow: Any) -> _Overflowed:
-    queue = private_name("7.1")
-    run = _Overflowed()
-    with connected(broker, "exercise 7.1") as connection:
-        channel = connection.channel()
-        arguments: dict[str, Any] = {"x-max-length": MAX_LENGTH_7_1}
-        if overflow is not None:
-            arguments["x-overflow"] = overflow
-        try:
-            channel.queue_declare(queue, arguments=arguments)
-        except pika.exceptions.ChannelClosedByBroker as error:
-            run.declare_error = describe(error)
-            return run
-        try:
-            channel.confirm_delivery()
-            for body in BODIES_7_1:
-                try:
-                    channel.basic_publish("", queue, body.encode())
-                except pika.exceptions.NackError:
-                    run.refused.append(body)
-                else:
-                    run.confirmed.append(body)
-            while True:
-                method, _properties, got = channel.basic_get(queue, auto_ack=True)
-                if method is None:
-                    break
-                run.kept.append(got.decode())
-        finally:
-            if channel.is_open:
-                channel.queue_delete(queue)
-    return run
-
-
-@exercise(
-    "7.1",
-    "Choose the overflow that never drops a confirmed message",
-    solution="""OVERFLOW = "reject-publish"
-course.EXERCISES["7.1"](broker, OVERFLOW)""",
-    explanation=(
-        "With `x-overflow: drop-head` (the default) a full queue accepts the new message, confirms "
-        "it, and throws away its oldest one: a message the publisher was told is safe. With "
-        "`reject-publish` the queue refuses the new message instead, and the publisher hears so "
-        "(basic.nack), so it can slow down or try again later. `reject-publish-dlx` also "
-        "dead-letters what it refuses."
-    ),
-    hints=(
-        "Three values exist: drop-head, reject-publish and reject-publish-dlx.",
-        "A publisher can react to a nack; it never hears about a message dropped from the head.",
-    ),
-)
-def check_overflow(broker: BrokerHandle, overflow: Any = None) -> Feedback:
-    """Publish five messages with confirms into a queue of `x-max-length` 3 and `x-overflow`
-    `overflow` (None: not set, RabbitMQ's default drop-head), then compare what the broker
-    confirmed with what the queue still holds."""
-    run = _overflow(broker, overflow)
-    if run.declare_error is not None:
-        return wrong(
-            f"RabbitMQ refused x-overflow={overflow!r}",
-            f"queue_declare answered {run.declare_error}.",
-            "x-overflow is one of the strings 'drop-head', 'reject-publish' or 'reject-publish-dlx'.",
-        )
-    lost = [body for body in run.confirmed if body not in run.kept]
-    summary = (
-        f"confirmed (basic.ack): {listed(run.confirmed)}; refused (basic.nack): {listed(run.refused)}; "
-        f"in the queue afterwards: {listed(run.kept)}."
-    )
-    if lost:
-        return wrong(
-            f"RabbitMQ confirmed {plural(len(lost), 'message')} and then dropped "
-            f"{'it' if len(lost) == 1 else 'them'}",
-            summary,
-            f"With {'no x-overflow (the default, drop-head)' if overflow is None else f'{overflow!r}'} "
-            f"a full queue makes room by dropping its oldest message: {listed(lost)} were confirmed "
-            "to the publisher, which therefore forgot them, and are gone all the same.",
-            "Choose the overflow behaviour that refuses the newcomer instead, so that the publisher "
-            "hears about it.",
-        )
-    return right(
-        f"Nothing confirmed was lost: the full queue refused {plural(len(run.refused), 'message')}",
-        summary,
-        "The publisher got basic.nack for each refused message (pika raises NackError), so it still "
-        "holds them and can wait and publish them again: the queue is full, nothing was silently lost."
-        + (
-            " reject-publish-dlx would also have dead-lettered them, had the queue a dead-letter exchange."
-            if overflow == "reject-publish-dlx"
-            else ""
-        ),
-    )
-
-
-# --- exercise 7.2 -----------------------------------------------------------------------------------
-
 JOBS = "jobs"
 RETRY = "jobs.retry"
 RETURN_WAIT_SECONDS = 4.0
@@ -167,14 +63,14 @@ def _retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> _Ret
     run = _Retried()
     cleanup(broker, queues=[JOBS, RETRY])
     try:
-        with connected(broker, "exercise 7.2 (setup)") as connection:
+        with connected(broker, "exercise 7.1 (setup)") as connection:
             recorder = RecordingChannel(connection.channel())
             try:
                 declare_retry(recorder)
             except Exception as error:  # the learner's code: report it, never raise it
                 run.error = error
             run.setup_calls = recorder.calls
-        with connected(broker, "exercise 7.2 (worker)") as connection:
+        with connected(broker, "exercise 7.1 (worker)") as connection:
             if _count(connection.channel(), JOBS) is None:
                 return run
             run.declared = True
@@ -200,7 +96,7 @@ def _retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> _Ret
 
 
 @exercise(
-    "7.2",
+    "7.1",
     "Retry with a delay: dead-letter into a waiting queue and back",
     solution="""def declare_retry(channel):
     channel.queue_declare(
@@ -219,7 +115,7 @@ def _retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> _Ret
     )
 
 
-course.EXERCISES["7.2"](broker, declare_retry)""",
+course.EXERCISES["7.1"](broker, declare_retry)""",
     explanation=(
         "A rejected message (requeue=False) is dead-lettered to `jobs.retry`, where nobody consumes: "
         "it waits there until its TTL expires, and is dead-lettered again, back to `jobs`. The "
@@ -276,6 +172,110 @@ def check_retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) ->
         "queue for people to look at) after a few tries, instead of retrying for ever.",
         "One queue's TTL means one delay for every retry. For growing delays (1 s, 10 s, 1 min), "
         "use one waiting queue per delay.",
+    )
+
+
+# --- exercise 7.2 -----------------------------------------------------------------------------------
+
+MAX_LENGTH_7_2 = 3
+BODIES_7_2 = [f"order {n}" for n in range(1, 6)]
+
+
+@dataclass
+class _Overflowed:
+    confirmed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # nacked by the broker
+    kept: list[str] = field(default_factory=list)  # in the queue afterwards
+    declare_error: str | None = None
+
+
+def _overflow(broker: BrokerHandle, overflow: Any) -> _Overflowed:
+    queue = private_name("7.2")
+    run = _Overflowed()
+    with connected(broker, "exercise 7.2") as connection:
+        channel = connection.channel()
+        arguments: dict[str, Any] = {"x-max-length": MAX_LENGTH_7_2}
+        if overflow is not None:
+            arguments["x-overflow"] = overflow
+        try:
+            channel.queue_declare(queue, arguments=arguments)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            run.declare_error = describe(error)
+            return run
+        try:
+            channel.confirm_delivery()
+            for body in BODIES_7_2:
+                try:
+                    channel.basic_publish("", queue, body.encode())
+                except pika.exceptions.NackError:
+                    run.refused.append(body)
+                else:
+                    run.confirmed.append(body)
+            while True:
+                method, _properties, got = channel.basic_get(queue, auto_ack=True)
+                if method is None:
+                    break
+                run.kept.append(got.decode())
+        finally:
+            if channel.is_open:
+                channel.queue_delete(queue)
+    return run
+
+
+@exercise(
+    "7.2",
+    "Choose the overflow that never drops a confirmed message",
+    solution="""OVERFLOW = "reject-publish"
+course.EXERCISES["7.2"](broker, OVERFLOW)""",
+    explanation=(
+        "With `x-overflow: drop-head` (the default) a full queue accepts the new message, confirms "
+        "it, and throws away its oldest one: a message the publisher was told is safe. With "
+        "`reject-publish` the queue refuses the new message instead, and the publisher hears so "
+        "(basic.nack), so it can slow down or try again later. `reject-publish-dlx` also "
+        "dead-letters what it refuses."
+    ),
+    hints=(
+        "Three values exist: drop-head, reject-publish and reject-publish-dlx.",
+        "A publisher can react to a nack; it never hears about a message dropped from the head.",
+    ),
+)
+def check_overflow(broker: BrokerHandle, overflow: Any = None) -> Feedback:
+    """Publish five messages with confirms into a queue of `x-max-length` 3 and `x-overflow`
+    `overflow` (None: not set, RabbitMQ's default drop-head), then compare what the broker
+    confirmed with what the queue still holds."""
+    run = _overflow(broker, overflow)
+    if run.declare_error is not None:
+        return wrong(
+            f"RabbitMQ refused x-overflow={overflow!r}",
+            f"queue_declare answered {run.declare_error}.",
+            "x-overflow is one of the strings 'drop-head', 'reject-publish' or 'reject-publish-dlx'.",
+        )
+    lost = [body for body in run.confirmed if body not in run.kept]
+    summary = (
+        f"confirmed (basic.ack): {listed(run.confirmed)}; refused (basic.nack): {listed(run.refused)}; "
+        f"in the queue afterwards: {listed(run.kept)}."
+    )
+    if lost:
+        return wrong(
+            f"RabbitMQ confirmed {plural(len(lost), 'message')} and then dropped "
+            f"{'it' if len(lost) == 1 else 'them'}",
+            summary,
+            f"With {'no x-overflow (the default, drop-head)' if overflow is None else f'{overflow!r}'} "
+            f"a full queue makes room by dropping its oldest message: {listed(lost)} were confirmed "
+            "to the publisher, which therefore forgot them, and are gone all the same.",
+            "Choose the overflow behaviour that refuses the newcomer instead, so that the publisher "
+            "hears about it.",
+        )
+    return right(
+        f"Nothing confirmed was lost: the full queue refused {plural(len(run.refused), 'message')}",
+        summary,
+        "The publisher got basic.nack for each refused message (pika raises NackError), so it still "
+        "holds them and can wait and publish them again: the queue is full, nothing was silently lost."
+        + (
+            " reject-publish-dlx would also have dead-lettered them, had the queue a dead-letter exchange."
+            if overflow == "reject-publish-dlx"
+            else ""
+        ),
     )
 
 

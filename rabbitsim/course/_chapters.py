@@ -19,6 +19,7 @@ from . import _ch08_administration as administration
 from . import _ch09_streams as streams
 from . import _ch10_capacity as capacity
 from ._feedback import Exercise
+from .interview import TASKS as interview_tasks
 
 __all__ = ["CHAPTERS", "EXERCISES", "Chapter"]
 
@@ -43,22 +44,32 @@ CHAPTERS: tuple[Chapter, ...] = (
         2,
         "Work queues",
         "02_work_queues.ipynb",
-        (work_queues.fix_the_forgotten_ack, work_queues.fair_dispatch, work_queues.survive_a_restart),
+        (
+            work_queues.fix_the_forgotten_ack,
+            work_queues.survive_a_restart,
+            work_queues.fair_dispatch,
+            work_queues.write_the_worker,
+        ),
     ),
     Chapter(
         3,
         "Publish/Subscribe",
         "03_publish_subscribe.ipynb",
-        (publish_subscribe.check_every_log, publish_subscribe.check_early_logs),
+        (publish_subscribe.check_early_logs, publish_subscribe.check_every_log),
     ),
     Chapter(4, "Routing", "04_routing.ipynb", (routing.check_disk_keys, routing.check_puzzle)),
-    Chapter(5, "Topics", "05_topics.ipynb", (topics.check_predictions, topics.check_log_bindings)),
+    Chapter(
+        5,
+        "Topics",
+        "05_topics.ipynb",
+        (topics.check_predictions, topics.check_log_bindings, topics.check_invoice_binding),
+    ),
     Chapter(6, "RPC", "06_rpc.ipynb", (rpc.check_on_response, rpc.check_correlation_ids)),
     Chapter(
         7,
         "Reliability",
         "07_reliability.ipynb",
-        (reliability.check_overflow, reliability.check_retry, reliability.check_no_message_lost),
+        (reliability.check_retry, reliability.check_overflow, reliability.check_no_message_lost),
     ),
     Chapter(
         8,
@@ -82,6 +93,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         "10_capacity.ipynb",
         (capacity.check_workers, capacity.check_prefetch, capacity.check_max_length),
     ),
+    Chapter(11, "Interview preparation", "11_interview.ipynb", interview_tasks),
 )
 
 #: every exercise of the course, by id ("2.1"), in chapter order

@@ -1,5 +1,5 @@
-"""Chapter 2's exercise checks, on the simulator: the forgotten ack (2.1), fair dispatch (2.2) and
-durability (2.3, checked by restarting the broker) each refuse wrong answers with the broker's own
+"""Chapter 2's exercise checks, on the simulator: the forgotten ack (2.1), fair dispatch (2.3) and
+durability (2.2, checked by restarting the broker) each refuse wrong answers with the broker's own
 numbers and the reason, and accept right ones."""
 
 from __future__ import annotations
@@ -112,47 +112,6 @@ def test_2_1_reports_a_raising_callback(broker: BrokerHandle) -> None:
 # --- 2.2 -------------------------------------------------------------------------------------------
 
 
-def test_2_2_explains_round_robin_without_a_prefetch(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["2.2"](broker, prefetch=None)
-    assert not feedback
-    assert feedback.title == "That is round-robin: both workers got the same share"
-    assert "slow worker: 4 tasks (task 1, task 3, task 5, task 7)" in text(feedback)
-    assert "fast worker: 4 tasks (task 2, task 4, task 6, task 8)" in text(feedback)
-    assert "blindly dispatches every n-th message" in text(feedback)
-
-
-def test_2_2_says_that_zero_means_no_limit(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["2.2"](broker, prefetch=0)
-    assert not feedback
-    assert "prefetch_count=0, which means no limit" in text(feedback)
-
-
-def test_2_2_says_a_large_prefetch_limits_nothing(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["2.2"](broker, prefetch=10)
-    assert not feedback
-    assert feedback.title == "prefetch 10 does not limit anything here: still round-robin"
-
-
-def test_2_2_refuses_impossible_values_without_running(broker: BrokerHandle) -> None:
-    for value, words in [(-1, "unsigned 16-bit"), (70000, "unsigned 16-bit"), ("1", "whole number")]:
-        feedback = course.EXERCISES["2.2"](broker, prefetch=value)
-        assert not feedback
-        assert feedback.title == "That prefetch cannot be set"
-        assert words in text(feedback)
-
-
-def test_2_2_accepts_prefetch_one(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["2.2"](broker, prefetch=1)
-    assert feedback, text(feedback)
-    assert feedback.title.startswith("The fast worker did ")
-    fast = int(feedback.title.split()[4])
-    assert fast >= 6
-    assert "prefetch_count=1" in text(feedback)
-
-
-# --- 2.3 -------------------------------------------------------------------------------------------
-
-
 def transient(channel: Any, message: bytes) -> None:  # the notebook's start
     channel.queue_declare(queue="task_queue")
     channel.basic_publish(exchange="", routing_key="task_queue", body=message)
@@ -168,8 +127,8 @@ def persistent(channel: Any, message: bytes) -> None:
     )
 
 
-def test_2_3_restarts_the_broker_and_names_both_missing_flags(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["2.3"](broker, transient)
+def test_2_2_restarts_the_broker_and_names_both_missing_flags(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.2"](broker, transient)
     assert not feedback
     assert feedback.title == "The broker restarted and the task was gone"
     seen, queue_line, message_line = feedback.details[:3]
@@ -178,20 +137,20 @@ def test_2_3_restarts_the_broker_and_names_both_missing_flags(broker: BrokerHand
     assert message_line.startswith("The message was transient (delivery_mode=None)")
 
 
-def test_2_3_a_durable_queue_alone_comes_back_empty(broker: BrokerHandle) -> None:
+def test_2_2_a_durable_queue_alone_comes_back_empty(broker: BrokerHandle) -> None:
     def send(channel: Any, message: bytes) -> None:
         channel.queue_declare(queue="task_queue", durable=True)
         channel.basic_publish(exchange="", routing_key="task_queue", body=message)
 
-    feedback = course.EXERCISES["2.3"](broker, send)
+    feedback = course.EXERCISES["2.2"](broker, send)
     assert not feedback
     assert "task_queue came back, empty" in text(feedback)
     assert "the durable queue came back, but empty" in text(feedback)
     assert "not durable" not in text(feedback)
 
 
-def test_2_3_accepts_a_durable_queue_and_a_persistent_message(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["2.3"](broker, persistent)
+def test_2_2_accepts_a_durable_queue_and_a_persistent_message(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.2"](broker, persistent)
     assert feedback, text(feedback)
     assert feedback.title == "The task survived a broker restart"
     assert "found 'resize photo.jpg' in task_queue again" in text(feedback)
@@ -200,45 +159,207 @@ def test_2_3_accepts_a_durable_queue_and_a_persistent_message(broker: BrokerHand
     assert broker.topology().queues == ()
 
 
-def test_2_3_accepts_a_quorum_queue(broker: BrokerHandle) -> None:
+def test_2_2_accepts_a_quorum_queue(broker: BrokerHandle) -> None:
     def send(channel: Any, message: bytes) -> None:
         channel.queue_declare(queue="task_queue", durable=True, arguments={"x-queue-type": "quorum"})
         channel.basic_publish(exchange="", routing_key="task_queue", body=message)
 
-    feedback = course.EXERCISES["2.3"](broker, send)
+    feedback = course.EXERCISES["2.2"](broker, send)
     assert feedback, text(feedback)
     assert "quorum" in text(feedback)
 
 
-def test_2_3_judges_by_the_flags_where_the_broker_cannot_restart(
+def test_2_2_judges_by_the_flags_where_the_broker_cannot_restart(
     broker: BrokerHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(*, kill: bool = False) -> None:
         raise BackendUnavailable("cannot restart the RabbitMQ at amqp://elsewhere: not ours")
 
     monkeypatch.setattr(broker, "restart", refuse)
-    wrong_answer = course.EXERCISES["2.3"](broker, transient)
+    wrong_answer = course.EXERCISES["2.2"](broker, transient)
     assert not wrong_answer
     assert wrong_answer.title == "After a restart, this task would be gone"
     assert "could not be restarted" in text(wrong_answer)
-    right_answer = course.EXERCISES["2.3"](broker, persistent)
+    right_answer = course.EXERCISES["2.2"](broker, persistent)
     assert right_answer, text(right_answer)
     assert right_answer.title == "This task would survive a broker restart"
 
 
-def test_2_3_says_when_the_task_went_elsewhere(broker: BrokerHandle) -> None:
+def test_2_2_says_when_the_task_went_elsewhere(broker: BrokerHandle) -> None:
     def send(channel: Any, message: bytes) -> None:
         channel.queue_declare(queue="task_queue", durable=True)
         channel.basic_publish(exchange="", routing_key="tasks", body=message)
 
-    feedback = course.EXERCISES["2.3"](broker, send)
+    feedback = course.EXERCISES["2.2"](broker, send)
     assert not feedback
     assert feedback.title == "The task never reached task_queue"
     assert "routing_key='tasks'" in text(feedback)
 
 
+# --- 2.3 -------------------------------------------------------------------------------------------
+
+
+def test_2_3_explains_round_robin_without_a_prefetch(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.3"](broker, prefetch=None)
+    assert not feedback
+    assert feedback.title == "That is round-robin: both workers got the same share"
+    assert "slow worker: 4 tasks (task 1, task 3, task 5, task 7)" in text(feedback)
+    assert "fast worker: 4 tasks (task 2, task 4, task 6, task 8)" in text(feedback)
+    assert "blindly dispatches every n-th message" in text(feedback)
+
+
+def test_2_3_says_that_zero_means_no_limit(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.3"](broker, prefetch=0)
+    assert not feedback
+    assert "prefetch_count=0, which means no limit" in text(feedback)
+
+
+def test_2_3_says_a_large_prefetch_limits_nothing(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.3"](broker, prefetch=10)
+    assert not feedback
+    assert feedback.title == "prefetch 10 does not limit anything here: still round-robin"
+
+
+def test_2_3_refuses_impossible_values_without_running(broker: BrokerHandle) -> None:
+    for value, words in [(-1, "unsigned 16-bit"), (70000, "unsigned 16-bit"), ("1", "whole number")]:
+        feedback = course.EXERCISES["2.3"](broker, prefetch=value)
+        assert not feedback
+        assert feedback.title == "That prefetch cannot be set"
+        assert words in text(feedback)
+
+
+def test_2_3_accepts_prefetch_one(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.3"](broker, prefetch=1)
+    assert feedback, text(feedback)
+    assert feedback.title.startswith("The fast worker did ")
+    fast = int(feedback.title.split()[4])
+    assert fast >= 6
+    assert "prefetch_count=1" in text(feedback)
+
+
+# --- 2.4 -------------------------------------------------------------------------------------------
+
+SECONDS_PER_DOT = 0.01
+
+
+def starting_worker(channel: Any) -> None:  # the notebook's start: no subscription at all
+    channel.queue_declare(queue="task_queue", durable=True)
+
+    def callback(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        time.sleep(body.count(b".") * SECONDS_PER_DOT)
+
+
+def tutorial_worker(channel: Any) -> None:
+    channel.queue_declare(queue="task_queue", durable=True)
+
+    def callback(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        time.sleep(body.count(b".") * SECONDS_PER_DOT)
+        ch.basic_ack(delivery_tag=method.delivery_tag)
+
+    channel.basic_qos(prefetch_count=1)
+    channel.basic_consume(queue="task_queue", on_message_callback=callback)
+    channel.start_consuming()
+
+
+def worker_with(
+    *, declare: dict[str, Any] | None = None, qos: bool = True, ack: str = "after", auto_ack: bool = False
+) -> Any:
+    """A worker that differs from the tutorial's in one way: how it declares, whether it sets
+    basic_qos, and when it acks ("after" the work, "before" it, "never")."""
+
+    def worker(channel: Any) -> None:
+        if declare is not None:
+            channel.queue_declare(queue="task_queue", **declare)
+
+        def callback(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            if ack == "before":
+                ch.basic_ack(delivery_tag=method.delivery_tag)
+            time.sleep(0.1)
+            if ack == "after":
+                ch.basic_ack(delivery_tag=method.delivery_tag)
+
+        if qos:
+            channel.basic_qos(prefetch_count=1)
+        channel.basic_consume(queue="task_queue", on_message_callback=callback, auto_ack=auto_ack)
+
+    return worker
+
+
+DURABLE = {"durable": True}
+
+
+def test_2_4_the_starting_answer_never_subscribes_and_is_told_fast(broker: BrokerHandle) -> None:
+    started = time.monotonic()
+    feedback = course.EXERCISES["2.4"](broker, starting_worker)
+    assert not feedback
+    assert feedback.title == "Your worker never subscribed to task_queue"
+    assert "channel.basic_consume(queue='task_queue', on_message_callback=callback)" in text(feedback)
+    assert time.monotonic() - started < 2
+
+
+def test_2_4_accepts_the_tutorials_worker_two_copies_sharing(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.4"](broker, tutorial_worker)
+    assert feedback, text(feedback)
+    assert "RabbitMQ counted 2 consumers on task_queue" in text(feedback)
+    assert "the queue held 0 ready messages" in text(feedback)
+    shares = feedback.details[0].removeprefix("Who got what: ").split("; ")
+    assert len(shares) == 2 and all("task" in share for share in shares)
+    assert "task_queue" not in [queue.name for queue in broker.topology().queues]  # nothing left behind
+
+
+def test_2_4_a_worker_that_never_acks_has_its_tasks_requeued(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.4"](broker, worker_with(declare=DURABLE, ack="never"))
+    assert not feedback
+    assert feedback.title.startswith("2 tasks never acknowledged")  # prefetch 1: one each
+    assert "task_queue then held 4 ready tasks" in text(feedback)
+
+
+def test_2_4_an_ack_before_the_work_is_caught(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.4"](broker, worker_with(declare=DURABLE, ack="before"))
+    assert not feedback
+    assert feedback.title.startswith("Your worker acknowledges before it works")
+
+
+def test_2_4_auto_ack_is_refused_without_losing_a_task(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.4"](broker, worker_with(declare=DURABLE, ack="none", auto_ack=True))
+    assert not feedback
+    assert feedback.title == "Your worker consumes with auto_ack=True"
+
+
+def test_2_4_without_basic_qos_dispatch_is_not_fair(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["2.4"](broker, worker_with(declare=DURABLE, qos=False))
+    assert not feedback
+    assert feedback.title == "Every task done and acknowledged, but dispatch is not fair yet"
+
+
+def test_2_4_the_broker_refusals_are_explained(broker: BrokerHandle) -> None:
+    undeclared = course.EXERCISES["2.4"](broker, worker_with(declare=None))
+    assert not undeclared
+    assert "404 NOT_FOUND - no queue 'task_queue'" in text(undeclared)
+    assert "declares task_queue itself first" in text(undeclared)
+    plain = course.EXERCISES["2.4"](broker, worker_with(declare={}))
+    assert not plain
+    assert plain.title == "new_task.py could not publish to task_queue"
+    assert "406 PRECONDITION_FAILED" in text(plain)
+
+
+def test_2_4_a_raising_callback_is_reported(broker: BrokerHandle) -> None:
+    def worker(channel: Any) -> None:
+        channel.queue_declare(queue="task_queue", durable=True)
+
+        def callback(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            raise ValueError("oops")
+
+        channel.basic_consume(queue="task_queue", on_message_callback=callback)
+        channel.start_consuming()
+
+    feedback = course.EXERCISES["2.4"](broker, worker)
+    assert not feedback
+    assert "ValueError: oops" in text(feedback)
+
+
 def test_chapter_2_solutions_and_hints_are_there() -> None:
-    for number in ("2.1", "2.2", "2.3"):
+    for number in ("2.1", "2.2", "2.3", "2.4"):
         exercise = course.EXERCISES[number]
         assert exercise.solution().code.strip()
         assert exercise.hint(1) and exercise.hint(2)
@@ -248,8 +369,11 @@ def test_chapter_2_solutions_pass_their_own_checks(broker: BrokerHandle) -> None
     namespace: dict[str, Any] = {"course": course, "broker": broker, "pika": pika, "time": time}
     exec(course.EXERCISES["2.1"].solution().code, namespace)
     assert course.EXERCISES["2.1"](broker, namespace["callback"])
-    exec(course.EXERCISES["2.3"].solution().code, namespace)
-    assert course.EXERCISES["2.3"](broker, namespace["send_task"])
-    first, call = course.EXERCISES["2.2"].solution().code.strip().splitlines()
+    exec(course.EXERCISES["2.2"].solution().code, namespace)
+    assert course.EXERCISES["2.2"](broker, namespace["send_task"])
+    first, call = course.EXERCISES["2.3"].solution().code.strip().splitlines()
     exec(first, namespace)
     assert eval(call, namespace)
+    namespace["SECONDS_PER_DOT"] = SECONDS_PER_DOT
+    exec(course.EXERCISES["2.4"].solution().code, namespace)
+    assert course.EXERCISES["2.4"](broker, namespace["worker"])

@@ -75,23 +75,23 @@ def test_a_subscriber_whose_setup_goes_wrong_says_why(broker: BrokerHandle) -> N
         Subscriber(broker, lambda channel: channel.queue_bind("q", "nowhere"))
 
 
-# --- 3.1 ----------------------------------------------------------------------------------------
+# --- 3.2 ----------------------------------------------------------------------------------------
 
 
-def test_3_1_accepts_the_tutorials_temporary_queue(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["3.1"](broker, receive_logs)
+def test_3_2_accepts_the_tutorials_temporary_queue(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["3.2"](broker, receive_logs)
     assert feedback, text(feedback)
     assert "Both copies got all 3 logs" in text(feedback)
     assert not [q for q in broker.topology().queues if q.name.startswith("amq.gen-")]
 
 
-def test_3_1_a_queue_without_binding_misses_every_log_and_says_to_bind(broker: BrokerHandle) -> None:
+def test_3_2_a_queue_without_binding_misses_every_log_and_says_to_bind(broker: BrokerHandle) -> None:
     def unbound(channel: Any) -> str:
         channel.exchange_declare(exchange="logs", exchange_type="fanout")
         queue: str = channel.queue_declare(queue="", exclusive=True).method.queue
         return queue
 
-    feedback = course.EXERCISES["3.1"](broker, unbound)
+    feedback = course.EXERCISES["3.2"](broker, unbound)
     assert not feedback
     assert "missed 3 of the 3 logs" in feedback.title
     assert "'info: Hello World!'" in text(feedback)
@@ -99,60 +99,60 @@ def test_3_1_a_queue_without_binding_misses_every_log_and_says_to_bind(broker: B
     assert "queue_bind(exchange='logs'" in text(feedback)
 
 
-def test_3_1_a_shared_named_queue_is_explained_as_round_robin(broker: BrokerHandle) -> None:
+def test_3_2_a_shared_named_queue_is_explained_as_round_robin(broker: BrokerHandle) -> None:
     def named(channel: Any) -> str:
         channel.exchange_declare(exchange="logs", exchange_type="fanout")
         channel.queue_declare(queue="logs_queue")
         channel.queue_bind(exchange="logs", queue="logs_queue")
         return "logs_queue"
 
-    feedback = course.EXERCISES["3.1"](broker, named)
+    feedback = course.EXERCISES["3.2"](broker, named)
     assert not feedback
     assert "same queue, 'logs_queue'" in feedback.title
     assert "round-robin" in text(feedback)
     assert "logs_queue" not in {q.name for q in broker.topology().queues}  # the check cleaned up
 
 
-def test_3_1_a_named_exclusive_queue_locks_out_the_second_subscriber(broker: BrokerHandle) -> None:
+def test_3_2_a_named_exclusive_queue_locks_out_the_second_subscriber(broker: BrokerHandle) -> None:
     def named_exclusive(channel: Any) -> str:
         channel.exchange_declare(exchange="logs", exchange_type="fanout")
         channel.queue_declare(queue="my_logs", exclusive=True)
         channel.queue_bind(exchange="logs", queue="my_logs")
         return "my_logs"
 
-    feedback = course.EXERCISES["3.1"](broker, named_exclusive)
+    feedback = course.EXERCISES["3.2"](broker, named_exclusive)
     assert not feedback
     assert "405 RESOURCE_LOCKED" in text(feedback)
     assert "queue_declare(queue='', exclusive=True)" in text(feedback)
 
 
-def test_3_1_a_queue_that_outlives_its_subscriber_is_refused(broker: BrokerHandle) -> None:
+def test_3_2_a_queue_that_outlives_its_subscriber_is_refused(broker: BrokerHandle) -> None:
     def lasting(channel: Any) -> str:
         channel.exchange_declare(exchange="logs", exchange_type="fanout")
         queue: str = channel.queue_declare(queue="").method.queue
         channel.queue_bind(exchange="logs", queue=queue)
         return queue
 
-    feedback = course.EXERCISES["3.1"](broker, lasting)
+    feedback = course.EXERCISES["3.2"](broker, lasting)
     assert not feedback
     assert "outlives it" in feedback.title
     assert "exclusive=True" in text(feedback)
     assert not [q for q in broker.topology().queues if q.name.startswith("amq.gen-")]
 
 
-def test_3_1_binding_to_the_wrong_exchange_names_it(broker: BrokerHandle) -> None:
+def test_3_2_binding_to_the_wrong_exchange_names_it(broker: BrokerHandle) -> None:
     def elsewhere(channel: Any) -> str:
         queue: str = channel.queue_declare(queue="", exclusive=True).method.queue
         channel.queue_bind(exchange="amq.fanout", queue=queue)
         return queue
 
-    feedback = course.EXERCISES["3.1"](broker, elsewhere)
+    feedback = course.EXERCISES["3.2"](broker, elsewhere)
     assert not feedback
     assert "bound to 'amq.fanout'" in text(feedback)
     assert "publishes to 'logs'" in text(feedback)
 
 
-def test_3_1_broker_refusals_are_explained(broker: BrokerHandle) -> None:
+def test_3_2_broker_refusals_are_explained(broker: BrokerHandle) -> None:
     def direct(channel: Any) -> str:
         channel.exchange_declare(exchange="logs", exchange_type="direct")
         return "never"
@@ -162,15 +162,15 @@ def test_3_1_broker_refusals_are_explained(broker: BrokerHandle) -> None:
         channel.queue_bind(exchange="log", queue=queue)
         return queue
 
-    redeclared = course.EXERCISES["3.1"](broker, direct)
+    redeclared = course.EXERCISES["3.2"](broker, direct)
     assert not redeclared
     assert "406 PRECONDITION_FAILED" in text(redeclared) and "same type" in text(redeclared)
-    missing = course.EXERCISES["3.1"](broker, misspelt)
+    missing = course.EXERCISES["3.2"](broker, misspelt)
     assert not missing
     assert "404 NOT_FOUND - no exchange 'log'" in text(missing)
 
 
-def test_3_1_setup_functions_that_cannot_work_are_explained(broker: BrokerHandle) -> None:
+def test_3_2_setup_functions_that_cannot_work_are_explained(broker: BrokerHandle) -> None:
     def no_name(channel: Any) -> None:
         receive_logs(channel)
 
@@ -182,16 +182,16 @@ def test_3_1_setup_functions_that_cannot_work_are_explained(broker: BrokerHandle
     def broken(channel: Any) -> str:
         raise ValueError("oops")
 
-    assert "must return the queue's name" in text(course.EXERCISES["3.1"](broker, no_name))
-    assert "leave channel.basic_consume() out" in text(course.EXERCISES["3.1"](broker, consumes))
-    assert "raised ValueError: oops" in text(course.EXERCISES["3.1"](broker, broken))
+    assert "must return the queue's name" in text(course.EXERCISES["3.2"](broker, no_name))
+    assert "leave channel.basic_consume() out" in text(course.EXERCISES["3.2"](broker, consumes))
+    assert "raised ValueError: oops" in text(course.EXERCISES["3.2"](broker, broken))
 
 
-# --- 3.2 ----------------------------------------------------------------------------------------
+# --- 3.1 ----------------------------------------------------------------------------------------
 
 
-def test_3_2_accepts_two(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["3.2"](broker, 2)
+def test_3_1_accepts_two(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["3.1"](broker, 2)
     assert feedback, text(feedback)
     assert "'log 4 (after it bound its queue)', 'log 5 (after it bound its queue)'" in text(feedback)
 
@@ -205,10 +205,10 @@ def test_3_2_accepts_two(broker: BrokerHandle) -> None:
         (4, "the subscriber receives 2"),
     ],
 )
-def test_3_2_explains_that_the_early_logs_were_dropped(
+def test_3_1_explains_that_the_early_logs_were_dropped(
     broker: BrokerHandle, prediction: int, says: str
 ) -> None:
-    feedback = course.EXERCISES["3.2"](broker, prediction)
+    feedback = course.EXERCISES["3.1"](broker, prediction)
     assert not feedback
     assert says in feedback.title
     assert "returned 3 of them as 312 NO_ROUTE" in text(feedback)
@@ -216,11 +216,11 @@ def test_3_2_explains_that_the_early_logs_were_dropped(
     assert not [e for e in broker.topology().exchanges if e.name.startswith("exercise-")]
 
 
-def test_3_2_wants_a_number(broker: BrokerHandle) -> None:
-    assert "Answer with a number" in course.EXERCISES["3.2"](broker, "two").title
+def test_3_1_wants_a_number(broker: BrokerHandle) -> None:
+    assert "Answer with a number" in course.EXERCISES["3.1"](broker, "two").title
 
 
 def test_the_solutions_are_there_when_asked_for() -> None:
-    assert "exclusive=True" in course.EXERCISES["3.1"].solution().code
-    assert "2" in course.EXERCISES["3.2"].solution().code
-    assert course.EXERCISES["3.1"].hint(2)
+    assert "exclusive=True" in course.EXERCISES["3.2"].solution().code
+    assert "2" in course.EXERCISES["3.1"].solution().code
+    assert course.EXERCISES["3.2"].hint(2)

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
+import pika
 import pytest
 
 import rabbitsim
@@ -192,5 +193,123 @@ def test_5_2_says_what_to_pass_instead_of_raising(
 ) -> None:
     given = tuple(broker if argument == "broker" else argument for argument in arguments)
     verdict = course.EXERCISES["5.2"](*given)
+    assert not verdict
+    assert verdict.title == title
+
+
+# --- the headers exchange, as the chapter states it -----------------------------------------------
+
+#: the chapter's bindings (x-match and headers) and, for each, the messages it says arrive
+HEADERS_BINDINGS: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "all": ({"x-match": "all", "format": "pdf", "type": "report"}, ["pdf report", "pdf report en"]),
+    "any": (
+        {"x-match": "any", "format": "pdf", "type": "report"},
+        ["pdf report", "pdf report en", "pdf", "zip report"],
+    ),
+    "x ignored by any": ({"x-match": "any", "x-tenant": "acme"}, []),
+    "any-with-x": ({"x-match": "any-with-x", "x-tenant": "acme"}, ["acme"]),
+    "all of nothing": (
+        {"x-match": "all", "x-tenant": "acme"},
+        ["pdf report", "pdf report en", "pdf", "zip report", "acme", "none", "one", "'1'"],
+    ),
+    "typed value": ({"x-match": "all", "copies": 1}, ["one"]),
+}
+HEADERS_MESSAGES: dict[str, dict[str, Any] | None] = {
+    "pdf report": {"format": "pdf", "type": "report"},
+    "pdf report en": {"format": "pdf", "type": "report", "lang": "en"},
+    "pdf": {"format": "pdf"},
+    "zip report": {"format": "zip", "type": "report"},
+    "acme": {"x-tenant": "acme"},
+    "none": None,
+    "one": {"copies": 1},
+    "'1'": {"copies": "1"},
+}
+
+
+def test_the_headers_exchange_routes_as_chapter_5_says(broker: BrokerHandle) -> None:
+    """Chapter 5's reading of its headers experiment (x- headers ignored by all and any, counted by
+    any-with-x; all of nothing matches everything; values keep their types), run on the broker."""
+    with pika.BlockingConnection(broker.parameters) as connection:
+        channel = connection.channel()
+        channel.exchange_declare("p2-headers", "headers")
+        for name, (arguments, _) in HEADERS_BINDINGS.items():
+            channel.queue_declare(name, exclusive=True)
+            channel.queue_bind(name, "p2-headers", arguments=arguments)
+        for body, headers in HEADERS_MESSAGES.items():
+            channel.basic_publish("p2-headers", "", body, pika.BasicProperties(headers=headers))
+        for name, (_, expected) in HEADERS_BINDINGS.items():
+            got = []
+            while (taken := channel.basic_get(name, auto_ack=True))[0] is not None:
+                got.append(taken[2].decode())
+            assert got == expected, name
+        channel.exchange_delete("p2-headers")
+
+
+# --- 5.3 ---------------------------------------------------------------------------------------
+
+
+def test_5_3_explains_that_all_ignores_the_x_tenant_header(broker: BrokerHandle) -> None:
+    verdict = course.EXERCISES["5.3"](broker, {"x-match": "all", "type": "invoice", "x-tenant": "acme"})
+    assert not verdict
+    assert verdict.title == "Your binding wrongly gets 2 of the 8 test messages"
+    assert any("your 'x-tenant' is not compared at all ('all-with-x'" in line for line in verdict.details)
+    assert "wrongly gets globex's invoice: its type is 'invoice'" in verdict.details
+
+
+def test_5_3_explains_what_any_lets_through(broker: BrokerHandle) -> None:
+    verdict = course.EXERCISES["5.3"](
+        broker, {"x-match": "any-with-x", "type": "invoice", "x-tenant": "acme"}
+    )
+    assert not verdict
+    assert "wrongly gets 5" in verdict.title
+    assert "'any-with-x' takes a message as soon as one header matches" in verdict.details
+    assert (
+        "wrongly gets acme's Invoice (capital I): its type is 'Invoice', not 'invoice'; "
+        "its x-tenant is 'acme'" in verdict.details
+    )
+
+
+def test_5_3_says_what_is_missing_from_a_binding_without_the_tenant(broker: BrokerHandle) -> None:
+    verdict = course.EXERCISES["5.3"](broker, {"type": "invoice"})
+    assert not verdict
+    assert "no x-match: the broker takes it as 'all'" in verdict.details
+    assert any("does not mention x-tenant" in line for line in verdict.details)
+
+
+def test_5_3_misses_are_told_header_by_header(broker: BrokerHandle) -> None:
+    verdict = course.EXERCISES["5.3"](
+        broker, {"x-match": "all-with-x", "type": "invoice", "x-tenant": "acme", "lang": "en"}
+    )
+    assert not verdict
+    assert verdict.title == "Your binding misses 2 of the 8 test messages"
+    assert (
+        "misses acme's invoice, in French: its type is 'invoice'; its x-tenant is 'acme'; "
+        "its lang is 'fr', not 'en'" in verdict.details
+    )
+
+
+def test_5_3_accepts_its_solution(broker: BrokerHandle) -> None:
+    verdict = run_solution("5.3", broker=broker)
+    assert verdict, verdict
+    assert verdict.title == "Your binding takes acme's 2 invoices and none of the other 6 messages"
+    topology = broker.topology()  # the check's exchange and queue are gone
+    assert not [exchange.name for exchange in topology.exchanges if exchange.name.startswith("exercise-")]
+    assert topology.queues == ()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "title"),
+    [
+        (({"x-match": "all"},), "Pass the broker first, then your binding's arguments"),
+        (("broker", "x-match=all"), "Give the binding's arguments as a dict"),
+        (("broker", {"x-match": "both", "type": "invoice"}), "The broker refused the binding"),
+        (("broker", {"x-match": 1, "type": "invoice"}), "The broker refused the binding"),
+    ],
+)
+def test_5_3_says_what_to_pass_instead_of_raising(
+    broker: BrokerHandle, arguments: tuple[Any, ...], title: str
+) -> None:
+    given = tuple(broker if argument == "broker" else argument for argument in arguments)
+    verdict = course.EXERCISES["5.3"](*given)
     assert not verdict
     assert verdict.title == title

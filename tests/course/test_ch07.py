@@ -1,5 +1,5 @@
-"""Chapter 7's exercise checks, on the simulator: the overflow that drops confirmed messages
-(7.1), the retry-with-delay built from dead-lettering and TTL (7.2), and the publisher and worker
+"""Chapter 7's exercise checks, on the simulator: the retry-with-delay built from dead-lettering
+and TTL (7.1), the overflow that drops confirmed messages (7.2), and the publisher and worker
 that must lose nothing when the check kills the broker mid-way (7.3)."""
 
 from __future__ import annotations
@@ -31,31 +31,6 @@ def text(feedback: course.Feedback) -> str:
 # --- 7.1 -------------------------------------------------------------------------------------------
 
 
-def test_7_1_drop_head_confirms_and_then_drops(broker: BrokerHandle) -> None:
-    for overflow in (None, "drop-head"):
-        feedback = course.EXERCISES["7.1"](broker, overflow)
-        assert not feedback
-        assert feedback.title == "RabbitMQ confirmed 2 messages and then dropped them"
-        assert "in the queue afterwards: 'order 3', 'order 4', 'order 5'" in text(feedback)
-
-
-def test_7_1_accepts_reject_publish(broker: BrokerHandle) -> None:
-    for overflow in ("reject-publish", "reject-publish-dlx"):
-        feedback = course.EXERCISES["7.1"](broker, overflow)
-        assert feedback, text(feedback)
-        assert "refused (basic.nack): 'order 4', 'order 5'" in text(feedback)
-    assert broker.topology().queues == ()
-
-
-def test_7_1_explains_an_unknown_overflow(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["7.1"](broker, "drop-tail")
-    assert not feedback
-    assert "406 PRECONDITION_FAILED" in text(feedback)
-
-
-# --- 7.2 -------------------------------------------------------------------------------------------
-
-
 def no_retry(channel: Any) -> None:  # the notebook's start: a work queue and nothing else
     channel.queue_declare(queue="jobs", durable=True)
 
@@ -66,21 +41,21 @@ def retry_without_ttl(channel: Any) -> None:
     channel.queue_declare("jobs.retry", durable=True)
 
 
-def test_7_2_says_a_rejected_job_without_a_dead_letter_exchange_is_lost(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["7.2"](broker, no_retry)
+def test_7_1_says_a_rejected_job_without_a_dead_letter_exchange_is_lost(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["7.1"](broker, no_retry)
     assert not feedback
     assert feedback.title == "The rejected job was lost"
 
 
-def test_7_2_says_the_job_waits_for_ever_without_a_ttl(broker: BrokerHandle) -> None:
-    feedback = course.EXERCISES["7.2"](broker, retry_without_ttl)
+def test_7_1_says_the_job_waits_for_ever_without_a_ttl(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["7.1"](broker, retry_without_ttl)
     assert not feedback
     assert feedback.title == "The job went to jobs.retry and stayed there"
     assert "x-message-ttl" in text(feedback)
 
 
-def test_7_2_accepts_its_solution_and_reads_x_death(broker: BrokerHandle) -> None:
-    feedback = run_solution("7.2", broker=broker)
+def test_7_1_accepts_its_solution_and_reads_x_death(broker: BrokerHandle) -> None:
+    feedback = run_solution("7.1", broker=broker)
     assert feedback, text(feedback)
     assert "rejected from jobs (count 1)" in text(feedback)
     assert "expired from jobs.retry (count 1)" in text(feedback)
@@ -88,7 +63,7 @@ def test_7_2_accepts_its_solution_and_reads_x_death(broker: BrokerHandle) -> Non
     assert 0.9 <= seconds < 3
 
 
-def test_7_2_refuses_a_retry_without_delay(broker: BrokerHandle) -> None:
+def test_7_1_refuses_a_retry_without_delay(broker: BrokerHandle) -> None:
     def immediate(channel: Any) -> None:
         channel.queue_declare(
             "jobs", arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "jobs.retry"}
@@ -98,9 +73,34 @@ def test_7_2_refuses_a_retry_without_delay(broker: BrokerHandle) -> None:
             arguments={"x-message-ttl": 0, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "jobs"},
         )
 
-    feedback = course.EXERCISES["7.2"](broker, immediate)
+    feedback = course.EXERCISES["7.1"](broker, immediate)
     assert not feedback
     assert "no delay" in feedback.title
+
+
+# --- 7.2 -------------------------------------------------------------------------------------------
+
+
+def test_7_2_drop_head_confirms_and_then_drops(broker: BrokerHandle) -> None:
+    for overflow in (None, "drop-head"):
+        feedback = course.EXERCISES["7.2"](broker, overflow)
+        assert not feedback
+        assert feedback.title == "RabbitMQ confirmed 2 messages and then dropped them"
+        assert "in the queue afterwards: 'order 3', 'order 4', 'order 5'" in text(feedback)
+
+
+def test_7_2_accepts_reject_publish(broker: BrokerHandle) -> None:
+    for overflow in ("reject-publish", "reject-publish-dlx"):
+        feedback = course.EXERCISES["7.2"](broker, overflow)
+        assert feedback, text(feedback)
+        assert "refused (basic.nack): 'order 4', 'order 5'" in text(feedback)
+    assert broker.topology().queues == ()
+
+
+def test_7_2_explains_an_unknown_overflow(broker: BrokerHandle) -> None:
+    feedback = course.EXERCISES["7.2"](broker, "drop-tail")
+    assert not feedback
+    assert "406 PRECONDITION_FAILED" in text(feedback)
 
 
 # --- 7.3 -------------------------------------------------------------------------------------------
@@ -184,4 +184,4 @@ def test_chapter_7_solutions_and_hints_are_there(broker: BrokerHandle) -> None:
         exercise = course.EXERCISES[number]
         assert exercise.solution().code.strip()
         assert exercise.hint(1) and exercise.hint(2)
-    assert run_solution("7.1", broker=broker)
+    assert run_solution("7.2", broker=broker)
