@@ -17,12 +17,13 @@ to kill, exercise checks that explain what is wrong, and cleanup for real broker
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._ch10_capacity import Sliders, sliders
 from ._chapters import CHAPTERS, EXERCISES, Chapter
 from ._client import cleanup, wait_for_topology
 from ._consumers import BackgroundConsumer, Received, Subscriber, SubscriberSetupError
 from ._feedback import Exercise, Feedback, Solution, exercise, right, wrong
-from ._nbgrader import export_nbgrader
 from ._notes import NOTES, notes_table
 from ._processes import WorkerProcess
 
@@ -49,3 +50,16 @@ __all__ = [
     "wait_for_topology",
     "wrong",
 ]
+
+if TYPE_CHECKING:
+    from ._nbgrader import export_nbgrader
+
+
+def __getattr__(name: str) -> Any:
+    """`export_nbgrader`, imported when first asked for: it needs nbformat, whose import takes
+    about 2 s (its JSON schema checks), and only teachers who grade use it."""
+    if name == "export_nbgrader":
+        from ._nbgrader import export_nbgrader
+
+        return export_nbgrader
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
