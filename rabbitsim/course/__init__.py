@@ -9,6 +9,7 @@ to kill, exercise checks that explain what is wrong, and cleanup for real broker
     course.EXERCISES["2.1"].solution()                             # shown only when asked for
     course.wait_for_topology(broker, lambda t: t.queue("hello").messages == 0)   # real brokers lag
     course.cleanup(broker, queues=["hello"])
+    course.stop_all(broker)                                        # every consumer and worker started here
     course.CHAPTERS                                                # the chapters and their exercises
     course.notes_table(check_in=".")                               # chapter 0: the notes, point by point
     course.sliders(workers=5, prefetch=1)                          # chapter 10: a work queue to play with
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ._ch10_capacity import Sliders, sliders
 from ._chapters import CHAPTERS, EXERCISES, Chapter
 from ._client import cleanup, wait_for_topology
-from ._consumers import BackgroundConsumer, Received, Subscriber, SubscriberSetupError
+from ._consumers import BackgroundConsumer, Failure, Received, Subscriber, SubscriberSetupError, stop_all
 from ._feedback import Exercise, Feedback, Solution, exercise, right, wrong
 from ._notes import NOTES, notes_table
 from ._processes import WorkerProcess
@@ -34,6 +35,7 @@ __all__ = [
     "BackgroundConsumer",
     "Chapter",
     "Exercise",
+    "Failure",
     "Feedback",
     "Received",
     "Sliders",
@@ -47,6 +49,7 @@ __all__ = [
     "notes_table",
     "right",
     "sliders",
+    "stop_all",
     "wait_for_topology",
     "wrong",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -31,11 +32,14 @@ __all__ = [
     "delete_queues",
     "describe",
     "drain",
+    "explaining",
     "find_queue",
     "private_name",
     "publish_confirmed",
     "queue_exists",
     "route",
+    "shows",
+    "startup_reason",
     "wait_for_topology",
     "wait_until_gone",
 ]
@@ -78,6 +82,65 @@ def describe(error: BaseException) -> str:
     if isinstance(error, pika.exceptions.ChannelClosedByBroker | pika.exceptions.ConnectionClosedByBroker):
         return f"{error.reply_code} {error.reply_text}"
     return f"{type(error).__name__}: {error}"
+
+
+def startup_reason(error: BaseException | None, url: str) -> str:
+    """Why a consumer or worker could not start, as one clause: the broker's reply when it
+    gave one, else what went wrong on the way to it."""
+    if error is None:
+        return "it did not start in time"
+    if isinstance(error, pika.exceptions.ChannelClosedByBroker | pika.exceptions.ConnectionClosedByBroker):
+        return f"the broker answered {error.reply_code} {error.reply_text}"
+    if isinstance(error, pika.exceptions.AMQPConnectionError):
+        where = url.rsplit("@", 1)[-1]
+        return f"it could not connect to {where} (is the broker closed? start it again in the first cell)"
+    return describe(error)
+
+
+def hint(reason: str) -> str:
+    """What a learner most likely skipped, from the broker's reply."""
+    if "NOT_FOUND - no queue" in reason or "NOT_FOUND - no exchange" in reason:
+        return " Declare it first (or run the cell above that does)."
+    if "RESOURCE_LOCKED" in reason or "ACCESS_REFUSED" in reason:
+        return " Another consumer holds it: stop it first (course.stop_all() stops what the chapter started)."
+    return ""
+
+
+def explaining(depth: int = 2) -> bool:
+    """Whether a wait that timed out should print why: yes when the learner's code called it
+    (a notebook cell, a test), no when one of the course's checks did, which explains in its
+    verdict instead. `depth` counts frames from the caller of this function."""
+    frame = sys._getframe(depth)
+    return not str(frame.f_globals.get("__name__", "")).startswith("rabbitsim.")
+
+
+def shows(broker: BrokerHandle, queues: Iterable[str] = ()) -> str:
+    """What the broker shows, in a sentence: the given queues (or every queue of "/") with their
+    ready, unacked and consumer counts, and the missing ones named as missing."""
+    try:
+        topology = broker.topology()
+    except Exception as error:  # a closed broker, or a management API that does not answer
+        answer = str(error) or type(error).__name__
+        if "first cell" in answer:  # a closed handle says what to do itself
+            return f"The broker does not answer: {answer}."
+        return f"The broker does not answer ({answer}): was it closed? Start it again in the first cell."
+    wanted = [name for name in queues if name]
+    listed = [queue for queue in topology.queues if queue.vhost == "/"]
+    found = {queue.name: queue for queue in listed}
+    parts = []
+    for name in wanted or sorted(found)[:6]:
+        queue = found.get(name)
+        if queue is None:
+            parts.append(f"no queue {name!r}")
+        else:
+            consumers = f"{queue.consumers} consumer" + ("" if queue.consumers == 1 else "s")
+            parts.append(
+                f"{name}: {queue.messages_ready} ready, {queue.messages_unacknowledged} unacked, {consumers}"
+            )
+    if not wanted and len(found) > 6:
+        parts.append(f"and {len(found) - 6} more queues")
+    lag = "" if broker.backend == "sim" else " (a real broker's counts lag a few seconds)"
+    return f"The broker shows {'; '.join(parts) or 'no queue at all'}{lag}."
 
 
 def as_bytes(body: Any) -> bytes:
@@ -217,23 +280,74 @@ def find_queue(topology: Topology, name: str) -> QueueInfo | None:
 
 
 def wait_for_topology(
-    broker: BrokerHandle, condition: Callable[[Topology], bool], timeout: float = 15.0
+    broker: BrokerHandle,
+    condition: Callable[[Topology], bool],
+    timeout: float = 15.0,
+    *,
+    explain: bool | None = None,
 ) -> Topology:
     """The first snapshot for which `condition` holds; after `timeout`, the last one taken
     (so the notebook still shows what the broker says, and the check after it explains). The
     simulator's snapshots are exact at once; a real broker's management API lags by its
     statistics interval (seconds), hence the waiting. A condition that looks up a queue the
-    API does not list yet (KeyError) means "not yet"."""
+    API does not list yet (KeyError) means "not yet". When it gives up it prints why
+    (`explain`; by default only when the learner's code called it, not a check)."""
+    if explain is None:
+        explain = explaining()
     deadline = time.monotonic() + timeout
+    missing: KeyError | None = None
     while True:
         topology = broker.topology()
         try:
             holds = condition(topology)
-        except KeyError:
-            holds = False
-        if holds or time.monotonic() >= deadline:
+            missing = None
+        except KeyError as error:
+            holds, missing = False, error
+        if holds:
+            return topology
+        if time.monotonic() >= deadline:
+            if explain:
+                print(_topology_timeout(broker, condition, timeout, missing))
             return topology
         time.sleep(0.2)
+
+
+def _topology_timeout(
+    broker: BrokerHandle, condition: Callable[[Topology], bool], timeout: float, missing: KeyError | None
+) -> str:
+    wanted = f"`{_source(condition)}`" if _source(condition) else "the condition"
+    said = f"wait_for_topology waited {timeout:g} s, and {wanted} never held."
+    if missing is not None:
+        looked_up = str(missing.args[0]) if missing.args else "something"
+        cause = f"The broker has {looked_up}: did you run the cells above that declare it?"
+        return f"{said} {cause}"
+    cause = "a cell above was skipped, or run twice (did you run the cells above, in order?)"
+    return f"{said} {shows(broker)} Likely cause: {cause}."
+
+
+def _source(function: Callable[..., Any]) -> str:
+    """The lambda as the learner wrote it (up to the comma or bracket that ends it), for a message."""
+    try:
+        line = " ".join(inspect.getsource(function).split())
+    except (OSError, TypeError):
+        return ""
+    start = line.find("lambda")
+    if start < 0:
+        return getattr(function, "__name__", "")
+    depth, quote, body = 0, "", line.find(":", start)
+    for index in range(max(body, start), len(line)):
+        char = line[index]
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif depth == 0 and char in ")]},":
+            return line[start:index].strip()[:160]
+        elif char in ")]}":
+            depth -= 1
+    return line[start:].strip()[:160]
 
 
 def queue_exists(broker: BrokerHandle, queue: str) -> bool:

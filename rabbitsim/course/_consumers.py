@@ -1,48 +1,159 @@
 """Consumers that run beside the notebook: a thread with its own pika connection, so the cell
 that starts one returns at once and the learner can keep publishing. (A worker that is a real
-process, to kill, is `_processes.WorkerProcess`; both stand on `RunningBeside`.)"""
+process, to kill, is `_processes.WorkerProcess`; both stand on `RunningBeside`.)
+
+Learners re-run and interrupt cells, so these forgive: a handler that raises is reported in one
+line and its consumer goes on; a *named* consumer, subscriber or worker started again replaces
+the one started before under the same name (key: the broker's URL, the queue as given, the
+name; a subscriber's queue is named by the broker, so its key is the broker and the name);
+`stop_all()` stops everything started here; a wait that times out says why."""
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from rabbitsim.backends import BrokerHandle
 
-from ._client import connect
+from ._client import connect, describe, explaining, hint, shows, startup_reason
 
 __all__ = [
     "BackgroundConsumer",
+    "Failure",
     "Received",
     "RunningBeside",
     "SetupChannel",
     "Subscriber",
     "SubscriberSetupError",
+    "explaining",
     "run_setup",
+    "stop_all",
 ]
 
 POLL_SECONDS = 0.02
+#: how long a consumer may take to start, and to stop after the message it is handling
+START_SECONDS = STOP_SECONDS = 10.0
+
+#: what runs beside the notebook, started through these helpers and not stopped yet
+_started: list[RunningBeside] = []
+_started_lock = threading.Lock()
+
+
+def stop_all(broker: BrokerHandle | None = None, *, quiet: bool = False) -> None:
+    """Stop every consumer, subscriber and worker process started through the course's helpers
+    (only those on `broker`, when given), and say which were still running."""
+    with _started_lock:
+        items = [item for item in _started if broker is None or item.started_on(broker)]
+    stopped = [item.what for item in items if item.running]
+    for item in items:
+        item.stop()
+    if not quiet:
+        print(
+            f"stop_all stopped {len(stopped)}: {', '.join(stopped)}."
+            if stopped
+            else "stop_all: nothing was running."
+        )
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _body(body: bytes) -> str:
+    return repr(body) if len(body) <= 60 else repr(body[:60]) + "…"
+
+
+def likely_cause(broker: BrokerHandle, queue: str) -> str:
+    """The most likely reason nothing (more) arrived from `queue`, read off the broker's counts."""
+    try:
+        found = next((q for q in broker.topology().queues if q.vhost == "/" and q.name == queue), None)
+    except Exception:  # the broker does not answer: `shows` has said so
+        return "Likely cause: the broker was closed or restarted; run the first cell again."
+    if found is None:
+        return f"Likely cause: {queue!r} is not declared: did you run the cells above that declare it?"
+    if found.messages_ready and found.consumers:
+        return (
+            f"Likely cause: {found.messages_ready} messages wait, but the consumers' prefetch windows are "
+            "full of unacknowledged ones (a consumer that does not ack?)."
+        )
+    if found.messages_ready:
+        return (
+            f"Likely cause: {found.messages_ready} messages wait, but the broker lists no consumer on "
+            f"{queue!r} (a real broker's counts lag; or it consumes another queue?)."
+        )
+    if found.consumers > 1:
+        return (
+            f"Likely cause: {found.consumers} consumers share {queue!r}, and another one (started in an "
+            "earlier run of a cell?) took the messages; course.stop_all() stops every one started here."
+        )
+    return "Likely cause: nothing more was published to it: did you run the cells above that publish?"
 
 
 class RunningBeside(ABC):
     """What runs beside the notebook while its cells go on: a `with` block stops it, and its
     waits end at a deadline or when it has ended, so a cell never hangs on a dead worker."""
 
+    #: the broker's URL; set by `_track`
+    url: str = ""
+    name: str = ""
+
     def __init__(self) -> None:
         #: notified whenever something arrives, and when the consumer ends
         self._changed = threading.Condition()
+        self._key: tuple[str, str, str] | None = None
 
     @abstractmethod
     def stop(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def running(self) -> bool: ...
+
+    @property
+    @abstractmethod
+    def what(self) -> str:
+        """What it is, for a sentence: "consumer 'worker-1' on 'task_queue'"."""
+
+    def _track(self, broker: BrokerHandle, queue: str, name: str | None) -> None:
+        """Note it as started; a named one replaces a running one of the same key (the same cell,
+        run again), which is stopped first so that the old one takes no more messages."""
+        self.url = broker.url
+        key = None if name is None else (broker.url, queue, name)
+        with _started_lock:
+            earlier = [item for item in _started if key is not None and item._key == key]
+            self._key = key
+            _started.append(self)
+        for item in earlier:
+            was_running = item.running
+            item.stop()
+            if was_running:
+                print(f"{name}: started again, so the earlier {item.what} was stopped first.")
+
+    def started_on(self, broker: BrokerHandle) -> bool:
+        """Whether it was started on `broker`: this handle, or another handle to the same URL
+        (a closed handle no longer tells its URL, so then only the handle itself counts)."""
+        if getattr(self, "broker", None) is broker:
+            return True
+        try:
+            return self.url == broker.url
+        except RuntimeError:
+            return False
+
+    def _untrack(self) -> None:
+        with _started_lock:
+            if self in _started:
+                _started.remove(self)
 
     def _wait_until(
         self, done: Callable[[], bool], ended: Callable[[], bool], timeout: float, poll: float | None = None
@@ -86,6 +197,14 @@ class Received:
 Handler = Callable[[BlockingChannel, Received], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A message whose handling raised, and what it raised."""
+
+    received: Received
+    error: Exception
+
+
 class BackgroundConsumer(RunningBeside):
     """Consume `queue` on a thread of its own until `.stop()`.
 
@@ -95,14 +214,21 @@ class BackgroundConsumer(RunningBeside):
     `handler(channel, received)` runs for each message before the ack (an RPC server replies
     there). `setup(channel)`, when given, runs on the consumer's own connection first and returns
     the queue to consume: an exclusive queue can only be consumed by the connection that
-    declared it. Everything received is kept in `.received`, in order."""
+    declared it. Everything received is kept in `.received`, in order.
+
+    A handler (or `work_seconds`) that raises is reported in one line, the message is kept in
+    `.failures`, and the consumer goes on; the message is settled as `on_error` says: "reject"
+    (without requeue: it goes to the queue's dead-letter exchange if it has one, else it is
+    dropped, so a poison message cannot kill every consumer after this one) or "ack". A `name`
+    given explicitly makes the consumer replace a running one of the same name on the same
+    queue and broker: a cell run again does not leave its first consumer taking messages."""
 
     def __init__(
         self,
         broker: BrokerHandle,
         queue: str,
         *,
-        name: str = "consumer",
+        name: str | None = None,
         auto_ack: bool = False,
         ack: bool = True,
         prefetch: int | None = None,
@@ -110,20 +236,36 @@ class BackgroundConsumer(RunningBeside):
         handler: Handler | None = None,
         exclusive: bool = False,
         setup: Callable[[BlockingChannel], str] | None = None,
+        on_error: Literal["reject", "ack"] = "reject",
     ) -> None:
+        if on_error not in ("reject", "ack"):
+            raise ValueError(f"on_error={on_error!r}: choose 'reject' (without requeue) or 'ack'")
         super().__init__()
-        self.broker, self.queue, self.name = broker, queue, name
+        self.broker, self.queue, self.name = broker, queue, name or self.kind
         self.auto_ack, self.ack, self.prefetch, self.exclusive = auto_ack, ack, prefetch, exclusive
-        self.work_seconds, self.handler, self.setup = work_seconds, handler, setup
+        self.work_seconds, self.handler, self.setup, self.on_error = work_seconds, handler, setup, on_error
         self.received: list[Received] = []
+        self.failures: list[Failure] = []
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"rabbitsim-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"rabbitsim-{self.name}", daemon=True)
+        self._track(broker, queue, name)
         self._thread.start()
-        if not self._ready.wait(10) or self.error is not None:
+        try:
+            started = self._ready.wait(START_SECONDS)
+        except BaseException:  # the notebook's interrupt while it starts: leave nothing running
             self.stop()
-            raise RuntimeError(f"{name} could not start consuming {queue!r}: {self.error!r}")
+            raise
+        if not started or self.error is not None:
+            self.stop()
+            raise RuntimeError(self._not_started()) from None
+
+    kind = "consumer"
+
+    def _not_started(self) -> str:
+        reason = startup_reason(self.error, self.broker.url)
+        return f"{self.name} could not start consuming {self.queue!r}: {reason}.{hint(reason)}"
 
     def _run(self) -> None:
         connection: pika.BlockingConnection | None = None
@@ -140,8 +282,14 @@ class BackgroundConsumer(RunningBeside):
             self._ready.set()
             while not self._stop.is_set():
                 connection.process_data_events(time_limit=POLL_SECONDS)
+                if channel.is_closed:  # closed by the broker: pika keeps its reason on the channel
+                    raise getattr(channel, "_closing_reason", None) or pika.exceptions.ChannelClosed(
+                        0, "closed"
+                    )
         except BaseException as error:  # kept for the notebook to see, not lost in a thread
             self.error = error
+            if self._ready.is_set() and not self._stop.is_set():
+                print(f"{self.name} stopped: {_one_line(describe(error))}", file=sys.stderr, flush=True)
             self._ready.set()
         finally:
             if connection is not None and connection.is_open:
@@ -156,15 +304,39 @@ class BackgroundConsumer(RunningBeside):
         received = Received(
             body, method.routing_key, method.exchange, method.redelivered, method.delivery_tag, properties
         )
-        if self.work_seconds is not None:
-            time.sleep(self.work_seconds(received))
-        if self.handler is not None:
-            self.handler(channel, received)
-        if not self.auto_ack and self.ack:
-            channel.basic_ack(method.delivery_tag)
+        try:
+            if self.work_seconds is not None:
+                time.sleep(self.work_seconds(received))
+            if self.handler is not None:
+                self.handler(channel, received)
+        except Exception as error:
+            self._failed(channel, received, error)
+        else:
+            if not self.auto_ack and self.ack:
+                channel.basic_ack(method.delivery_tag)
         with self._changed:
             self.received.append(received)
             self._changed.notify_all()
+
+    def _failed(self, channel: BlockingChannel, received: Received, error: Exception) -> None:
+        """Report a handler's exception and settle its message, so that it cannot come back."""
+        self.failures.append(Failure(received, error))
+        if self.auto_ack:
+            settled = "the message was auto-acked"
+        elif not channel.is_open:
+            settled = "its channel is closed, so the message goes back to the queue"
+        elif self.on_error == "ack":
+            channel.basic_ack(received.delivery_tag)
+            settled = "acked the message"
+        else:
+            channel.basic_reject(received.delivery_tag, requeue=False)
+            settled = "rejected the message (not requeued)"
+        what = _one_line(describe(error))
+        print(
+            f"{self.name}: the handler raised {what} on the message {_body(received.body)}; {settled}.",
+            file=sys.stderr,
+            flush=True,
+        )
 
     @property
     def bodies(self) -> list[bytes]:
@@ -174,19 +346,39 @@ class BackgroundConsumer(RunningBeside):
     def texts(self) -> list[str]:
         return [item.text for item in self.received]
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until `count` messages have arrived (True) or `timeout` passes (False)."""
-        return self._wait_until(lambda: len(self.received) >= count, lambda: not self.running, timeout)
+    def wait_for(self, count: int, timeout: float = 5.0, *, explain: bool | None = None) -> bool:
+        """Block until `count` messages have arrived (True) or `timeout` passes (False, and it
+        prints why, unless `explain` is False; by default only the learner's calls explain)."""
+        if explain is None:
+            explain = explaining()
+        arrived = self._wait_until(lambda: len(self.received) >= count, lambda: not self.running, timeout)
+        if not arrived and explain:
+            print(self._why_not(count, timeout))
+        return arrived
+
+    def _why_not(self, count: int, timeout: float) -> str:
+        said = f"{self.name} waited {timeout:g} s for {count} messages and has {len(self.received)}."
+        if not self.running:
+            because = f": {_one_line(describe(self.error))}" if self.error is not None else ""
+            return f"{said} {self.name} has stopped{because}; run the cell that starts it again."
+        return f"{said} {shows(self.broker, [self.queue])} {likely_cause(self.broker, self.queue)}"
 
     def stop(self) -> None:
         """Stop consuming and close the connection; unacked messages go back to the queue."""
         self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(10)
+        self._untrack()
+        if self._thread is not threading.current_thread() and self._thread.ident is not None:
+            self._thread.join(STOP_SECONDS)
+            if self._thread.is_alive():
+                print(f"{self.name} is still busy with a message; it stops as soon as that is done.")
 
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def what(self) -> str:
+        return f"{self.kind} {self.name!r} on {self.queue!r}"
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -229,15 +421,25 @@ class Subscriber(BackgroundConsumer):
     """receive_logs.py on a thread: its own connection runs `setup(channel, *args)` (declare the
     exchange, a temporary queue, the bindings; return the queue's name), then consumes that
     queue with auto_ack as the tutorial does. `.stop()` closes the connection, and with it the
-    exclusive queue."""
+    exclusive queue. Started again under the same `name`, it replaces the running one."""
+
+    kind = "subscriber"
 
     def __init__(
-        self, broker: BrokerHandle, setup: Callable[..., Any], *args: Any, name: str = "subscriber"
+        self, broker: BrokerHandle, setup: Callable[..., Any], *args: Any, name: str | None = None
     ) -> None:
-        try:
-            super().__init__(
-                broker, "", name=name, auto_ack=True, setup=lambda channel: run_setup(setup, channel, *args)
-            )
-        except RuntimeError:
-            reason = self.error if isinstance(self.error, SubscriberSetupError) else repr(self.error)
-            raise RuntimeError(f"{name} could not set up its queue: {reason}") from self.error
+        super().__init__(
+            broker, "", name=name, auto_ack=True, setup=lambda channel: run_setup(setup, channel, *args)
+        )
+
+    def _not_started(self) -> str:
+        if isinstance(self.error, SubscriberSetupError):
+            reason = str(self.error)
+        else:
+            reason = startup_reason(self.error, self.broker.url)
+            reason += f".{hint(reason)}"
+        return f"{self.name} could not set up its queue: {reason}"
+
+    @property
+    def what(self) -> str:
+        return f"subscriber {self.name!r}"
