@@ -14,9 +14,15 @@ import socket
 import subprocess
 import threading
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from rabbitsim.backends import BrokerHandle
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BROKERS = (
@@ -86,6 +92,20 @@ def require_real_broker(version: str) -> str:
     if problem is not None:
         pytest.fail(f"the real RabbitMQ {version} at {url} does not answer: {problem}")
     return url
+
+
+@contextmanager
+def broker_on(backend: str) -> Iterator[BrokerHandle]:
+    """A broker handle on the simulator in a process of its own ("sim") or on the real RabbitMQ
+    `backend` ("3.10", "4.0", "4.3"; started if need be, or a loud failure), closed afterwards."""
+    import rabbitsim
+
+    if backend == "sim":
+        with rabbitsim.start("sim") as handle:
+            yield handle
+    else:
+        with rabbitsim.start("url", url=require_real_broker(backend)) as handle:
+            yield handle
 
 
 # --- the container backend's engine and image ------------------------------------------------

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 
-import rabbitsim
 from rabbitsim import course
 from rabbitsim.backends import BrokerHandle, ManagementClient
-from tests.real_brokers import require_real_broker
+from tests.real_brokers import broker_on
 
 from .solutions import run_solution
 
@@ -26,12 +25,8 @@ BACKENDS = ("sim", "3.10", "4.3")
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def broker(request: pytest.FixtureRequest) -> Iterator[BrokerHandle]:
-    if request.param == "sim":
-        with rabbitsim.start("sim") as handle:
-            yield handle
-    else:
-        with rabbitsim.start("url", url=require_real_broker(request.param)) as handle:
-            yield handle
+    with broker_on(request.param) as handle:
+        yield handle
 
 
 @pytest.fixture(autouse=True)

@@ -15,11 +15,10 @@ from typing import Any
 import pika
 import pytest
 
-import rabbitsim
 from rabbitsim import course
 from rabbitsim.backends import BrokerHandle, ManagementClient
 from rabbitsim.course import interview
-from tests.real_brokers import require_real_broker
+from tests.real_brokers import broker_on
 
 from .solutions import run_solution
 
@@ -30,12 +29,8 @@ SIM_SECONDS = 3.0
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def broker(request: pytest.FixtureRequest) -> Iterator[BrokerHandle]:
-    if request.param == "sim":
-        with rabbitsim.start("sim") as handle:
-            yield handle
-    else:
-        with rabbitsim.start("url", url=require_real_broker(request.param)) as handle:
-            yield handle
+    with broker_on(request.param) as handle:
+        yield handle
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-import rabbitsim
 from rabbitsim.backends import BrokerHandle
 from rabbitsim.backends._management import ManagementClient
 from rabbitsim.course.interview._bank import (
@@ -28,7 +27,7 @@ from rabbitsim.course.interview._bank import (
     prove,
     question,
 )
-from tests.real_brokers import require_real_broker
+from tests.real_brokers import broker_on
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -220,12 +219,8 @@ def test_bad_quizzes_are_refused(tmp_path: Path, correct: str, feedback: str, me
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def broker(request: pytest.FixtureRequest) -> Iterator[BrokerHandle]:
-    if request.param == "sim":
-        with rabbitsim.start("sim") as handle:
-            yield handle
-    else:
-        with rabbitsim.start("url", url=require_real_broker(request.param)) as handle:
-            yield handle
+    with broker_on(request.param) as handle:
+        yield handle
 
 
 def names_in(code: str) -> tuple[set[str], set[str]]:
