@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ import pytest
 
 from rabbitsim import _course_files
 
-from .notebooks.test_browser import KERNEL_IDLE_JS, free_port, require_chromium
+from .notebooks.test_browser import KERNEL_IDLE_JS, free_port, require_chromium, stop_jupyterlab
 
 try:
     from playwright.sync_api import sync_playwright
@@ -266,7 +265,9 @@ def jupyterlab(venv: Path, course: Path, home: Path) -> Iterator[str]:
     ]
     env = learner_env(**{name: str(folder) for name, folder in folders.items()})
     with log_path.open("wb") as log:
-        server = subprocess.Popen(argv, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            argv, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + START_SECONDS
             while not _answers(f"{base}/api/contents/notebooks?content=0&token={TOKEN}"):
@@ -278,27 +279,11 @@ def jupyterlab(venv: Path, course: Path, home: Path) -> Iterator[str]:
             assert f"copied the course into {course}" in _tail(log_path), _tail(log_path)
             yield base
         finally:
-            _stop(server, base)
+            stop_jupyterlab(server, base, TOKEN)
 
 
 def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-4000:]
-
-
-def _stop(server: subprocess.Popen[bytes], base: str) -> None:
-    if server.poll() is None:
-        request = urllib.request.Request(f"{base}/api/shutdown?token={TOKEN}", method="POST")
-        try:
-            urllib.request.urlopen(request, timeout=10).close()
-            server.wait(30)
-        except (urllib.error.URLError, ConnectionError, TimeoutError, subprocess.TimeoutExpired):
-            pass
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        if server.poll() is not None:
-            return
-        os.kill(server.pid, signum)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(15)
 
 
 def _answers(url: str) -> bool:

@@ -190,7 +190,7 @@ def jupyterlab(tmp_path: Path, course: Path) -> Iterator[str]:
             time.sleep(0.3)
         yield base
     finally:
-        _stop(server, base)
+        stop_jupyterlab(server, base)
         log.close()
 
 
@@ -206,11 +206,12 @@ def _tail(tmp_path: Path) -> str:
     return (tmp_path / "jupyterlab.log").read_text(errors="replace")[-3000:]
 
 
-def _stop(server: subprocess.Popen[bytes], base: str) -> None:
-    """Ask the server to shut down (it shuts its kernels down first, which run in sessions of
-    their own); then its process group, terminated, and killed if need be."""
+def stop_jupyterlab(server: subprocess.Popen[bytes], base: str, token: str = TOKEN) -> None:
+    """Ask a JupyterLab started in a session of its own to shut down (it shuts its kernels down
+    first, which run in sessions of their own); then its process group, terminated, and killed
+    if need be."""
     if server.poll() is None:
-        request = urllib.request.Request(f"{base}/api/shutdown?token={TOKEN}", method="POST")
+        request = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
         try:
             urllib.request.urlopen(request, timeout=10).close()
             server.wait(20)
