@@ -59,6 +59,16 @@ def _count(channel: Any, queue: str) -> int | None:
         return None
 
 
+def _dropped(connection: Any, setup_calls: list[Any]) -> bool:
+    """Whether the rejected job is certainly gone: the learner declared `jobs` without a
+    dead-letter exchange, so RabbitMQ dropped it, and it is in neither queue. (A dead-letter
+    policy set elsewhere would leave it in a queue, or bring it back within the wait.)"""
+    declares = [call for call in setup_calls if call.method == "queue_declare" and call.get("queue") == JOBS]
+    if not declares or any("x-dead-letter-exchange" in (call.get("arguments") or {}) for call in declares):
+        return False
+    return _count(connection.channel(), JOBS) == 0 and not _count(connection.channel(), RETRY)
+
+
 def _retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> _Retried:
     run = _Retried()
     cleanup(broker, queues=[JOBS, RETRY])
@@ -88,6 +98,8 @@ def _retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> _Ret
                     run.back_after = time.monotonic() - rejected
                     run.x_death = list((properties.headers or {}).get("x-death", []))
                     return run
+                if time.monotonic() - rejected > TOO_SOON_SECONDS and _dropped(connection, run.setup_calls):
+                    break  # nothing can bring it back: no need to wait the whole time
                 time.sleep(0.05)
             run.waiting_in_retry = _count(connection.channel(), RETRY)
         return run
@@ -150,7 +162,7 @@ def check_retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) ->
             "basic_reject(requeue=False) on a queue without x-dead-letter-exchange simply deletes the "
             "message. (Or it was dead-lettered to a place that is not jobs.retry: the default exchange "
             "\"\" routes by queue name, so x-dead-letter-routing-key must be 'jobs.retry'.)",
-            f"Nothing came back to jobs within {RETURN_WAIT_SECONDS:.0f} s; jobs.retry "
+            "Nothing came back to jobs, and jobs.retry "
             + ("does not exist." if run.waiting_in_retry is None else "is empty."),
             *raised,
         )
