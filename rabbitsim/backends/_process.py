@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -106,6 +107,22 @@ class _Child:
                 return
 
 
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Ctrl-C (Kernel > Interrupt) inside the block is raised when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def main() -> None:
     """The child's entry point: `python -c "from rabbitsim.backends._process import main; main()"
     FD`, FD being its end of the socket pair to the parent, which first sends the
@@ -178,6 +195,7 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": path},
+            start_new_session=True,  # Kernel > Interrupt signals the kernel's group: not the broker
         )
         theirs.close()
         self._pipe = Connection(ours.detach())
@@ -204,15 +222,16 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         """Stop the broker's process and start it again on the same port and data dir: cleanly
         (clients are told it shuts down, everything is stored), or, `kill=True`, with SIGKILL,
         as a crash (what was committed, everything confirmed, comes back)."""
-        if kill:
-            self.process.kill()
-        else:
-            with contextlib.suppress(Exception):
-                self.call("close", True, timeout=STOP_TIMEOUT + 10)
-        self._wait_child()
-        self._reader.join(STOP_TIMEOUT)
-        self._pipe.close()
-        self._spawn(self.host, self.port)
+        with _interrupt_deferred():  # half a restart would leave the broker stopped for good
+            if kill:
+                self.process.kill()
+            else:
+                with contextlib.suppress(Exception):
+                    self.call("close", True, timeout=STOP_TIMEOUT + 10)
+            self._wait_child()
+            self._reader.join(STOP_TIMEOUT)
+            self._pipe.close()
+            self._spawn(self.host, self.port)
 
     def _wait_child(self) -> None:
         try:
