@@ -88,13 +88,17 @@ class Question:
         lines = [f"**{self.question}**", ""]
         if self.chinese:
             lines += [f"*{self.chinese}*", ""]
-        lines += [f"<small>{self.topic} · {level}{where} · `{self.id}`</small>", "", self.answer.strip(), ""]
-        lines += ["**Follow-ups**", ""]
-        lines += [f"- *{follow.question}* {follow.answer}" for follow in self.follow_ups]
+        lines += [f"<small>{self.topic} · {level}{where} · `{self.id}`</small>", "", self.answer_markdown()]
+        return "\n".join(lines)
+
+    def answer_markdown(self) -> str:
+        """What is revealed: the model answer, the follow-ups with theirs, links, and the proof."""
+        lines = ["**A strong answer**", "", self.answer.strip(), "", "**What the interviewer asks next**", ""]
+        lines += [f"- *{follow.question}*  \n  {follow.answer.strip()}" for follow in self.follow_ups]
         if self.links:
             lines += ["", "Read more: " + ", ".join(f"<{link}>" for link in self.links)]
         if self.prove:
-            lines += ["", f'Prove it: `prove("{self.id}", broker)`']
+            lines += ["", f'Prove it on the broker: `interview.prove("{self.id}", broker)`']
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -254,16 +254,6 @@ def _question_markdown(question: Question) -> str:
     return "\n".join(lines)
 
 
-def _answer_markdown(question: Question) -> str:
-    lines = ["**A strong answer**", "", question.answer.strip(), "", "**What the interviewer asks next**", ""]
-    lines += [f"- *{follow.question}*  \n  {follow.answer.strip()}" for follow in question.follow_ups]
-    if question.links:
-        lines += ["", "Read more: " + ", ".join(f"<{link}>" for link in question.links)]
-    if question.prove:
-        lines += ["", f'Prove it on the broker: `interview.prove("{question.id}", broker)`']
-    return "\n".join(lines)
-
-
 def _show(output: Any, *markdown: str) -> None:
     """Replace what an Output widget shows by markdown (JupyterLab renders it, code included).
     Setting `outputs` works from any thread and with no kernel at all (tests)."""
@@ -506,7 +496,7 @@ class _DrillView:
     def on_reveal(self) -> None:
         if self.drill.current is None:
             return
-        _show(self.answer, _answer_markdown(self.drill.current))
+        _show(self.answer, self.drill.current.answer_markdown())
         self._enable(reveal=False, grades=True)
 
     def on_grade(self, grade: Grade) -> None:
@@ -845,7 +835,7 @@ class _MockView:
         self.time.value = f"⏱ {_clock_text(seconds)} / {_clock_text(self.mock.seconds_per_question)}" + (
             ": over time" if over else ""
         )
-        _show(self.answer, _answer_markdown(item))
+        _show(self.answer, item.answer_markdown())
         self._enable(start=False, reveal=False, grades=True)
 
     def on_grade(self, grade: Grade) -> None:
