@@ -9,22 +9,59 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rabbitsim._lazy import lazy_names
 
 from ._base import BackendUnavailable, BrokerClosed, BrokerHandle
-from ._compare import FIREHOSE_KINDS, FlowStep, flow
-from ._container import ContainerBroker
-from ._ctl import Ctl, CtlError, CtlOutput
-from ._embedded import EmbeddedBroker, snapshot
-from ._firehose import FirehoseConverter
-from ._firehose_source import FirehoseSource
-from ._management import ManagementClient, ManagementError
-from ._process import ChildSource, ProcessBroker
-from ._real import RealBroker
-from ._recording import Snapshots, Trace, TraceIncomplete
-from ._settle import QueueStats, settlements
-from ._sim_source import SimSource
-from ._url import UrlBroker
+
+if TYPE_CHECKING:
+    from ._compare import FIREHOSE_KINDS, FlowStep, flow
+    from ._container import ContainerBroker
+    from ._ctl import Ctl, CtlError, CtlOutput
+    from ._embedded import EmbeddedBroker, snapshot
+    from ._firehose import FirehoseConverter
+    from ._firehose_source import FirehoseSource
+    from ._management import ManagementClient, ManagementError
+    from ._process import ChildSource, ProcessBroker
+    from ._real import RealBroker
+    from ._recording import Snapshots, Trace, TraceIncomplete
+    from ._settle import QueueStats, settlements
+    from ._sim_source import SimSource
+    from ._url import UrlBroker
+
+#: Where each public name lives, imported when first asked for: the simulator's own process
+#: needs only the simulator, and a notebook's first cell should not wait for rabbitmqctl's
+#: command table, the container backend or the firehose.
+_LAZY: dict[str, str] = {
+    "FIREHOSE_KINDS": "_compare",
+    "FlowStep": "_compare",
+    "flow": "_compare",
+    "ContainerBroker": "_container",
+    "Ctl": "_ctl",
+    "CtlError": "_ctl",
+    "CtlOutput": "_ctl",
+    "EmbeddedBroker": "_embedded",
+    "snapshot": "_embedded",
+    "FirehoseConverter": "_firehose",
+    "FirehoseSource": "_firehose_source",
+    "ManagementClient": "_management",
+    "ManagementError": "_management",
+    "ChildSource": "_process",
+    "ProcessBroker": "_process",
+    "RealBroker": "_real",
+    "Snapshots": "_recording",
+    "Trace": "_recording",
+    "TraceIncomplete": "_recording",
+    "QueueStats": "_settle",
+    "settlements": "_settle",
+    "SimSource": "_sim_source",
+    "UrlBroker": "_url",
+}
+
+
+__getattr__ = lazy_names(__name__, _LAZY)
+
 
 __all__ = [
     "BACKENDS",
@@ -59,21 +96,37 @@ __all__ = [
 ]
 
 
-#: Backend names (as given to `start` or in RABBITSIM_BACKEND) and what starts them.
 def simulator(*, in_process: bool | None = None, **options: Any) -> ProcessBroker | EmbeddedBroker:
     """The simulated broker: in a process of its own, unless `in_process` (or, when it is left
     out, RABBITSIM_IN_PROCESS=1) asks for it in this one, for places that cannot start a process
     (the embedded broker then shares this interpreter, and its speed, with the client)."""
     if in_process is None:
         in_process = os.environ.get("RABBITSIM_IN_PROCESS", "") not in ("", "0")
-    return EmbeddedBroker(**options) if in_process else ProcessBroker(**options)
+    if in_process:
+        from ._embedded import EmbeddedBroker
+
+        return EmbeddedBroker(**options)
+    from ._process import ProcessBroker
+
+    return ProcessBroker(**options)
 
 
-BACKENDS: dict[str, Callable[..., BrokerHandle]] = {
-    "sim": simulator,
-    "container": ContainerBroker,
-    "url": UrlBroker,
-}
+def container(**options: Any) -> ContainerBroker:
+    """A RabbitMQ container started through testcontainers (Docker)."""
+    from ._container import ContainerBroker
+
+    return ContainerBroker(**options)
+
+
+def url(**options: Any) -> UrlBroker:
+    """Any running RabbitMQ, by URL."""
+    from ._url import UrlBroker
+
+    return UrlBroker(**options)
+
+
+#: Backend names (as given to `start` or in RABBITSIM_BACKEND) and what starts them.
+BACKENDS: dict[str, Callable[..., BrokerHandle]] = {"sim": simulator, "container": container, "url": url}
 
 
 #: The handles `start` returned in this process that may still be open, oldest first.

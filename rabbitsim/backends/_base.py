@@ -7,15 +7,17 @@ import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, ClassVar, Self
-
-import pika
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from rabbitsim.vocabulary import EventSource, Topology
 
-from ._ctl import Ctl, CtlOutput
 from ._management import ManagementClient
-from ._recording import Trace
+
+if TYPE_CHECKING:  # imported where used: the simulator's own process needs none of them
+    import pika
+
+    from ._ctl import CtlOutput
+    from ._recording import Trace
 
 
 class BackendUnavailable(RuntimeError):
@@ -115,6 +117,8 @@ class BrokerHandle(ABC):
         """pika's parameters for this broker, with heartbeats off: a notebook's blocking
         connection only answers heartbeats while a cell runs, so while the learner reads, the
         broker would close it as dead (after two missed 60 s beats). `.url` keeps the default."""
+        import pika
+
         parameters = pika.URLParameters(self.url)
         parameters.heartbeat = 0
         return parameters
@@ -186,11 +190,15 @@ class BrokerHandle(ABC):
         hooks: dict[str, Callable[..., None]] = {"set_disk_free_limit": self.set_disk_free_limit}
         if self.backend == "sim":
             hooks["stop"] = lambda: self.close_as('ctl("stop")')
+        from ._ctl import Ctl
+
         return Ctl(ManagementClient(self.management_url), hooks=hooks)(command)
 
     def trace(self, *, timeout: float = 5.0, settle: float = 0.0) -> Trace:
         """Record what the broker does: `with broker.trace() as t: ...`, then `print(t)`.
         `timeout` and `settle` are as for `events`."""
+        from ._recording import Trace
+
         return Trace(self.events(timeout=timeout, settle=settle), self.backend)
 
     def __enter__(self) -> Self:

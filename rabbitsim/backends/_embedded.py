@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any
-
-import pika
+from typing import TYPE_CHECKING, Any
 
 from rabbitsim.admin import AdminServer
 from rabbitsim.amqp import AMQPServer
@@ -34,9 +32,11 @@ from rabbitsim.vocabulary import (
 from ._alarms import SimulatorAlarms
 from ._base import BackendUnavailable, BrokerHandle
 from ._data_dir import DataDir
-from ._management import ManagementClient
+from ._management import MANAGEMENT_PORT_OFFSET, ManagementClient
 from ._sim_source import SimSource
-from ._url import MANAGEMENT_PORT_OFFSET
+
+if TYPE_CHECKING:
+    import pika
 
 MAX_PORT = 65535
 #: The core's clock: real time. Its events are stamped with it, and so is a recording's start.
@@ -173,6 +173,8 @@ class EmbeddedBroker(SimulatorAlarms, BrokerHandle):
     @property
     def parameters(self) -> pika.ConnectionParameters:
         """As for every backend: heartbeats off, so an idle notebook connection stays up."""
+        import pika  # here: the simulator's own process never connects as a client
+
         return pika.ConnectionParameters(host=self.host, port=self.port, heartbeat=0)
 
     def topology(self) -> Topology:

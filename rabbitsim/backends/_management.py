@@ -24,6 +24,8 @@ from rabbitsim.vocabulary import (
     plain,
 )
 
+#: RabbitMQ's default ports: AMQP 5672, management 15672
+MANAGEMENT_PORT_OFFSET = 10000
 TIMEOUT_SECONDS = 10.0
 
 

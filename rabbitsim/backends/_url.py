@@ -10,11 +10,10 @@ import pika.exceptions
 
 from ._base import BackendUnavailable, with_credentials
 from ._local import LocalBroker
-from ._management import ManagementClient
+from ._management import MANAGEMENT_PORT_OFFSET, ManagementClient
 from ._real import RealBroker
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-MANAGEMENT_PORT_OFFSET = 10000  # RabbitMQ's defaults: AMQP 5672, management 15672
 
 
 def management_url_for(url: str) -> str:

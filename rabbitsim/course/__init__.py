@@ -18,7 +18,9 @@ to kill, exercise checks that explain what is wrong, and cleanup for real broker
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rabbitsim._lazy import lazy_names
 
 from ._ch10_capacity import Sliders, sliders
 from ._chapters import CHAPTERS, EXERCISES, Chapter
@@ -58,11 +60,6 @@ if TYPE_CHECKING:
     from ._nbgrader import export_nbgrader
 
 
-def __getattr__(name: str) -> Any:
-    """`export_nbgrader`, imported when first asked for: it needs nbformat, whose import takes
-    about 2 s (its JSON schema checks), and only teachers who grade use it."""
-    if name == "export_nbgrader":
-        from ._nbgrader import export_nbgrader
-
-        return export_nbgrader
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Imported when first asked for: `export_nbgrader` needs nbformat, whose import takes about 2 s
+#: (its JSON schema checks), and only teachers who grade use it.
+__getattr__ = lazy_names(__name__, {"export_nbgrader": "_nbgrader"})

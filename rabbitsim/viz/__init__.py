@@ -64,19 +64,25 @@ Example, on any backend::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rabbitsim._lazy import lazy_names
 from rabbitsim.vocabulary import TraceEvent
 
 from ._animate import Animation, animate
 from ._frames import Film, Frame, Mark, Token, frames
 from ._graph import graph
 from ._layout import Layout, layout
-from ._live import LiveView, live
-from ._player import Player
 from ._scene import Picture, Scene, draw
 from ._stream import LogView
 from ._style import PALETTE, shorten
+
+if TYPE_CHECKING:
+    from ._live import LiveView, live
+    from ._player import Player
+
+#: The widgets (ipywidgets), imported when first asked for: most chapters never make one.
+__getattr__ = lazy_names(__name__, {"LiveView": "_live", "live": "_live", "Player": "_player"})
 
 __all__ = [
     "PALETTE",

@@ -9,8 +9,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from matplotlib.animation import FuncAnimation
-
 from rabbitsim.vocabulary import Topology, TraceEvent
 
 from ._frames import Film, Frame, frames
@@ -74,6 +72,8 @@ class Animation:
     def to_jshtml(self, every: int = 1) -> str:
         """Matplotlib's own player (one embedded PNG per frame, every `every`th frame): heavier
         than `to_html` by two orders of magnitude, but made of nothing but matplotlib."""
+        from matplotlib.animation import FuncAnimation  # seldom wanted, and slow to import
+
         chosen = list(range(0, len(self.film.frames), max(1, every)))
         with RENDERING:
             animation = FuncAnimation(

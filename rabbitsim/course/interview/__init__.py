@@ -13,10 +13,27 @@ checked on the broker.
 
 from __future__ import annotations
 
-from ._bank import BANK, TOPICS, FollowUp, Question, load_bank, prove, question
-from ._drill import Drill, MockInterview, Record
-from ._quiz import QUIZZES, quiz
+from typing import TYPE_CHECKING
+
+from rabbitsim._lazy import lazy_names
+
 from ._tasks import TASKS
+
+if TYPE_CHECKING:
+    from ._bank import BANK, TOPICS, FollowUp, Question, load_bank, prove, question
+    from ._drill import Drill, MockInterview, Record
+    from ._quiz import QUIZZES, quiz
+
+#: Where the rest lives, loaded when chapter 11 first asks: every chapter imports `course`, whose
+#: exercise table holds this chapter's tasks, but only chapter 11 reads the bank and the quizzes.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("BANK", "TOPICS", "FollowUp", "Question", "load_bank", "prove", "question"), "_bank"),
+    **dict.fromkeys(("Drill", "MockInterview", "Record"), "_drill"),
+    **dict.fromkeys(("QUIZZES", "quiz"), "_quiz"),
+}
+
+
+__getattr__ = lazy_names(__name__, _LAZY)
 
 __all__ = [
     "BANK",
