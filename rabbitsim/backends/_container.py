@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from ._base import BackendUnavailable
+from ._base import BackendUnavailable, interrupt_deferred
 from ._management import ManagementClient
 from ._real import RealBroker
 
@@ -123,14 +123,21 @@ class ContainerBroker(RealBroker):
     def restart(self, *, kill: bool = False) -> None:
         """`docker stop` (RabbitMQ gets SIGTERM and stops cleanly) or `docker kill` (SIGKILL),
         then start the same container, with its data: its host ports may change, so may `.url`."""
-        wrapped = self.container.get_wrapped_container()
-        if kill:
-            wrapped.kill()
-        else:
-            wrapped.stop(timeout=60)
-        wrapped.start()
-        self.container.readiness_probe()
-        self._reached()
+        how = "docker kill" if kill else "docker stop"
+        print(
+            f"rabbitsim: restarting the RabbitMQ container ({how}, then start; usually 5-20 s)...", flush=True
+        )
+        began = time.monotonic()
+        with interrupt_deferred():  # half a restart would leave the container stopped
+            wrapped = self.container.get_wrapped_container()
+            if kill:
+                wrapped.kill()
+            else:
+                wrapped.stop(timeout=60)
+            wrapped.start()
+            self.container.readiness_probe()
+            self._reached()
+        print(f"rabbitsim: RabbitMQ is back ({time.monotonic() - began:.0f} s): {self.shown_url}", flush=True)
 
     def rabbitmqctl(self, *arguments: str) -> str:
         """Run `rabbitmqctl` inside the container; its output, or an error with it."""

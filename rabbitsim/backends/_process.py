@@ -18,13 +18,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -34,7 +33,7 @@ from rabbitsim.broker import DEFAULT_PROFILE
 from rabbitsim.vocabulary import Started, Stopped, Topology, TraceEvent
 
 from ._alarms import ALARM_METHODS, ChildAlarms
-from ._base import BackendUnavailable, BrokerClosed, BrokerHandle
+from ._base import BackendUnavailable, BrokerClosed, BrokerHandle, interrupt_deferred
 from ._data_dir import DataDir
 from ._embedded import EmbeddedBroker
 from ._management import ManagementClient
@@ -105,22 +104,6 @@ class _Child:
                 self.send(("error", number, error))
             if operation == "close":
                 return
-
-
-@contextlib.contextmanager
-def _interrupt_deferred() -> Iterator[None]:
-    """Ctrl-C (Kernel > Interrupt) inside the block is raised when the block ends."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 def main() -> None:
@@ -222,7 +205,7 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         """Stop the broker's process and start it again on the same port and data dir: cleanly
         (clients are told it shuts down, everything is stored), or, `kill=True`, with SIGKILL,
         as a crash (what was committed, everything confirmed, comes back)."""
-        with _interrupt_deferred():  # half a restart would leave the broker stopped for good
+        with interrupt_deferred():  # half a restart would leave the broker stopped for good
             if kill:
                 self.process.kill()
             else:

@@ -24,7 +24,7 @@ from rabbitsim._lazy import lazy_names
 
 from ._ch10_capacity import Sliders, sliders
 from ._chapters import CHAPTERS, EXERCISES, Chapter
-from ._client import cleanup, wait_for_topology
+from ._client import MissingOnBroker, cleanup, wait_for_topology
 from ._consumers import BackgroundConsumer, Failure, Received, Subscriber, SubscriberSetupError, stop_all
 from ._feedback import Exercise, Feedback, Solution, exercise, right, wrong
 from ._notes import NOTES, notes_table
@@ -39,6 +39,7 @@ __all__ = [
     "Exercise",
     "Failure",
     "Feedback",
+    "MissingOnBroker",
     "Received",
     "Sliders",
     "Solution",

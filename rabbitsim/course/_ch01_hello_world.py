@@ -187,6 +187,13 @@ def all_three_arrive(broker: BrokerHandle, send: Callable[[Any], object]) -> Fee
         return wrong(
             f"Everything you published arrived, but that was {len(publishes)} message(s), not three",
             f"receive.py got {got}. Publish exactly three.",
+            *_sender_error_note(sent),
+        )
+    if sent.error is not None:  # the work was done, but whoever runs send.py sees it fail
+        return wrong(
+            f"All three arrived ({got}), but then your function raised {describe(sent.error)}",
+            "Whoever runs send.py sees it fail, and would send the three again. Find the line that "
+            "raised (the error above names it) and fix it.",
         )
     return right(
         f"receive.py got all three: {got}",

@@ -16,6 +16,7 @@ from typing import Any
 
 import pika
 import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
 
 from rabbitsim.backends import BackendUnavailable, BrokerHandle
 from rabbitsim.vocabulary import QueueInfo, Topology
@@ -66,6 +67,35 @@ class _Worked:
     discarded: set[int] = field(default_factory=set)
     error: BaseException | None = None
     channel_closed: BaseException | None = None
+    #: a channel of the notebook's that the callback used by name, which RabbitMQ closed meanwhile
+    other_closed: tuple[str, BaseException | None] | None = None
+
+
+def _outside_channels(callback: Callable[..., object]) -> dict[str, BlockingChannel]:
+    """The open pika channels the callback reaches by name (the notebook's `channel`, a global or
+    a closure) rather than through its `ch` argument."""
+    code = getattr(callback, "__code__", None)
+    if code is None:
+        return {}
+    reached = {name: getattr(callback, "__globals__", {}).get(name) for name in code.co_names}
+    for name, cell in zip(code.co_freevars, getattr(callback, "__closure__", None) or (), strict=False):
+        with contextlib.suppress(ValueError):  # a closure variable not assigned yet
+            reached[name] = cell.cell_contents
+    return {
+        name: value for name, value in reached.items() if isinstance(value, BlockingChannel) and value.is_open
+    }
+
+
+def _closed_meanwhile(channels: dict[str, BlockingChannel]) -> tuple[str, BaseException | None] | None:
+    """The first of `channels` that RabbitMQ closed (say, for an ack of a tag it never delivered
+    there), with the broker's reason: read now, so the learner hears it from the check rather than
+    as a pika traceback in a later cell."""
+    for name, channel in channels.items():
+        with contextlib.suppress(Exception):  # its connection may be gone too: then it is closed
+            channel.connection.process_data_events(time_limit=0)
+        if channel.is_closed:
+            return name, getattr(channel, "_closing_reason", None)  # pika keeps the broker's Channel.Close
+    return None
 
 
 def _settle(worked: _Worked, call_name: str, arguments: dict[str, Any]) -> None:
@@ -86,6 +116,7 @@ def _run_worker(broker: BrokerHandle, callback: Callable[..., object]) -> tuple[
     broker's counts while the worker is still connected; returns them with how many tasks were
     ready again once the worker had gone."""
     worked = _Worked()
+    outside = _outside_channels(callback)
     with connect(broker, "worker.py (exercise 2.1)") as connection:
         channel = connection.channel()
 
@@ -115,6 +146,7 @@ def _run_worker(broker: BrokerHandle, callback: Callable[..., object]) -> tuple[
             worked.channel_closed = error
         except Exception as error:  # the learner's callback: report it, never raise it
             worked.error = error
+        worked.other_closed = _closed_meanwhile(outside)
         settled = worked.requeued or worked.discarded or worked.error is not None
         if worked.channel_closed is None and channel.is_open and not settled:
             # what the broker must show once its statistics have caught up (real ones lag)
@@ -171,6 +203,16 @@ def fix_the_forgotten_ack(broker: BrokerHandle, callback: Callable[..., object])
     queue = find_queue(topology, QUEUE_2_1)
     ready, unacked = (queue.messages_ready, queue.messages_unacknowledged) if queue else (0, 0)
     counts = f"{QUEUE_2_1}  messages_ready={ready}  messages_unacknowledged={unacked}"
+    if worked.other_closed is not None:
+        name, closing = worked.other_closed
+        answered = f" with {describe(closing)}" if closing is not None else ""
+        return wrong(
+            f"Your callback used `{name}`, not `ch`, the channel that delivered the message",
+            f"RabbitMQ closed `{name}`{answered}: a delivery tag means something only on the channel "
+            "that delivered it, and the worker's own channel still holds every task unacked.",
+            "Ack with ch.basic_ack(delivery_tag=method.delivery_tag). To use "
+            f"`{name}` again in this notebook, open a new one: {name} = connection.channel().",
+        )
     if worked.channel_closed is not None:
         text = describe(worked.channel_closed)
         reason = (

@@ -24,6 +24,7 @@ from rabbitsim.vocabulary import QueueInfo, Topology
 
 __all__ = [
     "Call",
+    "MissingOnBroker",
     "RecordingChannel",
     "as_bytes",
     "cleanup",
@@ -279,6 +280,12 @@ def find_queue(topology: Topology, name: str) -> QueueInfo | None:
     return next((queue for queue in topology.queues if queue.vhost == "/" and queue.name == name), None)
 
 
+class MissingOnBroker(LookupError):
+    """What a cell needs is not on the broker (a queue it looks up was never declared, or went
+    with a restart): raised with what was waited for and what to run, rather than the lookup's
+    bare KeyError a line later."""
+
+
 def wait_for_topology(
     broker: BrokerHandle,
     condition: Callable[[Topology], bool],
@@ -290,7 +297,8 @@ def wait_for_topology(
     (so the notebook still shows what the broker says, and the check after it explains). The
     simulator's snapshots are exact at once; a real broker's management API lags by its
     statistics interval (seconds), hence the waiting. A condition that looks up a queue the
-    API does not list yet (KeyError) means "not yet". When it gives up it prints why
+    API does not list yet (KeyError) means "not yet"; still missing at the end, it raises
+    `MissingOnBroker`, which says what to run. When it gives up otherwise it prints why
     (`explain`; by default only when the learner's code called it, not a check)."""
     if explain is None:
         explain = explaining()
@@ -306,6 +314,8 @@ def wait_for_topology(
         if holds:
             return topology
         if time.monotonic() >= deadline:
+            if missing is not None:  # what the code after this wait reads is not there at all
+                raise MissingOnBroker(_topology_timeout(broker, condition, timeout, missing)) from missing
             if explain:
                 print(_topology_timeout(broker, condition, timeout, missing))
             return topology

@@ -19,7 +19,7 @@ def no_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("no_registry")
-def test_restart_scenarios_agree_on_a_container() -> None:
+def test_restart_scenarios_agree_on_a_container(capsys: pytest.CaptureFixture[str]) -> None:
     image = require_container_image()
     container = rabbitsim.start("container", image=image)
     simulator = rabbitsim.start("sim", profile="4.3")
@@ -32,3 +32,8 @@ def test_restart_scenarios_agree_on_a_container() -> None:
     finally:
         container.close()
         simulator.close()
+    said = capsys.readouterr().out.splitlines()
+    announced = [line for line in said if "restarting the RabbitMQ container" in line]  # not silent
+    assert any("(docker stop, then start; usually 5-20 s)" in line for line in announced), said
+    assert any("(docker kill, then start; usually 5-20 s)" in line for line in announced), said
+    assert len([line for line in said if line.startswith("rabbitsim: RabbitMQ is back (")]) == len(announced)

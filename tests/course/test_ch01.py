@@ -169,3 +169,32 @@ def test_chapter_1_solutions_pass_their_own_checks(broker: BrokerHandle) -> None
     exec(course.EXERCISES["1.1"].solution().code, namespace)
     assert course.EXERCISES["1.1"](broker, namespace["send"])
     assert eval(course.EXERCISES["1.2"].solution().code, namespace)
+
+
+def test_1_1_does_not_hide_an_error_raised_after_publishing(broker: BrokerHandle) -> None:
+    """Issue 16: all three arrived, but the learner's function raised afterwards; said, not hidden."""
+
+    def publishes_then_raises(channel: Any) -> None:
+        right_answer(channel)
+        print("sent", undefined_name)  # type: ignore[name-defined]  # noqa: F821
+
+    feedback = course.EXERCISES["1.1"](broker, publishes_then_raises)
+    assert not feedback
+    assert feedback.title == (
+        "All three arrived (b'first', b'second', b'third'), but then your function raised "
+        "NameError: name 'undefined_name' is not defined"
+    )
+    assert "would send the three again" in feedback.details[0]
+
+
+def test_1_1_names_an_error_beside_a_wrong_count(broker: BrokerHandle) -> None:
+    def two_then_raises(channel: Any) -> None:
+        channel.queue_declare(queue="hello")
+        channel.basic_publish(exchange="", routing_key="hello", body=b"first")
+        channel.basic_publish(exchange="", routing_key="hello", body=b"second")
+        raise RuntimeError("out of messages")
+
+    feedback = course.EXERCISES["1.1"](broker, two_then_raises)
+    assert not feedback
+    assert "that was 2 message(s), not three" in feedback.title
+    assert any("RuntimeError: out of messages" in detail for detail in feedback.details)

@@ -377,3 +377,24 @@ def test_chapter_2_solutions_pass_their_own_checks(broker: BrokerHandle) -> None
     namespace["SECONDS_PER_DOT"] = SECONDS_PER_DOT
     exec(course.EXERCISES["2.4"].solution().code, namespace)
     assert course.EXERCISES["2.4"](broker, namespace["worker"])
+
+
+def test_2_1_names_the_notebooks_channel_when_the_callback_acks_on_it(broker: BrokerHandle) -> None:
+    """Issue 16: acking on the notebook's `channel` instead of `ch` closes the notebook's channel
+    (406); the check says so and how to reopen it, instead of "never acknowledged" now and a pika
+    traceback in the next cell."""
+    channel = pika.BlockingConnection(broker.parameters).channel()  # the notebook's own
+
+    def on_the_wrong_channel(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        channel.basic_ack(delivery_tag=method.delivery_tag)
+
+    feedback = course.EXERCISES["2.1"](broker, on_the_wrong_channel)
+    assert not feedback
+    assert feedback.title == "Your callback used `channel`, not `ch`, the channel that delivered the message"
+    assert (
+        "RabbitMQ closed `channel` with 406 PRECONDITION_FAILED - unknown delivery tag" in feedback.details[0]
+    )
+    assert "channel = connection.channel()" in feedback.details[1]
+    assert channel.is_closed
+    channel.connection.close()
+    assert course.EXERCISES["2.1"](broker, acking), "the check itself is unharmed"

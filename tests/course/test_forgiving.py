@@ -428,14 +428,27 @@ def test_a_worker_process_wait_that_times_out_explains(
     assert "task_queue: 0 ready" in said and "cells above" in said
 
 
+def test_a_topology_wait_for_a_missing_queue_raises_what_to_run(
+    broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a KeyError from the lookup in the cell's next line: the wait itself says what is missing."""
+    with pytest.raises(course.MissingOnBroker) as missing:
+        course.wait_for_topology(broker, lambda t: t.queue("task_queue").messages == 1, timeout=0.3)
+    said = str(missing.value)
+    assert "no queue 'task_queue'" in said and "cells above" in said
+    assert 't.queue("task_queue").messages == 1' in said  # the condition, as written
+    assert isinstance(missing.value, LookupError) and "\n" not in said
+    assert capsys.readouterr().out == ""  # said once, in the error
+
+
 def test_a_topology_wait_that_times_out_explains(
     broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    channel_of(broker).queue_declare("task_queue")
     topology = course.wait_for_topology(broker, lambda t: t.queue("task_queue").messages == 1, timeout=0.3)
-    assert topology.queues == () or all(queue.name != "task_queue" for queue in topology.queues)
+    assert topology.queue("task_queue").messages == 0  # the last snapshot, for the cell to show
     said = capsys.readouterr().out
-    assert "no queue 'task_queue'" in said and "cells above" in said
-    assert 't.queue("task_queue").messages == 1' in said  # the condition, as written
+    assert "never held" in said and "task_queue: 0 ready" in said and "cells above" in said
 
 
 def test_the_courses_own_checks_wait_quietly(
@@ -443,6 +456,6 @@ def test_the_courses_own_checks_wait_quietly(
 ) -> None:
     """A check that waits in vain explains in its verdict, not with an extra line."""
     check = {"__name__": "rabbitsim.course._ch99_example", "course": course, "broker": broker}
-    exec("course.wait_for_topology(broker, lambda t: t.queue('nowhere').messages == 1, timeout=0.2)", check)
+    exec("course.wait_for_topology(broker, lambda t: t.queues == (), timeout=0.2)", check)
     assert capsys.readouterr().out == ""
     assert _consumers.explaining(depth=1) is True  # called from a test, as from a notebook

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -129,5 +130,8 @@ def test_the_handles_parameters_keep_an_idle_notebook_connection_alive(broker: B
 
 
 def test_waiting_treats_a_queue_not_listed_yet_as_not_yet(broker: BrokerHandle) -> None:
-    topology = course.wait_for_topology(broker, lambda t: t.queue("later").messages == 0, timeout=0.3)
-    assert all(queue.name != "later" for queue in topology.queues)
+    declared = threading.Timer(0.3, lambda: publisher(broker).queue_declare("later"))  # its own connection
+    declared.start()
+    topology = course.wait_for_topology(broker, lambda t: t.queue("later").messages == 0, timeout=5)
+    declared.join()
+    assert topology.queue("later").messages == 0
