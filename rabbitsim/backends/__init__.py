@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -131,6 +132,8 @@ BACKENDS: dict[str, Callable[..., BrokerHandle]] = {"sim": simulator, "container
 
 #: The handles `start` returned in this process that may still be open, oldest first.
 _started: list[BrokerHandle] = []
+#: Those found closed since (kept: objects made with them may still be used by mistake).
+_closed: list[BrokerHandle] = []
 _starting = threading.Lock()
 
 
@@ -161,10 +164,29 @@ def start(backend: str | None = None, *, replace: bool | None = None, **options:
     with _starting:
         if replace if replace is not None else _interactive():
             _replace_earlier()
+        _closed.extend(handle for handle in _started if handle.closed)
         _started[:] = [handle for handle in _started if not handle.closed]
         handle = factory(**options)
         _started.append(handle)
+    if _interactive():
+        from ._notebook import install
+
+        install(_closed_ports)
     return handle
+
+
+def _closed_ports() -> dict[int, str]:
+    """The ports of the brokers this process started and closed (a URL broker that was only let
+    go keeps serving its connections, and a port a broker open now uses is not closed)."""
+    with _starting:
+        handles = [*_closed, *_started]
+    open_ports = {handle.port for handle in handles if not handle.closed}
+    closed = {}
+    for handle in handles:
+        port = urllib.parse.urlsplit(handle._url).port
+        if handle.closed and handle.backend != "url" and port is not None and port not in open_ports:
+            closed[port] = f"the broker at {handle.shown_url} was closed (by {handle.closed_by})"
+    return closed
 
 
 def _replace_earlier() -> None:

@@ -294,3 +294,49 @@ def test_a_local_image_is_not_pulled_and_the_wait_is_announced(capsys: pytest.Ca
         capsys.readouterr().out
         == f"rabbitsim: starting a RabbitMQ container from {image} (usually 10-20 s)...\n"
     )
+
+
+# --- 4. objects of a closed broker say whose they are --------------------------------------------
+
+#: A kernel whose broker is closed while a connection and a channel made with it live on.
+STALE = """
+import sys
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+cells = [
+    "import pika, rabbitsim",
+    "broker = rabbitsim.start()",
+    "connection = pika.BlockingConnection(broker.parameters)\\nchannel = connection.channel()",
+    # an error from a broker that is open: pika's words only
+    "pika.BlockingConnection(pika.URLParameters(broker.url.replace('%2F', 'nowhere')))",
+    "print('--- closing')\\nbroker.close()",
+    "channel.basic_publish('', 'hello', b'lost')",
+    "channel.queue_declare('hello')",
+    "print('--- first cell again')\\nbroker = rabbitsim.start()",
+    "connection.channel()",
+]
+for cell in cells:
+    shell.run_cell(cell)
+"""
+
+
+def test_a_connection_of_a_closed_broker_says_whose_it_is() -> None:
+    """Issue 16: after the closing cell (or the first cell run again), pika's StreamLostError or
+    "Channel is closed." is followed by one line that names the closed broker and what to run."""
+    ran = subprocess.run(
+        [sys.executable, "-c", STALE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RABBITSIM_BACKEND": "sim", "RABBITSIM_IN_PROCESS": "0"},
+    )
+    printed = ran.stdout
+    open_part, closed_part = printed.split("--- closing")
+    assert "530" in open_part, printed
+    assert "rabbitsim: the broker" not in open_part, "an open broker's errors stay pika's"
+    hint = "was closed (by broker.close()), and this connection or channel belonged to it"
+    before_restart, after_restart = closed_part.split("--- first cell again")
+    assert "StreamLostError" in before_restart and "ChannelWrongStateError" in before_restart
+    assert before_restart.count(hint) == 2, printed
+    assert after_restart.count(hint) == 1, "still said once a new broker runs"
+    assert "Run the chapter's first cell again" in after_restart

@@ -72,6 +72,9 @@ class Snapshot:
     threads: int
     children: dict[int, str]  # pid -> command line
     ports: set[int]  # listening TCP ports of the kernel and its descendants, its own ZMQ ports left out
+    #: TCP connections the kernel and its descendants opened (to a broker: AMQP or HTTP), as
+    #: "host:port" of the far end; those to or from its own ZMQ ports left out
+    connections: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -194,6 +197,7 @@ class Kernel:
         kernel = psutil.Process(self.pid)
         children: dict[int, str] = {}
         ports: set[int] = set()
+        connections: list[Any] = []
         for process in [kernel, *kernel.children(recursive=True)]:
             try:
                 if process.pid != kernel.pid:
@@ -201,9 +205,17 @@ class Kernel:
                 for connection in process.net_connections(kind="tcp"):
                     if connection.status == psutil.CONN_LISTEN:
                         ports.add(connection.laddr.port)
+                    elif connection.status == psutil.CONN_ESTABLISHED and connection.raddr:
+                        connections.append(connection)
             except psutil.Error:
                 continue
-        return Snapshot(kernel.num_threads(), children, ports - self._own_ports())
+        own = self._own_ports()
+        outward = {  # not the kernel's ZMQ sockets, nor one end of a link between its own processes
+            f"{c.raddr.ip}:{c.raddr.port}"
+            for c in connections
+            if c.laddr.port not in own and c.raddr.port not in own and c.raddr.port not in ports
+        }
+        return Snapshot(kernel.num_threads(), children, ports - own, outward)
 
     def survivors(self) -> dict[int, str]:
         """Processes the kernel ever had (through restarts) that still run, the kernel's own
@@ -224,7 +236,13 @@ class Kernel:
         deadline = time.monotonic() + SETTLE_SECONDS
         while True:
             snapshot, alive = self.snapshot(), self.survivors()
-            clean = not snapshot.children and not snapshot.ports and not alive and snapshot.threads <= threads
+            clean = (
+                not snapshot.children
+                and not snapshot.ports
+                and not snapshot.connections
+                and not alive
+                and snapshot.threads <= threads
+            )
             if clean or time.monotonic() > deadline:
                 return snapshot, alive
             time.sleep(0.2)
