@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rabbitsim"
 #: rabbitsim's parts, bottom up. A part may import parts of lower layers only; the parts of one
 #: layer are peers that know nothing of each other (the adapters on the core).
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"vocabulary", "_version", "_lazy"}),  # data: events, node kinds, Topology; lazy names
+    frozenset({"vocabulary", "_version", "_lazy", "_interrupts"}),  # data; lazy names; atomic work
     frozenset({"_course_files"}),  # where the course's notebooks are, and a learner's copy (stdlib only)
     frozenset({"broker"}),  # the sans-IO core
     frozenset({"amqp", "store", "admin", "sim"}),  # adapters on the core, each one kind of I/O

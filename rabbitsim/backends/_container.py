@@ -10,7 +10,9 @@ import os
 import time
 from typing import Any
 
-from ._base import BackendUnavailable, interrupt_deferred
+from rabbitsim._interrupts import interrupt_deferred
+
+from ._base import BackendUnavailable
 from ._management import ManagementClient
 from ._real import RealBroker
 

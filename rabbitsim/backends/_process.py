@@ -29,11 +29,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from rabbitsim._interrupts import interrupt_deferred
 from rabbitsim.broker import DEFAULT_PROFILE
 from rabbitsim.vocabulary import Started, Stopped, Topology, TraceEvent
 
 from ._alarms import ALARM_METHODS, ChildAlarms
-from ._base import BackendUnavailable, BrokerClosed, BrokerHandle, interrupt_deferred
+from ._base import BackendUnavailable, BrokerClosed, BrokerHandle
 from ._data_dir import DataDir
 from ._embedded import EmbeddedBroker
 from ._management import ManagementClient

@@ -66,8 +66,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from rabbitsim._interrupts import interrupt_deferred
 from rabbitsim._lazy import lazy_names
 from rabbitsim.vocabulary import TraceEvent
+
+with interrupt_deferred():  # interrupted halfway, these stay broken until the kernel restarts
+    import matplotlib.figure  # noqa: F401  (loaded here, used by the modules below)
+    import networkx  # type: ignore[import-untyped]  # noqa: F401
 
 from ._animate import Animation, animate
 from ._frames import Film, Frame, Mark, Token, frames

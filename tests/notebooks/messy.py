@@ -210,10 +210,13 @@ class Kernel:
             except psutil.Error:
                 continue
         own = self._own_ports()
-        outward = {  # not the kernel's ZMQ sockets, nor one end of a link between its own processes
+        # not the kernel's ZMQ sockets, nor a link between two of its own sockets (pyzmq pairs some
+        # of its threads over loopback TCP), nor a link to a broker process it still runs
+        ends = {c.laddr.port for c in connections} | ports | own
+        outward = {
             f"{c.raddr.ip}:{c.raddr.port}"
             for c in connections
-            if c.laddr.port not in own and c.raddr.port not in own and c.raddr.port not in ports
+            if c.laddr.port not in own and c.raddr.port not in ends
         }
         return Snapshot(kernel.num_threads(), children, ports - own, outward)
 
