@@ -133,15 +133,39 @@ def serve(pipe: Connection) -> None:
 # --- the parent -------------------------------------------------------------------------------
 
 
+class _OnceStarted:
+    """An attribute the child's "ready" message sets (`url`, `management_url`, `management`):
+    read before it came, it waits for it, so the child may boot while the parent goes on."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_ready_{name}"
+
+    def __get__(self, handle: ProcessBroker | None, owner: type | None = None) -> Any:
+        if handle is None:
+            return self
+        handle._await_start()
+        return getattr(handle, self.slot)
+
+    def __set__(self, handle: ProcessBroker, value: Any) -> None:
+        setattr(handle, self.slot, value)
+
+
 class ProcessBroker(ChildAlarms, BrokerHandle):
     """A simulated RabbitMQ in a child process, on 127.0.0.1 (a free port unless `port` is
     given): the same handle as every backend. Its events and snapshots cross the process
     boundary as data; `close()` (or the end of the parent) stops it. The child serves the
     management API too (`management_url`, `management`; `management_port=` as for
-    `EmbeddedBroker`), on the same port after a restart."""
+    `EmbeddedBroker`), on the same port after a restart.
+
+    Started with nothing but defaults (a free port, a temporary data dir: nothing the caller gave
+    can be wrong), it returns while the child is still booting, and the first use waits for it:
+    a notebook's first cell imports the course meanwhile. Given a port, a data dir or other
+    options, it waits at once, so that a mistake in them is raised here."""
 
     backend = "sim"
-    management: ManagementClient | None = None
+    _url: str = _OnceStarted()  # type: ignore[assignment]
+    management_url: str | None = _OnceStarted()  # type: ignore[assignment]
+    management: ManagementClient | None = _OnceStarted()  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -161,14 +185,20 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         self._listeners: dict[int, Callable[[TraceEvent], None]] = {}
         self._sending = threading.Lock()
         self._closed = False
+        self._starting = threading.Lock()
+        self._booting = False
+        self._start_failed: BaseException | None = None
+        self._reader: threading.Thread | None = None
         try:
             self._spawn(host, port)
+            if port or data_dir is not None or options or profile != DEFAULT_PROFILE.name:
+                self._await_start()
         except BaseException:
             self._data.remove_if_temporary()
             raise
 
     def _spawn(self, host: str, port: int) -> None:
-        """Start the child and wait until it serves (or says why it cannot)."""
+        """Start the child and send it what to serve; `_await_start` hears whether it does."""
         # A fresh interpreter, not multiprocessing's spawn: spawn re-runs the parent's main script
         # in the child, which breaks a learner's unguarded script (or code piped to `python -`).
         ours, theirs = socket.socketpair()
@@ -184,21 +214,45 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         theirs.close()
         self._pipe = Connection(ours.detach())
         self._pipe.send(((host, port), self._options))
-        if not self._pipe.poll(START_TIMEOUT):
-            self.process.kill()
-            raise BackendUnavailable(f"the simulated broker did not start within {START_TIMEOUT:.0f} s")
+        self._booting = True
+
+    def _await_start(self) -> None:
+        """Wait until the child serves, or raise why it cannot (again on every later use). An
+        interrupt while waiting leaves it booting: the next use waits again."""
+        with self._starting:
+            if self._start_failed is not None:
+                raise self._start_failed
+            if not self._booting:
+                return
+            if not self._pipe.poll(START_TIMEOUT):  # the wait a learner may interrupt
+                self.process.kill()
+                self._start_failed = BackendUnavailable(
+                    f"the simulated broker did not start within {START_TIMEOUT:.0f} s"
+                )
+                raise self._start_failed
+            with interrupt_deferred():  # the message, once read, must be kept
+                self._booting = False
+                try:
+                    self._hear_ready()
+                except Exception as error:
+                    self._start_failed = error
+                    raise
+
+    def _hear_ready(self) -> None:
+        """The child's first message, waiting in the pipe: where it serves, or why it cannot."""
         try:
             kind, value = self._pipe.recv()
-        except EOFError:
+        except (EOFError, OSError):  # closed, or reset by a child killed with data unread
             self.process.wait(STOP_TIMEOUT)
             raise BackendUnavailable("the simulated broker's process ended as it started") from None
         if kind != "ready":
             self.process.wait(STOP_TIMEOUT)
             raise value
-        self.url, self.management_url = value
-        if self.management_url is not None:  # a restart serves the API on the same port
-            self._options["management_port"] = urllib.parse.urlsplit(self.management_url).port
-            self.management = ManagementClient(self.management_url)
+        url, management_url = value  # (the attributes are not read here: they wait for this)
+        self._url, self.management_url, self.management = url, management_url, None
+        if management_url is not None:  # a restart serves the API on the same port
+            self._options["management_port"] = urllib.parse.urlsplit(management_url).port
+            self.management = ManagementClient(management_url)
         self._reader = threading.Thread(target=self._read, name="rabbitsim-broker-pipe", daemon=True)
         self._reader.start()
 
@@ -206,6 +260,7 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         """Stop the broker's process and start it again on the same port and data dir: cleanly
         (clients are told it shuts down, everything is stored), or, `kill=True`, with SIGKILL,
         as a crash (what was committed, everything confirmed, comes back)."""
+        self._await_start()
         with interrupt_deferred():  # half a restart would leave the broker stopped for good
             if kill:
                 self.process.kill()
@@ -213,9 +268,11 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
                 with contextlib.suppress(Exception):
                     self.call("close", True, timeout=STOP_TIMEOUT + 10)
             self._wait_child()
-            self._reader.join(STOP_TIMEOUT)
+            if self._reader is not None:
+                self._reader.join(STOP_TIMEOUT)
             self._pipe.close()
             self._spawn(self.host, self.port)
+            self._await_start()
 
     def _wait_child(self) -> None:
         try:
@@ -252,6 +309,7 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
         """Ask the child something and wait for its answer."""
         if self._closed:
             raise BrokerClosed(self.closed_by or "broker.close()")
+        self._await_start()
         ended = self.process.poll()
         if ended is not None:
             raise BrokerClosed(f"its process, which ended by itself with exit code {ended}")
@@ -283,7 +341,8 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
             pass
         self._closed = True
         self._wait_child()
-        self._reader.join(STOP_TIMEOUT)  # the child's end closed with it: the reader sees EOF
+        if self._reader is not None:  # None: the child never served
+            self._reader.join(STOP_TIMEOUT)  # the child's end closed with it: the reader sees EOF
         self._pipe.close()
         self._data.remove_if_temporary()
 

@@ -63,10 +63,10 @@ def test_starting_again_closes_the_child_process_broker_before(capsys: pytest.Ca
         assert printed == REPLACED.format(url.replace("guest:guest@", "guest@"))
         assert not alive(pid), "the replaced broker's process is gone"
         assert refuses(port) and refuses(admin), "and so are its ports"
+        assert second.topology().queues == ()  # (it waits for the new broker's boot)
         assert broker_threads() == sorted([*before, "rabbitsim-broker-pipe"]), (
             "one reader thread: the new one's"
         )
-        assert second.topology().queues == ()
     finally:
         second.close()
     assert broker_threads() == before
@@ -247,6 +247,7 @@ def test_a_simulator_whose_process_died_says_so() -> None:
     broker = rabbitsim.start("sim", replace=False)
     assert isinstance(broker, ProcessBroker)
     try:
+        broker.topology()  # serving
         broker.process.kill()
         broker.process.wait(10)
         with pytest.raises(BrokerClosed, match="by its process, which ended by itself with exit code -9"):

@@ -16,7 +16,7 @@ import pika
 import pytest
 
 import rabbitsim
-from rabbitsim.backends import EmbeddedBroker, ProcessBroker
+from rabbitsim.backends import BackendUnavailable, BrokerClosed, EmbeddedBroker, ProcessBroker
 from rabbitsim.trace import flow
 
 
@@ -135,3 +135,31 @@ def test_the_broker_dies_with_the_process_that_started_it() -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_started_with_defaults_it_returns_while_the_child_boots_and_first_use_waits() -> None:
+    """The notebook's first cell imports the course while the child imports the simulator."""
+    handle = ProcessBroker()
+    try:
+        assert handle._booting, "returned before the child said it serves"
+        assert handle.url.startswith("amqp://guest:guest@127.0.0.1:")  # waits, then answers
+        assert not handle._booting and handle.management_url is not None
+        assert handle.topology().queues == ()
+    finally:
+        handle.close()
+
+
+def test_given_a_data_dir_it_waits_so_a_bad_one_is_refused_at_once(tmp_path: Path) -> None:
+    (tmp_path / "unrelated.txt").write_text("mine")
+    with pytest.raises(BackendUnavailable, match="not empty"):
+        ProcessBroker(data_dir=tmp_path)
+
+
+def test_a_child_that_cannot_start_says_so_on_every_use() -> None:
+    handle = ProcessBroker()
+    handle.process.kill()  # as if it died while booting (it takes about 0.4 s to serve)
+    for _ in range(2):
+        with pytest.raises((BackendUnavailable, BrokerClosed), match=r"ended as it started|ended by itself"):
+            handle.topology()
+    handle.close()  # harmless
+    assert handle.closed

@@ -108,6 +108,7 @@ def test_a_data_dir_brings_durable_state_back_in_a_new_broker(tmp_path: Path) ->
 def test_the_default_data_dir_is_temporary(tmp_path: Path) -> None:
     broker = rabbitsim.start("sim")
     directory = broker.data_dir
+    broker.topology()  # the child has booted and opened its store
     assert (directory / FILENAME).exists()
     broker.close()
     assert not directory.exists()
