@@ -161,14 +161,15 @@ def start(backend: str | None = None, *, replace: bool | None = None, **options:
     factory = BACKENDS.get(name)
     if factory is None:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    interactive = _interactive()
     with _starting:
-        if replace if replace is not None else _interactive():
+        if replace if replace is not None else interactive:
             _replace_earlier()
         _closed.extend(handle for handle in _started if handle.closed)
         _started[:] = [handle for handle in _started if not handle.closed]
         handle = factory(**options)
         _started.append(handle)
-    if _interactive():
+    if interactive:
         from ._notebook import install
 
         install(_closed_ports)
@@ -180,13 +181,21 @@ def _closed_ports() -> dict[int, str]:
     go keeps serving its connections, and a port a broker open now uses is not closed)."""
     with _starting:
         handles = [*_closed, *_started]
-    open_ports = {handle.port for handle in handles if not handle.closed}
-    closed = {}
-    for handle in handles:
-        port = urllib.parse.urlsplit(handle._url).port
-        if handle.closed and handle.backend != "url" and port is not None and port not in open_ports:
-            closed[port] = f"the broker at {handle.shown_url} was closed (by {handle.closed_by})"
-    return closed
+    ported = [(handle, _port_of(handle)) for handle in handles]
+    open_ports = {port for handle, port in ported if not handle.closed}
+    return {
+        port: f"the broker at {handle.shown_url} was closed (by {handle.closed_by})"
+        for handle, port in ported
+        if port is not None and handle.closed and handle.backend != "url" and port not in open_ports
+    }
+
+
+def _port_of(handle: BrokerHandle) -> int | None:
+    """Where the handle's broker listened (None for one that never started)."""
+    try:
+        return urllib.parse.urlsplit(handle._url).port
+    except Exception:  # a simulator whose start failed raises that failure here
+        return None
 
 
 def _replace_earlier() -> None:

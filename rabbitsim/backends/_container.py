@@ -107,9 +107,7 @@ class ContainerBroker(RealBroker):
         except BaseException:
             self.container.stop()
             raise
-        print(
-            f"rabbitsim: RabbitMQ is ready ({time.monotonic() - began:.0f} s): {self.shown_url}", flush=True
-        )
+        self._say_ready("is ready", began)
 
     def _reached(self) -> None:
         """Where the (re)started container's ports are now, and the firehose on again."""
@@ -139,7 +137,11 @@ class ContainerBroker(RealBroker):
             wrapped.start()
             self.container.readiness_probe()
             self._reached()
-        print(f"rabbitsim: RabbitMQ is back ({time.monotonic() - began:.0f} s): {self.shown_url}", flush=True)
+        self._say_ready("is back", began)
+
+    def _say_ready(self, state: str, began: float) -> None:
+        """The line that ends a start's or restart's wait: how long it took, and where it is."""
+        print(f"rabbitsim: RabbitMQ {state} ({time.monotonic() - began:.0f} s): {self.shown_url}", flush=True)
 
     def rabbitmqctl(self, *arguments: str) -> str:
         """Run `rabbitmqctl` inside the container; its output, or an error with it."""

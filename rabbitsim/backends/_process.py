@@ -249,10 +249,10 @@ class ProcessBroker(ChildAlarms, BrokerHandle):
             self.process.wait(STOP_TIMEOUT)
             raise value
         url, management_url = value  # (the attributes are not read here: they wait for this)
-        self._url, self.management_url, self.management = url, management_url, None
+        self._url, self.management_url = url, management_url
+        self.management = None if management_url is None else ManagementClient(management_url)
         if management_url is not None:  # a restart serves the API on the same port
             self._options["management_port"] = urllib.parse.urlsplit(management_url).port
-            self.management = ManagementClient(management_url)
         self._reader = threading.Thread(target=self._read, name="rabbitsim-broker-pipe", daemon=True)
         self._reader.start()
 
