@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rabbitsim._language import language
 from rabbitsim._version import __version__
 
-__all__ = ["BrokerClosed", "__version__", "start"]
+__all__ = ["BrokerClosed", "__version__", "language", "start"]
 
 if TYPE_CHECKING:
     from rabbitsim.backends import BrokerClosed, BrokerHandle

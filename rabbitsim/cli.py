@@ -198,6 +198,35 @@ def ctl(arguments: list[str]) -> int:
     return result.code
 
 
+def editions(options: argparse.Namespace) -> int:
+    """`rabbitsim editions scaffold|build|check [LANGUAGE]`: for maintainers, in a clone: start a
+    chapter's translation file, build the edition's notebooks from the translations, or list what
+    is out of step (exit 1)."""
+    from rabbitsim import _editions
+
+    language = options.language
+    if options.action == "scaffold":
+        for chapter in _editions.english_chapters():
+            print(_editions.scaffold(chapter, language))
+        return 0
+    if options.action == "build":
+        try:
+            written = _editions.write(language)
+        except _editions.EditionError as error:
+            print(f"rabbitsim editions: {error}", file=sys.stderr)
+            return 1
+        for path in written:
+            print(f"built {path}")
+        print(f"rabbitsim editions: the {language} edition is up to date ({len(written)} chapters rebuilt)")
+        return 0
+    problems = _editions.check(language)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print(f"rabbitsim editions: the {language} edition matches the English chapters")
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["ctl"]:  # rabbitmqctl's own options (-p, -q, -s...) are not argparse's
@@ -250,11 +279,22 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir",
         help="keep durable state here, across restarts (default: a temporary directory removed at exit)",
     )
+    edition = commands.add_parser(
+        "editions",
+        help="for maintainers: keep the Chinese edition in step with the English chapters",
+        description=editions.__doc__,
+    )
+    edition.add_argument("action", choices=["scaffold", "build", "check"])
+    edition.add_argument("language", nargs="?", default="zh", choices=["zh"])
     options, rest = parser.parse_known_args(arguments)
     if options.command == "ctl":
         return ctl(arguments[1:])
     if options.command == "course":
         return course(options, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if options.command == "editions":
+        return editions(options)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return serve(options)

@@ -19,8 +19,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rabbitsim"
 #: rabbitsim's parts, bottom up. A part may import parts of lower layers only; the parts of one
 #: layer are peers that know nothing of each other (the adapters on the core).
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"vocabulary", "_version", "_lazy", "_interrupts"}),  # data; lazy names; atomic work
+    # data; lazy names; atomic work; the course's language
+    frozenset({"vocabulary", "_version", "_lazy", "_interrupts", "_language"}),
     frozenset({"_course_files"}),  # where the course's notebooks are, and a learner's copy (stdlib only)
+    frozenset({"_editions"}),  # the Chinese edition built from the English one and its translations
     frozenset({"broker"}),  # the sans-IO core
     frozenset({"amqp", "store", "admin", "sim"}),  # adapters on the core, each one kind of I/O
     frozenset({"backends"}),  # where the broker lives: one handle for all

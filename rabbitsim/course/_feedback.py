@@ -8,7 +8,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Exercise", "Feedback", "Solution", "and_joined", "exercise", "listed", "plural", "right", "wrong"]
+from rabbitsim._language import Both, Text, language, say
+
+__all__ = [
+    "Both",
+    "Exercise",
+    "Feedback",
+    "Solution",
+    "and_joined",
+    "exercise",
+    "listed",
+    "plural",
+    "right",
+    "say",
+    "wrong",
+]
 
 #: (border, background) per verdict; colour-blind safe and readable in light and dark themes
 _COLOURS = {True: ("#1b7f3b", "#e7f5ec"), False: ("#b3261e", "#fdecea")}
@@ -53,25 +67,37 @@ def wrong(title: str, *details: str) -> Feedback:
 
 def listed(items: Iterable[object]) -> str:
     """Items as a learner reads them back: their reprs, comma-separated, or "nothing"."""
-    return ", ".join(repr(item) for item in items) or "nothing"
+    return say(", ", "、").join(repr(item) for item in items) or say("nothing", "无")
 
 
 def and_joined(*clauses: str) -> str:
     """The clauses that apply (the empty ones left out), as one: "misses 2 and wrongly gets 1"."""
-    return " and ".join(clause for clause in clauses if clause)
+    return say(" and ", "，并且").join(clause for clause in clauses if clause)
 
 
-def plural(number: int, noun: str) -> str:
-    """A count with its noun, as a sentence says it: "1 task", "2 tasks"."""
+def plural(number: int, noun: str, zh: str | None = None) -> str:
+    """A count with its noun, as a sentence says it: "1 task", "2 tasks" (Chinese: "2 个任务",
+    `zh` the noun with its measure word, "个任务")."""
+    if zh is not None and language() == "zh":
+        return f"{number} {zh}"
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 @dataclass(frozen=True, slots=True)
 class Solution:
-    """A worked answer, shown only when asked for (`exercise.solution()`)."""
+    """A worked answer, shown only when asked for (`exercise.solution()`): its code (comments in
+    the kernel's language, the code itself the same) and its explanation."""
 
-    code: str
-    explanation: str = ""
+    written: Text
+    explained: Text = ""
+
+    @property
+    def code(self) -> str:
+        return str(self.written)
+
+    @property
+    def explanation(self) -> str:
+        return str(self.explained)
 
     def __str__(self) -> str:
         return f"{self.explanation}\n\n{self.code}" if self.explanation else self.code
@@ -85,10 +111,18 @@ class Exercise:
     """One exercise: an id like "2.1", what to do, how it is checked, and its solution."""
 
     id: str
-    title: str
+    heading: Text
     check: Callable[..., Feedback]
     answer: Solution
-    hints: tuple[str, ...] = field(default=())
+    clues: tuple[Text, ...] = field(default=())
+
+    @property
+    def title(self) -> str:
+        return str(self.heading)
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        return tuple(str(clue) for clue in self.clues)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Feedback:
         return self.check(*args, **kwargs)
@@ -97,13 +131,17 @@ class Exercise:
         return self.answer
 
     def hint(self, number: int = 1) -> str:
-        return self.hints[number - 1] if self.hints else "No hint for this one: try it on the broker!"
+        hints = self.hints
+        if not hints:
+            return say("No hint for this one: try it on the broker!", "这道题没有提示：在 broker 上试试吧！")
+        return hints[number - 1]
 
 
 def exercise(
-    id: str, title: str, *, solution: str, explanation: str = "", hints: Iterable[str] = ()
+    id: str, title: Text, *, solution: Text, explanation: Text = "", hints: Iterable[Text] = ()
 ) -> Callable[[Callable[..., Feedback]], Exercise]:
-    """Make a check function exercise `id`, its texts written beside the check they explain.
+    """Make a check function exercise `id`, its texts written beside the check they explain
+    (each a `Both(en, zh)`, or a plain string where both editions say the same).
     Nothing is registered here: the course's table of chapters (`_chapters.py`) lists them."""
 
     def make(check: Callable[..., Feedback]) -> Exercise:

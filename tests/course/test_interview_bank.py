@@ -2,8 +2,6 @@
 own Chinese, loud refusal of bad data, quizzes that explain every choice, and every "prove it"
 run on the simulator and on real RabbitMQ 3.10, 4.0 and 4.3, leaving nothing behind."""
 
-# ruff: noqa: RUF001 - the notes' questions keep their full-width Chinese punctuation
-
 from __future__ import annotations
 
 import contextlib

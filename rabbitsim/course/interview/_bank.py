@@ -11,6 +11,7 @@ learner a question with no answer.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import textwrap
 import tomllib
@@ -20,18 +21,24 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rabbitsim._language import Language, language, say
+
 __all__ = [
     "BANK",
     "DIFFICULTIES",
     "TOPICS",
+    "TOPIC_NAMES",
     "Choice",
     "FollowUp",
     "Question",
     "QuizQuestion",
+    "bank",
     "load_bank",
     "load_quizzes",
     "prove",
     "question",
+    "quizzes",
+    "source_hash",
 ]
 
 #: the topics, in the order a drill lists them (roughly the course's order)
@@ -53,6 +60,38 @@ TOPICS: tuple[str, ...] = (
     "comparisons",
 )
 DIFFICULTIES: dict[int, str] = {1: "junior", 2: "mid", 3: "senior"}
+#: what the Chinese edition calls the topics and difficulties (the data keeps the English keys)
+TOPIC_NAMES: dict[str, str] = {
+    "basics": "基础",
+    "exchanges and routing": "交换机与路由",
+    "delivery and acks": "投递与消息确认",
+    "ordering": "消息顺序",
+    "duplicates and idempotency": "重复消息与幂等",
+    "reliability": "可靠性",
+    "dead letters and ttl": "死信与过期时间",
+    "queue types": "队列类型",
+    "flow control": "流控",
+    "administration and security": "管理与安全",
+    "rpc": "RPC",
+    "clients and channels": "客户端与信道",
+    "operations and monitoring": "运维与监控",
+    "clustering": "集群",
+    "comparisons": "横向比较",
+}
+DIFFICULTY_NAMES: dict[int, str] = {1: "初级", 2: "中级", 3: "高级"}
+
+
+def topic_name(topic: str) -> str:
+    """A topic as the learner's edition names it."""
+    return say(topic, TOPIC_NAMES.get(topic, topic))
+
+
+def difficulty_name(difficulty: int) -> str:
+    return say(
+        DIFFICULTIES.get(difficulty, str(difficulty)), DIFFICULTY_NAMES.get(difficulty, str(difficulty))
+    )
+
+
 CHAPTERS = range(1, 12)  # 1 hello world ... 11 interview
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -83,22 +122,30 @@ class Question:
     links: tuple[str, ...] = ()
 
     def _repr_markdown_(self) -> str:
-        level = DIFFICULTIES.get(self.difficulty, str(self.difficulty))
-        where = f", chapter {self.chapter}" if self.chapter is not None else ""
+        level = difficulty_name(self.difficulty)
+        where = (
+            say(f", chapter {self.chapter}", f" · 第 {self.chapter} 章") if self.chapter is not None else ""
+        )
         lines = [f"**{self.question}**", ""]
-        if self.chinese:
+        if self.chinese and self.chinese != self.question:
             lines += [f"*{self.chinese}*", ""]
-        lines += [f"<small>{self.topic} · {level}{where} · `{self.id}`</small>", "", self.answer_markdown()]
+        lines += [
+            f"<small>{topic_name(self.topic)} · {level}{where} · `{self.id}`</small>",
+            "",
+            self.answer_markdown(),
+        ]
         return "\n".join(lines)
 
     def answer_markdown(self) -> str:
         """What is revealed: the model answer, the follow-ups with theirs, links, and the proof."""
-        lines = ["**A strong answer**", "", self.answer.strip(), "", "**What the interviewer asks next**", ""]
+        lines = [f"**{say('A strong answer', '高分回答')}**", "", self.answer.strip(), ""]
+        lines += [f"**{say('What the interviewer asks next', '面试官接着会问')}**", ""]
         lines += [f"- *{follow.question}*  \n  {follow.answer.strip()}" for follow in self.follow_ups]
         if self.links:
-            lines += ["", "Read more: " + ", ".join(f"<{link}>" for link in self.links)]
+            lines += ["", say("Read more: ", "延伸阅读：") + ", ".join(f"<{link}>" for link in self.links)]
         if self.prove:
-            lines += ["", f'Prove it on the broker: `interview.prove("{self.id}", broker)`']
+            prove = f'`interview.prove("{self.id}", broker)`'
+            lines += ["", say(f"Prove it on the broker: {prove}", f"在 broker 上验证：{prove}")]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -275,16 +322,148 @@ def load_quizzes(path: Path | None = None) -> tuple[QuizQuestion, ...]:
     return tuple(quizzes)
 
 
+# --- the Chinese edition -------------------------------------------------------------------------
+# questions.zh.toml and quizzes.zh.toml translate the English data entry by entry. Each entry
+# carries `source`, the hash of the English text it translates (`source_hash`), so a change to
+# an English question that its translation has not followed is found by name (`stale`), and an
+# entry missing in Chinese shows the English one rather than nothing.
+
+
+def source_hash(*texts: str) -> str:
+    """Twelve hex digits naming the version of the English texts a translation translates."""
+    return hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:12]
+
+
+def question_source(item: Question) -> str:
+    return source_hash(
+        item.question,
+        item.answer,
+        *(text for follow in item.follow_ups for text in (follow.question, follow.answer)),
+    )
+
+
+def quiz_source(item: QuizQuestion) -> str:
+    return source_hash(
+        item.question, *(text for choice in item.choices for text in (choice.text, choice.feedback))
+    )
+
+
+@dataclass(frozen=True)
+class Translated:
+    """A bank in another language: what was translated, what was not, and what has gone stale."""
+
+    questions: tuple[Question, ...]
+    missing: tuple[str, ...]
+    stale: tuple[str, ...]
+
+
+def translate_bank(english: tuple[Question, ...], path: Path | None = None) -> Translated:
+    """`english` with the translations of `path` (default: the packaged questions.zh.toml) put in."""
+    entries = (
+        _read(path, "questions.zh.toml").get("question", []) if path or _packaged("questions.zh.toml") else []
+    )
+    by_id = {entry.get("id"): entry for entry in entries}
+    unknown = sorted(str(ident) for ident in set(by_id) - {item.id for item in english})
+    if unknown:
+        raise ValueError(
+            f"{path or 'questions.zh.toml'}: questions the English bank does not have: {unknown}"
+        )
+    out, missing, stale = [], [], []
+    for item in english:
+        entry = by_id.get(item.id)
+        if entry is None:
+            missing.append(item.id)
+            out.append(item)
+            continue
+        where = f"question {item.id!r} (Chinese)"
+        if entry.get("source") != question_source(item):
+            stale.append(item.id)
+        follows = entry.get("follow_up", [])
+        if not isinstance(follows, list) or len(follows) != len(item.follow_ups):
+            raise ValueError(f"{where}: {len(follows)} follow-ups, the English has {len(item.follow_ups)}")
+        out.append(
+            Question(
+                id=item.id,
+                topic=item.topic,
+                difficulty=item.difficulty,
+                question=_text(entry, "question", where),
+                answer=_text(entry, "answer", where),
+                follow_ups=tuple(
+                    FollowUp(_text(f, "question", where), _text(f, "answer", where)) for f in follows
+                ),
+                chapter=item.chapter,
+                chinese=item.chinese,
+                from_notes=item.from_notes,
+                prove=item.prove,
+                links=item.links,
+            )
+        )
+    return Translated(tuple(out), tuple(missing), tuple(stale))
+
+
+def translate_quizzes(
+    english: tuple[QuizQuestion, ...], path: Path | None = None
+) -> tuple[tuple[QuizQuestion, ...], tuple[int, ...], tuple[int, ...]]:
+    """`english` with the translations of `path` (default: quizzes.zh.toml), entry by entry in
+    the same order; with the numbers (from 1) of the quizzes missing and stale."""
+    entries = _read(path, "quizzes.zh.toml").get("quiz", []) if path or _packaged("quizzes.zh.toml") else []
+    out, missing, stale = [], [], []
+    for number, item in enumerate(english, 1):
+        if number > len(entries):
+            missing.append(number)
+            out.append(item)
+            continue
+        entry = entries[number - 1]
+        where = f"quiz #{number} (Chinese)"
+        if entry.get("source") != quiz_source(item):
+            stale.append(number)
+        raw = entry.get("choice", [])
+        if not isinstance(raw, list) or len(raw) != len(item.choices):
+            raise ValueError(f"{where}: {len(raw)} choices, the English has {len(item.choices)}")
+        choices = tuple(
+            Choice(_text(c, "text", where), english_choice.correct, _text(c, "feedback", where))
+            for c, english_choice in zip(raw, item.choices, strict=True)
+        )
+        out.append(QuizQuestion(item.topic, _text(entry, "question", where), choices))
+    if len(entries) > len(english):
+        raise ValueError(f"quizzes.zh.toml: {len(entries)} quizzes, the English has {len(english)}")
+    return tuple(out), tuple(missing), tuple(stale)
+
+
+def _packaged(name: str) -> bool:
+    return resources.files(__package__ or "rabbitsim.course.interview").joinpath(name).is_file()
+
+
 BANK: tuple[Question, ...] = load_bank()
-_BY_ID = {item.id: item for item in BANK}
+#: the bank per edition; the Chinese one is read when first asked for
+_BANKS: dict[Language, tuple[Question, ...]] = {"en": BANK}
+_QUIZZES: dict[Language, tuple[QuizQuestion, ...]] = {}
+
+
+def bank() -> tuple[Question, ...]:
+    """The questions in the kernel's language (`rabbitsim.language`)."""
+    lang = language()
+    if lang not in _BANKS:
+        _BANKS[lang] = translate_bank(BANK).questions
+    return _BANKS[lang]
+
+
+def quizzes() -> tuple[QuizQuestion, ...]:
+    """The quiz questions in the kernel's language."""
+    lang = language()
+    if lang not in _QUIZZES:
+        english = load_quizzes()
+        _QUIZZES[lang] = english if lang == "en" else translate_quizzes(english)[0]
+    return _QUIZZES[lang]
 
 
 def _lookup(ident: str) -> Question:
+    by_id = {item.id: item for item in bank()}
     try:
-        return _BY_ID[ident]
+        return by_id[ident]
     except KeyError:
-        close = difflib.get_close_matches(ident, _BY_ID, n=5, cutoff=0.4)
-        raise KeyError(f"no question {ident!r}; close ids: {close or sorted(_BY_ID)[:10]}") from None
+        close = difflib.get_close_matches(ident, by_id, n=5, cutoff=0.4)
+        raise KeyError(f"no question {ident!r}; close ids: {close or sorted(by_id)[:10]}") from None
 
 
 def question(id: str) -> Question:
@@ -297,13 +476,13 @@ def prove(question: Question | str, broker: Any) -> None:
     and `course` in scope. The code prints what it shows, on whichever broker it ran on."""
     item = _lookup(question) if isinstance(question, str) else question
     if not item.prove:
-        proved = sorted(entry.id for entry in BANK if entry.prove)
+        proved = sorted(entry.id for entry in bank() if entry.prove)
         raise ValueError(f"question {item.id!r} has no proof; these do: {proved}")
     import pika
 
     from rabbitsim import course
 
-    print(f"# prove: {item.question}\n{item.prove}\n# --- output ---")
+    print(f"# {say('prove', '验证')}: {item.question}\n{item.prove}\n# --- {say('output', '输出')} ---")
     code = compile(item.prove, f"<prove {item.id}>", "exec")
     scope = {
         "broker": broker,

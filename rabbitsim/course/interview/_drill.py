@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 from .._feedback import plural
-from ._bank import BANK, DIFFICULTIES, Question
+from ._bank import DIFFICULTIES, Question
+from ._bank import bank as bank_now
 
 __all__ = [
     "GRADES",
@@ -220,7 +221,7 @@ class Record:
     def stats(self, bank: Iterable[Question] | None = None) -> dict[str, TopicStats]:
         """Per topic (in the bank's order), how the questions seen were last graded. A question
         no longer in the bank is counted under "(not in the bank)"."""
-        questions = list(BANK if bank is None else bank)
+        questions = list(bank_now() if bank is None else bank)
         topic_of = {item.id: item.topic for item in questions}
         order = list(dict.fromkeys(item.topic for item in questions))
         counts: dict[str, dict[str, int]] = {}
@@ -345,12 +346,13 @@ class Drill:
 
     def __init__(
         self,
-        bank: Sequence[Question] = BANK,
+        bank: Sequence[Question] | None = None,
         record: Record | str | Path | None = None,
         *,
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        bank = bank_now() if bank is None else bank  # the kernel's language: the Chinese edition's
         if not bank:
             raise ValueError("a drill needs at least one question")
         self.bank = tuple(bank)
@@ -630,7 +632,7 @@ class MockInterview:
 
     def __init__(
         self,
-        bank: Sequence[Question] = BANK,
+        bank: Sequence[Question] | None = None,
         *,
         questions: int = 5,
         minutes_per_question: float = 2.0,
@@ -639,6 +641,7 @@ class MockInterview:
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        bank = bank_now() if bank is None else bank
         pool = [item for item in bank if topic is None or item.topic == topic]
         if not pool:
             raise ValueError(

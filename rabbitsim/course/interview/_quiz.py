@@ -15,13 +15,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ._bank import TOPICS, QuizQuestion, load_quizzes
+from ._bank import TOPICS, QuizQuestion, load_quizzes, quizzes
 
 __all__ = ["QUIZZES", "Quiz", "quiz"]
 
 
-def _by_topic() -> dict[str, tuple[QuizQuestion, ...]]:
-    questions = load_quizzes()
+def _by_topic(questions: tuple[QuizQuestion, ...] | None = None) -> dict[str, tuple[QuizQuestion, ...]]:
+    """The quiz questions by topic: English by default (QUIZZES); `quiz()` asks in the kernel's language."""
+    questions = load_quizzes() if questions is None else questions
     return {topic: found for topic in TOPICS if (found := tuple(q for q in questions if q.topic == topic))}
 
 
@@ -107,12 +108,13 @@ class Quiz:
 def quiz(topic: str | None = None, *, n: int = 5, seed: int | None = None) -> Quiz:
     """`n` questions on `topic` (any topic when None), drawn at random (`seed` makes the draw
     repeatable), shown in the bank's order. Pick a choice to see why it is right or wrong."""
+    by_topic = _by_topic(quizzes())
     if topic is None:
-        pool = [item for items in QUIZZES.values() for item in items]
-    elif topic in QUIZZES:
-        pool = list(QUIZZES[topic])
+        pool = [item for items in by_topic.values() for item in items]
+    elif topic in by_topic:
+        pool = list(by_topic[topic])
     else:
-        raise ValueError(f"no quiz on {topic!r}; the topics with quizzes are {list(QUIZZES)}")
+        raise ValueError(f"no quiz on {topic!r}; the topics with quizzes are {list(by_topic)}")
     if n < 1:
         raise ValueError(f"n must be at least 1, not {n}")
     chosen = set(random.Random(seed).sample(range(len(pool)), min(n, len(pool))))
