@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from rabbitsim._course_files import CourseCopy, CourseNotFound, Sync, UnknownChapter, describe
+from rabbitsim._language import LANGUAGES, Language, from_locale
 from rabbitsim._version import __version__
 from rabbitsim.backends import BackendUnavailable, Ctl, EmbeddedBroker, ManagementClient
 from rabbitsim.broker import DEFAULT_PROFILE, PROFILES
@@ -29,6 +30,19 @@ COURSE_DIR = "~/rabbitsim-course"
 #: news does not belong over a lesson. This becomes the default for the course's launches only:
 #: a learner who has answered it keeps their answer.
 LAB_DEFAULTS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+#: JupyterLab's own interface language, per edition of the course (the Chinese one comes from
+#: the jupyterlab-language-pack-zh-CN package, a dependency); also a default the learner may change
+LAB_LOCALES = {"en": "en", "zh": "zh_CN"}
+TRANSLATION_PLUGIN = "@jupyterlab/translation-extension:plugin"
+
+
+def lab_defaults(language: Language | None = None) -> dict[str, dict[str, str]]:
+    """The settings the course's launch gives JupyterLab as defaults: no news pop-up, and its
+    interface in the language of the edition opened (None: JupyterLab's own choice, as on Binder,
+    where one server serves both editions)."""
+    if language is None:
+        return dict(LAB_DEFAULTS)
+    return {**LAB_DEFAULTS, TRANSLATION_PLUGIN: {"locale": LAB_LOCALES[language]}}
 
 
 def serve(options: argparse.Namespace) -> int:
@@ -75,8 +89,11 @@ def course(options: argparse.Namespace, jupyter_arguments: list[str]) -> int:
     if options.restore is not None:
         return restore(copy, options.restore)
     tell(copy, copy.sync())
-    argv, env = jupyterlab_command(copy, jupyter_arguments)
-    write_lab_defaults(lab_config_dir(copy))
+    language: Language = options.lang or from_locale()
+    if language == "zh":
+        print("rabbitsim course: 中文版（英文版：rabbitsim course --lang en）")
+    argv, env = jupyterlab_command(copy, jupyter_arguments, language)
+    write_lab_defaults(lab_config_dir(copy), language)
     sys.stdout.flush()
     os.execve(argv[0], argv, env)
     return 0  # not reached
@@ -133,11 +150,17 @@ def export_nbgrader(target: Path) -> int:
     return 0
 
 
-def jupyterlab_command(copy: CourseCopy, jupyter_arguments: list[str]) -> tuple[list[str], dict[str, str]]:
-    """JupyterLab's command line and environment: serving the learner's copy, opening chapter 0,
-    and (through `write_lab_defaults`) with its news pop-up off for this launch only. The
-    learner's own JupyterLab settings are untouched and still win: the pop-up is a default."""
-    first = copy.first_chapter.relative_to(copy.target).as_posix()
+def jupyterlab_command(
+    copy: CourseCopy, jupyter_arguments: list[str], language: Language = "en"
+) -> tuple[list[str], dict[str, str]]:
+    """JupyterLab's command line and environment: serving the learner's copy, opening chapter 0
+    of the edition in `language`, and (through `write_lab_defaults`) with its news pop-up off and
+    its interface in that language. The learner's own JupyterLab settings are untouched and still
+    win: these are defaults."""
+    chapter = copy.first_chapter.relative_to(copy.target)
+    if language != "en":
+        chapter = chapter.parent / language / chapter.name  # notebooks/zh/00_start_here.ipynb
+    first = chapter.as_posix()
     argv = [
         sys.executable,
         "-m",
@@ -162,8 +185,8 @@ def lab_config_dir(copy: CourseCopy) -> Path:
     return copy.state_dir / "jupyter"
 
 
-def write_lab_defaults(config_dir: Path) -> Path:
-    """Add LAB_DEFAULTS to `config_dir/labconfig/default_setting_overrides.json`, which JupyterLab
+def write_lab_defaults(config_dir: Path, language: Language | None = None) -> Path:
+    """Add `lab_defaults(language)` to `config_dir/labconfig/default_setting_overrides.json`, which JupyterLab
     reads from every Jupyter config folder as new defaults for its settings (jupyterlab_server's
     settings_utils). `rabbitsim course` writes its own folder's; binder/postBuild the image's."""
     path = config_dir / "labconfig" / "default_setting_overrides.json"
@@ -171,7 +194,7 @@ def write_lab_defaults(config_dir: Path) -> Path:
         defaults = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         defaults = {}
-    for plugin, values in LAB_DEFAULTS.items():
+    for plugin, values in lab_defaults(language).items():
         defaults.setdefault(plugin, {}).update(values)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(defaults, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -251,6 +274,12 @@ def main(argv: list[str] | None = None) -> int:
         "--dir",
         default=COURSE_DIR,
         help=f"your copy of the course (default: {COURSE_DIR}); your edits there are never overwritten",
+    )
+    lesson.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        help="the edition: en (English) or zh (简体中文); default: the locale's (zh for any zh_* locale, "
+        "else en). JupyterLab's menus follow it",
     )
     lesson.add_argument(
         "--restore",

@@ -268,8 +268,52 @@ def test_the_command_copies_then_starts_jupyterlab_on_chapter_zero(
     config = env["JUPYTER_CONFIG_PATH"].split(os.pathsep)
     assert config[1:] == ["/somewhere/else"], "the learner's config path is kept, after the course's"
     overrides = json.loads((Path(config[0]) / "labconfig" / "default_setting_overrides.json").read_text())
-    assert overrides == cli.LAB_DEFAULTS
+    assert overrides == cli.LAB_DEFAULTS | {cli.TRANSLATION_PLUGIN: {"locale": "en"}}
     assert not (Path.home() / ".jupyter" / "lab" / "user-settings" / "rabbitsim").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "locale", "chapter", "locale_in_jupyterlab"),
+    [
+        (["--lang", "zh"], "en_US.UTF-8", f"notebooks/zh/{files.FIRST_CHAPTER}", "zh_CN"),
+        ([], "zh_CN.UTF-8", f"notebooks/zh/{files.FIRST_CHAPTER}", "zh_CN"),
+        ([], "en_GB.UTF-8", f"notebooks/{files.FIRST_CHAPTER}", "en"),
+        (["--lang", "en"], "zh_TW.UTF-8", f"notebooks/{files.FIRST_CHAPTER}", "en"),
+    ],
+)
+def test_the_command_opens_the_edition_asked_for_or_the_locales(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    locale: str,
+    chapter: str,
+    locale_in_jupyterlab: str,
+) -> None:
+    """--lang zh, or a zh_* locale without --lang: the Chinese edition's chapter 0, JupyterLab's
+    menus in Chinese (its language pack is a dependency); --lang wins over the locale."""
+    started: list[list[str]] = []
+    monkeypatch.setattr(os, "execve", lambda path, argv, env: started.append(argv))
+    for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    target = tmp_path / "mine"
+    assert cli.main(["course", "--dir", str(target), *arguments, "--no-browser"]) == 0
+    [argv] = started
+    assert f"--LabApp.default_url=/lab/tree/{chapter}" in argv
+    assert (target / chapter).is_file()
+    config = target / ".rabbitsim" / "jupyter" / "labconfig" / "default_setting_overrides.json"
+    assert json.loads(config.read_text())[cli.TRANSLATION_PLUGIN] == {"locale": locale_in_jupyterlab}
+    assert ("中文版" in capsys.readouterr().out) == (locale_in_jupyterlab == "zh_CN")
+
+
+def test_jupyterlabs_chinese_language_pack_is_installed() -> None:
+    """The locale the Chinese edition asks JupyterLab for exists: its language pack is installed
+    with rabbitsim (JupyterLab falls back to English without a word otherwise)."""
+    from importlib.metadata import entry_points
+
+    packs = {entry.name for entry in entry_points(group="jupyterlab.languagepack")}
+    assert cli.LAB_LOCALES["zh"] in packs
 
 
 def test_the_news_default_names_a_real_jupyterlab_setting() -> None:
@@ -277,7 +321,7 @@ def test_the_news_default_names_a_real_jupyterlab_setting() -> None:
     the default already (else there would be nothing to turn off)."""
     from jupyterlab.commands import get_app_dir
 
-    [(plugin, values)] = cli.LAB_DEFAULTS.items()
+    [(plugin, values)] = cli.LAB_DEFAULTS.items()  # the news setting; the locale's is tested above
     package, name = plugin.split(":")
     schema = json.loads((Path(get_app_dir()) / "schemas" / package / f"{name}.json").read_text())
     fetch = schema["properties"]["fetchNews"]

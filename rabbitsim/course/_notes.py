@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from rabbitsim._language import LANGUAGES, say
+
 __all__ = ["CHAPTER_NOTEBOOKS", "NOTES", "SEEDS", "NotesTable", "Point", "load", "missing", "notes_table"]
 
 #: the five files of study notes (in `../shared/seeds/` beside the repository), by prefix
@@ -112,7 +114,11 @@ def notebook_text(path: Path) -> str:
 
 
 def missing(folder: str | Path, points: Iterable[Point] = NOTES) -> list[tuple[Point, str]]:
-    """The points whose anchor is not in their chapter's notebook in `folder`, each with why."""
+    """The points whose anchor is not in their chapter's notebook in `folder`, each with why.
+    The anchors are phrases of the English chapters: for a folder of another edition
+    (notebooks/zh/, whose cells translate the English ones one for one) the English beside it."""
+    if Path(folder).resolve().name in LANGUAGES[1:]:
+        folder = Path(folder).resolve().parent
     texts: dict[int, str | None] = {}
     absent = []
     for point in points:
@@ -125,6 +131,17 @@ def missing(folder: str | Path, points: Iterable[Point] = NOTES) -> list[tuple[P
         elif _normal(point.anchor) not in text:
             absent.append((point, f"{point.anchor!r} is not in {CHAPTER_NOTEBOOKS[point.chapter]}"))
     return absent
+
+
+def _headers() -> tuple[str, ...]:
+    """The table's column headers; the Chinese edition's last one says the phrase is the English
+    edition's (the anchors are its sentences)."""
+    return (
+        say("chapter", "章节"),
+        say("seed", "笔记"),
+        say("the notes say", "笔记原文"),
+        say("taught where the chapter says", "章节中讲到它的原句（英文版）"),
+    )
 
 
 def _chapter_label(number: int) -> str:
@@ -150,15 +167,22 @@ class NotesTable:
 
     def summary(self) -> str:
         seeds = Counter(point.seed for point in self.points)
-        line = (
-            f"{len(self.points)} points from {len(seeds)} files of notes "
-            f"({', '.join(f'{seed}: {count}' for seed, count in sorted(seeds.items()))})"
+        files = ", ".join(f"{seed}: {count}" for seed, count in sorted(seeds.items()))
+        line = say(
+            f"{len(self.points)} points from {len(seeds)} files of notes ({files})",
+            f"共 {len(self.points)} 条要点，出自 {len(seeds)} 份笔记（{files}）",
         )
         if self.absent is None:
-            return line + "; not checked against the notebooks."
+            return line + say("; not checked against the notebooks.", "；未与各章核对。")
         if not self.absent:
-            return line + "; every one found in its chapter's notebook."
-        return line + f"; {len(self.absent)} NOT found in their chapter's notebook."
+            return line + say(
+                "; every one found in its chapter's notebook.",
+                "；每一条都在对应章节中找到了（按英文版原句核对）。",
+            )
+        return line + say(
+            f"; {len(self.absent)} NOT found in their chapter's notebook.",
+            f"；有 {len(self.absent)} 条在对应章节中没有找到。",
+        )
 
     def _found(self, point: Point) -> str:
         if self.absent is None:
@@ -166,7 +190,7 @@ class NotesTable:
         return "✘" if any(point is gone for gone, _ in self.absent) else "✔"
 
     def __str__(self) -> str:
-        lines = [self.summary(), "", "| chapter | seed | the notes say | taught where the chapter says |  |"]
+        lines = [self.summary(), "", f"| {' | '.join(_headers())} |  |"]
         lines.append("|---|---|---|---|---|")
         for chapter, points in self.by_chapter().items():
             for point in points:
@@ -193,8 +217,9 @@ class NotesTable:
             )
             parts.append(
                 f"<details><summary><a href='{notebook}'>{html.escape(_chapter_label(chapter))}</a>: "
-                f"{len(points)} points</summary><table><tr><th>seed</th><th>the notes say</th>"
-                f"<th>taught where the chapter says</th><th></th></tr>{rows}</table></details>"
+                f"{say(f'{len(points)} points', f'{len(points)} 条')}</summary><table><tr>"
+                + "".join(f"<th>{header}</th>" for header in _headers()[1:])
+                + f"<th></th></tr>{rows}</table></details>"
             )
         return "".join(parts)
 

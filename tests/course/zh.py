@@ -20,7 +20,7 @@ def chinese_share(text: str) -> float:
     prose = _NOT_PROSE.sub(" ", text)
     cjk = len(_CJK.findall(prose))
     latin = len(_LATIN_WORD.findall(prose))
-    return cjk / (cjk + 2 * latin) if cjk + latin else 0.0
+    return cjk / (cjk + latin) if cjk + latin else 0.0
 
 
 def is_chinese(text: str) -> bool:

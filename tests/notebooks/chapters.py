@@ -43,6 +43,11 @@ def chapters() -> list[Path]:
     return sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
+def zh_chapters() -> list[Path]:
+    """The Chinese edition's notebooks, in chapter order (built by `rabbitsim editions build zh`)."""
+    return sorted((NOTEBOOKS / "zh").glob("*.ipynb"))
+
+
 def kernel_env(url: str | None, *, image: str | None = None) -> dict[str, str]:
     """The environment of a kernel on the simulator (`url` None), on the real broker at `url`,
     or (`image`) on a RabbitMQ container each chapter starts through testcontainers."""
@@ -70,6 +75,17 @@ class Run:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def outputs(self) -> list[str]:
+        """Every text the run showed: printed streams, and the plain-text form of results and displays."""
+        texts = []
+        for cell in self.notebook.cells:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream":
+                    texts.append(output.get("text", ""))
+                elif "data" in output and "text/plain" in output["data"]:
+                    texts.append(output["data"]["text/plain"])
+        return texts
 
     def slowest(self, n: int = 3) -> str:
         ranked = sorted(self.cell_seconds.items(), key=lambda item: -item[1])[:n]

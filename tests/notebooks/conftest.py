@@ -35,7 +35,9 @@ def record_timing(request: pytest.FixtureRequest) -> Callable[[str, Run], None]:
     timings = request.config.stash.setdefault(TIMINGS, {})
 
     def record(backend: str, run: Run) -> None:
-        timings[(run.path.name, backend)] = run.seconds
+        edition = run.path.parent.name  # notebooks/zh/...: the Chinese edition
+        name = run.path.name if edition == "notebooks" else f"{edition}/{run.path.name}"
+        timings[(name, backend)] = run.seconds
 
     return record
 
@@ -53,10 +55,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.write_line(
             f"{name:<28}" + "".join(f"{'-' if s is None else f'{s:.1f}':>10}" for s in cells)
         )
-    totals = [sum(s for (_, b), s in timings.items() if b == backend) for backend in backends]
-    terminalreporter.write_line(f"{'all chapters':<28}" + "".join(f"{total:>10.1f}" for total in totals))
-    if "sim" in backends:
-        terminalreporter.write_line(
-            f"the course on the simulator: {totals[0]:.1f} s (budget {COURSE_BUDGET_SECONDS:.0f} s; "
-            "benchmarks/notebooks.py measures it alone)"
-        )
+    for label, chosen in (
+        ("all chapters", lambda n: "/" not in n),
+        ("all Chinese chapters", lambda n: "/" in n),
+    ):
+        totals = [
+            sum(s for (n, b), s in timings.items() if b == backend and chosen(n)) for backend in backends
+        ]
+        if any(totals):
+            terminalreporter.write_line(f"{label:<28}" + "".join(f"{total:>10.1f}" for total in totals))
+        if label == "all chapters" and "sim" in backends and totals[0]:
+            terminalreporter.write_line(
+                f"the course on the simulator: {totals[0]:.1f} s (budget {COURSE_BUDGET_SECONDS:.0f} s; "
+                "benchmarks/notebooks.py measures it alone)"
+            )

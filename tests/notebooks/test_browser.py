@@ -89,7 +89,7 @@ FACTS_JS = r"""
 
 #: The kernel has started and is idle, as the status bar says ("Python 3 (ipykernel) | Idle").
 KERNEL_IDLE_JS = r"""
-() => [...document.querySelectorAll('.jp-StatusBar-TextItem')].some((e) => / \| Idle$/.test(e.textContent))
+() => [...document.querySelectorAll('.jp-StatusBar-TextItem')].some((e) => / \| (Idle|空闲)$/.test(e.textContent))
 """
 
 #: Some code cell is queued ([*]) or has run ([1]).
@@ -149,11 +149,17 @@ def course(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def jupyterlab(tmp_path: Path, course: Path) -> Iterator[str]:
+def lab_settings() -> dict[str, dict[str, Any]]:
+    """JupyterLab's settings for the run (a test of the Chinese edition adds its locale)."""
+    return LAB_SETTINGS
+
+
+@pytest.fixture
+def jupyterlab(tmp_path: Path, course: Path, lab_settings: dict[str, dict[str, Any]]) -> Iterator[str]:
     """JupyterLab from this venv on a free port, serving `course`, with its own settings,
     config, runtime and workspace folders; yields its base URL. Stopped with its kernels."""
     settings = tmp_path / "lab-settings"
-    for plugin, values in LAB_SETTINGS.items():
+    for plugin, values in lab_settings.items():
         path = settings / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
@@ -259,14 +265,15 @@ def test_chapter_1_runs_all_cells_in_jupyterlab_and_shows_graph_and_animation(
     assert (NOTEBOOKS / ".ipynb_checkpoints").exists() == had_checkpoints, "the browser run left checkpoints"
 
 
-def run_all_cells(page: Any, url: str) -> dict[str, Any]:
-    """Open the chapter, wait for its kernel, Run → Run All Cells, wait until nothing is queued."""
+def run_all_cells(page: Any, url: str, run_menu: str = "Run") -> dict[str, Any]:
+    """Open the chapter, wait for its kernel, Run → Run All Cells (the menu's label in the
+    interface's language), wait until nothing is queued."""
     page.goto(url)
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=START_SECONDS * 1000)
     page.wait_for_function(KERNEL_IDLE_JS, timeout=START_SECONDS * 1000)
     deadline = time.monotonic() + RUN_SECONDS
     for attempt in range(2):  # a click while the page is still settling can go unheard: once more
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text=run_menu).first.click()
         page.locator('li.lm-Menu-item[data-command="runmenu:run-all"]').click()
         try:
             page.wait_for_function(STARTED_JS, timeout=10_000)
@@ -317,3 +324,57 @@ def picture(page: Any, ident: str, path: Path) -> Path:
     page.wait_for_timeout(300)
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+ZH_CHAPTER = f"zh/{CHAPTER}"
+ZH_SCREENSHOT = ROOT / "docs" / "course_chapter1_zh.png"
+#: what the Chinese edition's launch gives JupyterLab (`rabbitsim course --lang zh`)
+ZH_SETTINGS = {**LAB_SETTINGS, "@jupyterlab/translation-extension/plugin": {"locale": "zh_CN"}}
+#: the page's texts that say which language it is in: the menu bar, the chapter's headings, the
+#: exercises' verdicts
+TEXTS_JS = r"""
+() => ({
+  menus: [...document.querySelectorAll('.lm-MenuBar-itemLabel')].map((e) => e.textContent),
+  headings: [...document.querySelectorAll('.jp-MarkdownOutput h1, .jp-MarkdownOutput h2')]
+    .map((e) => e.textContent),
+  verdicts: [...document.querySelectorAll('.jp-OutputArea-output')].map((e) => e.innerText)
+    .filter((t) => /^[✔✘]/.test(t.trim())),
+})
+"""
+
+
+@pytest.mark.parametrize("lab_settings", [ZH_SETTINGS])
+def test_a_chinese_chapter_runs_in_jupyterlab_in_chinese(
+    jupyterlab: str, course: Path, tmp_path: Path, lab_settings: dict[str, dict[str, Any]]
+) -> None:
+    """The Chinese edition's chapter 1 as a Chinese learner sees it: JupyterLab's menus in
+    Chinese (its language pack), the chapter's prose and the exercises' verdicts in Chinese,
+    drawn with a CJK font (not boxes), the graph and the player as in English. The screenshot
+    goes to docs/course_chapter1_zh.png with RABBITSIM_UPDATE_SCREENSHOT=1."""
+    from tests.course.zh import is_chinese
+
+    chromium = require_chromium()
+    if sync_playwright is None:
+        pytest.fail("playwright is missing: `.venv/bin/pip install -e '.[test]'` (no `playwright install`)")
+    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, check=False)
+    assert fonts.stdout.strip(), "no font with Chinese glyphs (fc-list :lang=zh): run .ci/browser.sh"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        page = browser.new_page(viewport=VIEWPORT, locale="zh-CN")  # type: ignore[arg-type]
+        try:
+            facts = run_all_cells(page, f"{jupyterlab}/lab/tree/notebooks/{ZH_CHAPTER}?token={TOKEN}", "运行")
+            player = check(facts)
+            texts = page.evaluate(TEXTS_JS)
+            screenshot = picture(page, player, tmp_path / "course_chapter1_zh.png")
+        except BaseException:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            raise
+        finally:
+            browser.close()
+    assert {"文件", "编辑", "运行"} <= set(texts["menus"]), f"JupyterLab's menus: {texts['menus']}"
+    assert texts["headings"] and all(is_chinese(h) for h in texts["headings"][:3]), texts["headings"]
+    assert texts["verdicts"], "no exercise verdict (✔/✘) is shown"
+    english = [verdict for verdict in texts["verdicts"] if not is_chinese(verdict)]
+    assert not english, f"verdicts in English: {english}"
+    if os.environ.get("RABBITSIM_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(screenshot, ZH_SCREENSHOT)
