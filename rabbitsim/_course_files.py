@@ -178,9 +178,15 @@ class CourseCopy:
         """`.rabbitsim/` in the copy: the manifest, and the settings JupyterLab is started with."""
         return self.target / STATE
 
-    def chapters(self) -> list[str]:
-        """The packaged chapters' relative paths (`notebooks/03_publish_subscribe.ipynb`, ...)."""
-        return [path for path in course_files(self.source) if path.endswith(".ipynb")]
+    def chapters(self, edition: str = "en") -> list[str]:
+        """The packaged chapters' relative paths of one edition: `notebooks/03_publish_subscribe.ipynb`
+        (English, "en"), `notebooks/zh/03_publish_subscribe.ipynb` (Chinese, "zh")."""
+        folder = "notebooks" if edition == "en" else f"notebooks/{edition}"
+        return [
+            path
+            for path in course_files(self.source)
+            if path.endswith(".ipynb") and str(Path(path).parent) == folder
+        ]
 
     def sync(self) -> Sync:
         """Copy what is missing; replace what the learner has not touched when the package has
@@ -218,12 +224,13 @@ class CourseCopy:
         self._save(files)
         return Sync(tuple(copied), tuple(updated), tuple(kept), tuple(news), first)
 
-    def select(self, which: str) -> list[str]:
-        """The packaged files `which` names: `all` (every file of the course), a chapter number
-        (`3`, `03`), or a notebook's name with or without `.ipynb` (`03_publish_subscribe`)."""
+    def select(self, which: str, edition: str = "en") -> list[str]:
+        """The packaged files `which` names: `all` (every file of the course, both editions), a
+        chapter number (`3`, `03`), or a notebook's name with or without `.ipynb`
+        (`03_publish_subscribe`), of the `edition` ("en", "zh")."""
         if which == "all":
             return list(course_files(self.source))
-        chapters = self.chapters()
+        chapters = self.chapters(edition)
         wanted = which.strip().removesuffix(".ipynb").removeprefix("notebooks/")
         if wanted.isdigit():
             prefix = f"{int(wanted):02d}_"
@@ -238,12 +245,12 @@ class CourseCopy:
             )
         return chosen
 
-    def restore(self, which: str, *, now: float | None = None) -> list[Restored]:
+    def restore(self, which: str, *, now: float | None = None, edition: str = "en") -> list[Restored]:
         """Put the packaged version of `which` (see `select`) back, byte for byte. A learner's
         version that differs at all (if only by its outputs) is renamed beside it
         (`03_publish_subscribe.mine-20261202-141500.ipynb`), never deleted. Raises
         UnknownChapter before touching anything."""
-        chosen = self.select(which)
+        chosen = self.select(which, edition)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
         files = self._load()
         done: list[Restored] = []

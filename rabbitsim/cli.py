@@ -86,10 +86,10 @@ def course(options: argparse.Namespace, jupyter_arguments: list[str]) -> int:
     except CourseNotFound as error:
         print(f"rabbitsim course: {error}", file=sys.stderr)
         return 1
-    if options.restore is not None:
-        return restore(copy, options.restore)
-    tell(copy, copy.sync())
     language: Language = options.lang or from_locale()
+    if options.restore is not None:
+        return restore(copy, options.restore, language)
+    tell(copy, copy.sync())
     if language == "zh":
         print("rabbitsim course: 中文版（英文版：rabbitsim course --lang en）")
     argv, env = jupyterlab_command(copy, jupyter_arguments, language)
@@ -121,10 +121,11 @@ def tell(copy: CourseCopy, done: Sync) -> None:
         )
 
 
-def restore(copy: CourseCopy, which: str) -> int:
-    """Put packaged chapters back, the learner's versions set aside; exit 2 for an unknown chapter."""
+def restore(copy: CourseCopy, which: str, language: Language = "en") -> int:
+    """Put packaged chapters of the edition in `language` back, the learner's versions set aside;
+    exit 2 for an unknown chapter."""
     try:
-        restored = copy.restore(which)
+        restored = copy.restore(which, edition=language)
     except UnknownChapter as error:
         print(f"rabbitsim course: {error}", file=sys.stderr)
         return 2
@@ -284,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     lesson.add_argument(
         "--restore",
         metavar="CHAPTER",
-        help="put the packaged version of a chapter back (3, 03_publish_subscribe, or all); "
+        help="put the packaged version of a chapter back (3, 03_publish_subscribe, or all), of the edition "
+        "--lang names; "
         "yours is renamed beside it, never deleted; JupyterLab is not started",
     )
     lesson.add_argument(

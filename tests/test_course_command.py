@@ -236,6 +236,27 @@ def test_restore_all_puts_every_file_back(tmp_path: Path, package: Path) -> None
     assert "scribbles" in (copy.target / "docs" / kept_aside[2]).read_text()
 
 
+def test_restore_puts_back_the_chapter_of_the_edition_asked_for(
+    tmp_path: Path, package: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--restore 3 --lang zh` restores the Chinese chapter 3 and leaves the English one alone."""
+    chapter(package / "notebooks" / "zh" / "03_publish_subscribe.ipynb", "answer = None  # 练习 3.1")
+    copy = files.CourseCopy(tmp_path / "mine", source=package)
+    copy.sync()
+    english, chinese = (
+        copy.target / "notebooks" / name / "03_publish_subscribe.ipynb" for name in ("", "zh")
+    )
+    edit(english, "answer = 'mine'")
+    edit(chinese, "answer = '我的'")
+    assert copy.chapters("zh") == ["notebooks/zh/03_publish_subscribe.ipynb"]
+    restored = copy.restore("3", edition="zh")
+    assert [item.path for item in restored] == ["notebooks/zh/03_publish_subscribe.ipynb"]
+    assert sources(chinese)[1] == "answer = None  # 练习 3.1" and sources(english)[1] == "answer = 'mine'"
+    assert [item.path for item in copy.restore("03_publish_subscribe")] == [
+        "notebooks/03_publish_subscribe.ipynb"
+    ]
+
+
 def test_an_unknown_chapter_is_an_error_that_lists_the_chapters(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

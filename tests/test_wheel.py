@@ -123,9 +123,12 @@ def test_the_wheel_holds_the_course(wheel: Path) -> None:
         assert shipped[relative] == path.read_bytes(), f"{relative} differs in the wheel"
     assert f"notebooks/{_course_files.FIRST_CHAPTER}" in shipped
     assert f"notebooks/{CHAPTER}" in shipped, "chapter 11 is not in the wheel"
+    assert f"notebooks/zh/{_course_files.FIRST_CHAPTER}" in shipped, "the Chinese edition is not in the wheel"
+    assert not any(name.startswith("translations/") for name in names), "translations are the repository's"
     data = sorted(name for name in names if name.startswith("rabbitsim/course/") and name.endswith(".toml"))
     assert "rabbitsim/course/interview/questions.toml" in data
     assert "rabbitsim/course/interview/quizzes.toml" in data
+    assert {"rabbitsim/course/glossary.toml", "rabbitsim/course/interview/questions.zh.toml"} <= set(data)
     expected_data = sorted(
         path.relative_to(ROOT).as_posix() for path in (ROOT / "rabbitsim" / "course").rglob("*.toml")
     )

@@ -127,7 +127,7 @@ class Question:
             say(f", chapter {self.chapter}", f" · 第 {self.chapter} 章") if self.chapter is not None else ""
         )
         lines = [f"**{self.question}**", ""]
-        if self.chinese and self.chinese != self.question:
+        if self.chinese and language() == "en":  # the Chinese edition asks in Chinese already
             lines += [f"*{self.chinese}*", ""]
         lines += [
             f"<small>{topic_name(self.topic)} · {level}{where} · `{self.id}`</small>",
