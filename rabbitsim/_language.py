@@ -31,7 +31,7 @@ def language(code: str | None = None) -> Language:
 
 
 def parse(code: str) -> Language:
-    """"zh", "zh_CN", "zh-Hans", "en_GB"...: the edition it names; a ValueError for others."""
+    """ "zh", "zh_CN", "zh-Hans", "en_GB"...: the edition it names; a ValueError for others."""
     base = code.strip().replace("-", "_").split("_")[0].lower()
     if base not in LANGUAGES:
         raise ValueError(f"no {code!r} edition of the course: choose one of {', '.join(LANGUAGES)}")

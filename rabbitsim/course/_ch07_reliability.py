@@ -22,7 +22,7 @@ import pika.exceptions
 from rabbitsim.backends import BackendUnavailable, BrokerHandle
 
 from ._client import Call, RecordingChannel, cleanup, connected, describe, private_name
-from ._feedback import Feedback, exercise, listed, plural, right, wrong
+from ._feedback import Both, Feedback, exercise, listed, plural, right, say, wrong
 
 __all__ = [
     "JOBS",
@@ -109,8 +109,12 @@ def _retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> _Ret
 
 @exercise(
     "7.1",
-    "Retry with a delay: dead-letter into a waiting queue and back",
-    solution="""def declare_retry(channel):
+    Both(
+        "Retry with a delay: dead-letter into a waiting queue and back",
+        "延迟重试：作为死信进入等待队列，再回来",
+    ),
+    solution=Both(
+        """def declare_retry(channel):
     channel.queue_declare(
         queue="jobs",
         durable=True,
@@ -128,62 +132,139 @@ def _retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> _Ret
 
 
 course.EXERCISES["7.1"](broker, declare_retry)""",
-    explanation=(
+        """def declare_retry(channel):
+    channel.queue_declare(
+        queue="jobs",
+        durable=True,
+        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "jobs.retry"},
+    )
+    channel.queue_declare(
+        queue="jobs.retry",
+        durable=True,
+        arguments={
+            "x-message-ttl": 1000,                     # 等一秒……
+            "x-dead-letter-exchange": "",              # ……然后让它成为死信
+            "x-dead-letter-routing-key": "jobs",       # 回到工作队列
+        },
+    )
+
+
+course.EXERCISES["7.1"](broker, declare_retry)""",
+    ),
+    explanation=Both(
         "A rejected message (requeue=False) is dead-lettered to `jobs.retry`, where nobody consumes: "
         "it waits there until its TTL expires, and is dead-lettered again, back to `jobs`. The "
         'default exchange "" with a dead-letter routing key sends it to the queue of that name. '
-        "Each trip adds to the count in its `x-death` header, so a worker can give up after N tries."
+        "Each trip adds to the count in its `x-death` header, so a worker can give up after N tries.",
+        "被拒绝（requeue=False）的消息成为死信，转到没有人消费的 `jobs.retry`：它在那里一直等到 TTL "
+        '到期，再次成为死信，回到 `jobs`。默认交换机 "" 加上死信路由键，会把消息送到与路由键同名的'
+        "队列。每走一趟，`x-death` 头里的计数就加一，所以 worker 可以在尝试 N 次之后放弃。",
     ),
     hints=(
-        'Two queues, each dead-lettering into the other through the default exchange ("").',
-        "The waiting queue needs x-message-ttl; nobody consumes from it.",
+        Both(
+            'Two queues, each dead-lettering into the other through the default exchange ("").',
+            '两个队列，各自通过默认交换机（""）把死信转给对方。',
+        ),
+        Both(
+            "The waiting queue needs x-message-ttl; nobody consumes from it.",
+            "等待队列需要设置 x-message-ttl；没有人消费它。",
+        ),
     ),
 )
 def check_retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> Feedback:
     """Run `declare_retry(channel)` on a broker without `jobs` and `jobs.retry`, publish a job to
     `jobs`, reject it as a worker that failed would (requeue=False), and wait for it to come back."""
     run = _retry(broker, declare_retry)
-    raised = [f"Your function raised {describe(run.error)}."] if run.error is not None else []
+    raised = (
+        [say(f"Your function raised {describe(run.error)}.", f"你的函数抛出了 {describe(run.error)}。")]
+        if run.error is not None
+        else []
+    )
     if not run.declared:
-        return wrong("There is no queue 'jobs'", "declare_retry must declare the work queue 'jobs'.", *raised)
+        return wrong(
+            say("There is no queue 'jobs'", "没有队列 'jobs'"),
+            say(
+                "declare_retry must declare the work queue 'jobs'.", "declare_retry 必须声明工作队列 'jobs'。"
+            ),
+            *raised,
+        )
     if run.back_after is None:
         if run.waiting_in_retry:
             return wrong(
-                "The job went to jobs.retry and stayed there",
-                f"{RETURN_WAIT_SECONDS:.0f} s after the reject it was still waiting in {RETRY}: a message "
-                "leaves a queue nobody consumes only when its TTL expires, and only goes somewhere "
-                "if that queue has a dead-letter exchange.",
-                'Give jobs.retry x-message-ttl (milliseconds) and x-dead-letter-exchange "" with '
-                "x-dead-letter-routing-key 'jobs'.",
+                say("The job went to jobs.retry and stayed there", "任务进了 jobs.retry，就一直待在那里"),
+                say(
+                    f"{RETURN_WAIT_SECONDS:.0f} s after the reject it was still waiting in {RETRY}: "
+                    "a message leaves a queue nobody consumes only when its TTL expires, and only goes "
+                    "somewhere if that queue has a dead-letter exchange.",
+                    f"拒绝之后过了 {RETURN_WAIT_SECONDS:.0f} 秒，它仍在 {RETRY} 里等待：在一个没有人消费的"
+                    "队列里，消息只有在 TTL 到期时才会离开，而且只有这个队列设置了死信交换机，"
+                    "它才有地方可去。",
+                ),
+                say(
+                    'Give jobs.retry x-message-ttl (milliseconds) and x-dead-letter-exchange "" with '
+                    "x-dead-letter-routing-key 'jobs'.",
+                    '给 jobs.retry 设置 x-message-ttl（毫秒），再设置 x-dead-letter-exchange "" 和 '
+                    "x-dead-letter-routing-key 'jobs'。",
+                ),
                 *raised,
             )
         return wrong(
-            "The rejected job was lost",
-            "basic_reject(requeue=False) on a queue without x-dead-letter-exchange simply deletes the "
-            "message. (Or it was dead-lettered to a place that is not jobs.retry: the default exchange "
-            "\"\" routes by queue name, so x-dead-letter-routing-key must be 'jobs.retry'.)",
-            "Nothing came back to jobs, and jobs.retry "
-            + ("does not exist." if run.waiting_in_retry is None else "is empty."),
+            say("The rejected job was lost", "被拒绝的任务丢了"),
+            say(
+                "basic_reject(requeue=False) on a queue without x-dead-letter-exchange simply deletes the "
+                "message. (Or it was dead-lettered to a place that is not jobs.retry: the default exchange "
+                "\"\" routes by queue name, so x-dead-letter-routing-key must be 'jobs.retry'.)",
+                "在没有设置 x-dead-letter-exchange 的队列上，basic_reject(requeue=False) 会直接删除消息。"
+                '（也可能它作为死信去了别处，而不是 jobs.retry：默认交换机 "" 按队列名路由，所以 '
+                "x-dead-letter-routing-key 必须是 'jobs.retry'。）",
+            ),
+            say(
+                "Nothing came back to jobs, and jobs.retry "
+                + ("does not exist." if run.waiting_in_retry is None else "is empty."),
+                "没有任何消息回到 jobs，而 jobs.retry "
+                + ("不存在。" if run.waiting_in_retry is None else "是空的。"),
+            ),
             *raised,
         )
-    deaths = ", ".join(
-        f"{death.get('reason')} from {death.get('queue')} (count {death.get('count')})"
+    deaths = say(", ", "；").join(
+        say(
+            f"{death.get('reason')} from {death.get('queue')} (count {death.get('count')})",
+            f"在 {death.get('queue')} 中 {death.get('reason')}（count {death.get('count')}）",
+        )
         for death in run.x_death
     )
     if run.back_after < TOO_SOON_SECONDS:
         return wrong(
-            f"The job came back after {run.back_after:.2f} s: no delay",
-            f"x-death: {deaths or 'none'}.",
-            "A retry that comes back at once makes a failing job spin, as fast as the broker can go: "
-            "let it wait in jobs.retry (x-message-ttl) first.",
+            say(
+                f"The job came back after {run.back_after:.2f} s: no delay",
+                f"任务在 {run.back_after:.2f} 秒后就回来了：没有延迟",
+            ),
+            say(f"x-death: {deaths or 'none'}.", f"x-death：{deaths or '无'}。"),
+            say(
+                "A retry that comes back at once makes a failing job spin, as fast as the broker can go: "
+                "let it wait in jobs.retry (x-message-ttl) first.",
+                "立刻回来的重试会让一个失败的任务以 broker 所能达到的最快速度空转：先让它在 jobs.retry 里"
+                "等一等（x-message-ttl）。",
+            ),
         )
     return right(
-        f"The job came back to jobs after {run.back_after:.2f} s",
-        f"Its x-death header tells its story: {deaths}.",
-        "A worker reads the count for 'rejected' from jobs and gives up (parks the message in a "
-        "queue for people to look at) after a few tries, instead of retrying for ever.",
-        "One queue's TTL means one delay for every retry. For growing delays (1 s, 10 s, 1 min), "
-        "use one waiting queue per delay.",
+        say(
+            f"The job came back to jobs after {run.back_after:.2f} s",
+            f"任务在 {run.back_after:.2f} 秒后回到了 jobs",
+        ),
+        say(f"Its x-death header tells its story: {deaths}.", f"它的 x-death 头记下了它的经历：{deaths}。"),
+        say(
+            "A worker reads the count for 'rejected' from jobs and gives up (parks the message in a "
+            "queue for people to look at) after a few tries, instead of retrying for ever.",
+            "worker 读取来自 jobs 的 'rejected' 计数，尝试几次之后就放弃（把消息停放到一个供人查看的队列"
+            "里），而不是无休止地重试下去。",
+        ),
+        say(
+            "One queue's TTL means one delay for every retry. For growing delays (1 s, 10 s, 1 min), "
+            "use one waiting queue per delay.",
+            "一个队列只有一个 TTL，也就是说每次重试的延迟都一样。想要逐步加长的延迟（1 秒、10 秒、1 分钟），"
+            "就为每种延迟各用一个等待队列。",
+        ),
     )
 
 
@@ -236,19 +317,32 @@ def _overflow(broker: BrokerHandle, overflow: Any) -> _Overflowed:
 
 @exercise(
     "7.2",
-    "Choose the overflow that never drops a confirmed message",
+    Both(
+        "Choose the overflow that never drops a confirmed message",
+        "选一种绝不丢弃已确认消息的溢出方式",
+    ),
     solution="""OVERFLOW = "reject-publish"
 course.EXERCISES["7.2"](broker, OVERFLOW)""",
-    explanation=(
+    explanation=Both(
         "With `x-overflow: drop-head` (the default) a full queue accepts the new message, confirms "
         "it, and throws away its oldest one: a message the publisher was told is safe. With "
         "`reject-publish` the queue refuses the new message instead, and the publisher hears so "
         "(basic.nack), so it can slow down or try again later. `reject-publish-dlx` also "
-        "dead-letters what it refuses."
+        "dead-letters what it refuses.",
+        "使用 `x-overflow: drop-head`（默认值）时，已满的队列会接收新消息、确认它，然后扔掉最旧的一条："
+        "而那条消息，生产者早已被告知是安全的。使用 `reject-publish` 时，队列改为拒绝新消息，生产者也会"
+        "得到通知（basic.nack），于是它可以放慢速度，或者稍后重试。`reject-publish-dlx` 还会把拒绝的"
+        "消息转为死信。",
     ),
     hints=(
-        "Three values exist: drop-head, reject-publish and reject-publish-dlx.",
-        "A publisher can react to a nack; it never hears about a message dropped from the head.",
+        Both(
+            "Three values exist: drop-head, reject-publish and reject-publish-dlx.",
+            "可选的值有三个：'drop-head'、'reject-publish' 和 'reject-publish-dlx'。",
+        ),
+        Both(
+            "A publisher can react to a nack; it never hears about a message dropped from the head.",
+            "生产者可以对 nack 作出反应；而从队头丢弃的消息，它永远不会知道。",
+        ),
     ),
 )
 def check_overflow(broker: BrokerHandle, overflow: Any = None) -> Feedback:
@@ -258,35 +352,67 @@ def check_overflow(broker: BrokerHandle, overflow: Any = None) -> Feedback:
     run = _overflow(broker, overflow)
     if run.declare_error is not None:
         return wrong(
-            f"RabbitMQ refused x-overflow={overflow!r}",
-            f"queue_declare answered {run.declare_error}.",
-            "x-overflow is one of the strings 'drop-head', 'reject-publish' or 'reject-publish-dlx'.",
+            say(f"RabbitMQ refused x-overflow={overflow!r}", f"RabbitMQ 拒绝了 x-overflow={overflow!r}"),
+            say(
+                f"queue_declare answered {run.declare_error}.",
+                f"queue_declare 得到的答复是 {run.declare_error}。",
+            ),
+            say(
+                "x-overflow is one of the strings 'drop-head', 'reject-publish' or 'reject-publish-dlx'.",
+                "x-overflow 只能是字符串 'drop-head'、'reject-publish' 或 'reject-publish-dlx' 之一。",
+            ),
         )
     lost = [body for body in run.confirmed if body not in run.kept]
-    summary = (
+    summary = say(
         f"confirmed (basic.ack): {listed(run.confirmed)}; refused (basic.nack): {listed(run.refused)}; "
-        f"in the queue afterwards: {listed(run.kept)}."
+        f"in the queue afterwards: {listed(run.kept)}.",
+        f"已确认（basic.ack）：{listed(run.confirmed)}；被拒绝（basic.nack）：{listed(run.refused)}；"
+        f"之后队列里还有：{listed(run.kept)}。",
     )
     if lost:
         return wrong(
-            f"RabbitMQ confirmed {plural(len(lost), 'message')} and then dropped "
-            f"{'it' if len(lost) == 1 else 'them'}",
+            say(
+                f"RabbitMQ confirmed {plural(len(lost), 'message')} and then dropped "
+                f"{'it' if len(lost) == 1 else 'them'}",
+                f"RabbitMQ 确认了 {len(lost)} 条消息，随后又把{'它' if len(lost) == 1 else '它们'}丢弃了",
+            ),
             summary,
-            f"With {'no x-overflow (the default, drop-head)' if overflow is None else f'{overflow!r}'} "
-            f"a full queue makes room by dropping its oldest message: {listed(lost)} were confirmed "
-            "to the publisher, which therefore forgot them, and are gone all the same.",
-            "Choose the overflow behaviour that refuses the newcomer instead, so that the publisher "
-            "hears about it.",
+            say(
+                f"With {'no x-overflow (the default, drop-head)' if overflow is None else f'{overflow!r}'} "
+                f"a full queue makes room by dropping its oldest message: {listed(lost)} were confirmed "
+                "to the publisher, which therefore forgot them, and are gone all the same.",
+                ("不设 x-overflow（默认即 drop-head）" if overflow is None else f"使用 {overflow!r} ")
+                + f"时，已满的队列靠丢弃最旧的消息腾出空间：{listed(lost)} 已经向生产者确认过，生产者因此"
+                "不再保留它们，可它们还是没了。",
+            ),
+            say(
+                "Choose the overflow behaviour that refuses the newcomer instead, so that the publisher "
+                "hears about it.",
+                "请改用拒绝新来消息的溢出方式，让生产者知道这件事。",
+            ),
         )
     return right(
-        f"Nothing confirmed was lost: the full queue refused {plural(len(run.refused), 'message')}",
+        say(
+            f"Nothing confirmed was lost: the full queue refused {plural(len(run.refused), 'message')}",
+            f"已确认的消息一条也没丢：已满的队列拒绝了 {len(run.refused)} 条消息",
+        ),
         summary,
-        "The publisher got basic.nack for each refused message (pika raises NackError), so it still "
-        "holds them and can wait and publish them again: the queue is full, nothing was silently lost."
-        + (
-            " reject-publish-dlx would also have dead-lettered them, had the queue a dead-letter exchange."
-            if overflow == "reject-publish-dlx"
-            else ""
+        say(
+            "The publisher got basic.nack for each refused message (pika raises NackError), so it still "
+            "holds them and can wait and publish them again: the queue is full, nothing was silently lost."
+            + (
+                " reject-publish-dlx would also have dead-lettered them, had the queue a dead-letter "
+                "exchange."
+                if overflow == "reject-publish-dlx"
+                else ""
+            ),
+            "每条被拒绝的消息，生产者都收到了 basic.nack（pika 会抛出 NackError），所以它仍然持有这些消息，"
+            "可以等一等再重新发布：队列满了，但没有任何消息悄无声息地丢失。"
+            + (
+                "如果队列设置了死信交换机，reject-publish-dlx 还会把它们转为死信。"
+                if overflow == "reject-publish-dlx"
+                else ""
+            ),
         ),
     )
 
@@ -412,7 +538,7 @@ def _crash(
             try:
                 publish(publisher, list(ORDERS_7_3))
             except Exception as error:  # the learner's code: report it, never raise it
-                run.error = f"publish raised {describe(error)}"
+                run.error = say(f"publish raised {describe(error)}", f"publish 抛出了 {describe(error)}")
 
         def kill() -> None:
             try:
@@ -426,7 +552,9 @@ def _crash(
         except pika.exceptions.AMQPError:
             pass  # its connection died with the broker
         except Exception as error:  # the learner's code
-            run.error = f"start_worker raised {describe(error)}"
+            run.error = say(
+                f"start_worker raised {describe(error)}", f"start_worker 抛出了 {describe(error)}"
+            )
         # a new worker, after the crash, until the queue has been quiet for a while
         quiet = {"count": -1, "since": time.monotonic()}
 
@@ -438,9 +566,15 @@ def _crash(
         try:
             _work(broker, start_worker, run, until=drained, timeout=10)
         except pika.exceptions.ChannelClosedByBroker as error:
-            run.error = f"after the crash, the worker's channel was closed: {describe(error)}"
+            run.error = say(
+                f"after the crash, the worker's channel was closed: {describe(error)}",
+                f"崩溃之后，worker 的信道被关闭了：{describe(error)}",
+            )
         except Exception as error:  # the learner's code
-            run.error = f"after the crash, start_worker raised {describe(error)}"
+            run.error = say(
+                f"after the crash, start_worker raised {describe(error)}",
+                f"崩溃之后，start_worker 抛出了 {describe(error)}",
+            )
         with connected(broker, "exercise 7.3 (check)") as connection:
             run.left = _count(connection.channel(), ORDERS)
         return run
@@ -457,27 +591,36 @@ def _why_lost(run: _Crashed) -> list[str]:
     declares = [call for call in calls if call.method == "queue_declare"]
     quorum = any((call.get("arguments") or {}).get("x-queue-type") == "quorum" for call in declares)
     if declares and not any(call.get("durable") for call in declares) and not quorum:
-        reasons.append("orders is not durable: the crash took the queue, and everything in it.")
+        reasons.append(
+            say(
+                "orders is not durable: the crash took the queue, and everything in it.",
+                "orders 不是持久化队列：崩溃带走了这个队列，连同里面的一切。",
+            )
+        )
     publishes = [call for _, call in (publisher.of("basic_publish") if publisher else [])]
     modes = {getattr(call.get("properties"), "delivery_mode", None) for call in publishes}
     if publishes and modes != {pika.DeliveryMode.Persistent.value} and not quorum:
         reasons.append(
-            "The messages are transient (no delivery_mode=2): a durable queue comes back from a crash "
-            "without them."
+            say(
+                "The messages are transient (no delivery_mode=2): a durable queue comes back from a crash "
+                "without them.",
+                "这些消息不是持久化的（没有 delivery_mode=2）：持久化队列在崩溃后会恢复，但里面不会有它们。",
+            )
         )
     consumes = [call for _, call in (worker.of("basic_consume") if worker else [])]
     if any(call.get("auto_ack") for call in consumes):
         reasons.append(
-            "The worker consumes with auto_ack=True: RabbitMQ forgot each order as it sent it, so the "
-            "orders the worker had received but not yet worked on died with the worker."
+            say(
+                "The worker consumes with auto_ack=True: RabbitMQ forgot each order as it sent it, so the "
+                "orders the worker had received but not yet worked on died with the worker.",
+                "worker 以 auto_ack=True 消费：RabbitMQ 每发出一个订单就把它忘了，所以 worker 已经收到、"
+                "还没来得及处理的订单，随 worker 一起消失了。",
+            )
         )
     return reasons
 
 
-@exercise(
-    "7.3",
-    "No message lost: a publisher and a worker that survive a crash",
-    solution="""def publish(channel, orders):
+_SOLUTION_7_3 = """def publish(channel, orders):
     channel.queue_declare(queue="orders", durable=True)
     channel.confirm_delivery()                      # basic_publish now waits for RabbitMQ's ack
     for order in orders:
@@ -500,18 +643,44 @@ def start_worker(channel, do_work):
     channel.basic_consume(queue="orders", on_message_callback=callback)
 
 
-course.EXERCISES["7.3"](broker, publish, start_worker)""",
-    explanation=(
+course.EXERCISES["7.3"](broker, publish, start_worker)"""
+
+
+@exercise(
+    "7.3",
+    Both(
+        "No message lost: a publisher and a worker that survive a crash",
+        "一条消息也不丢：能挺过崩溃的生产者和 worker",
+    ),
+    solution=Both(
+        _SOLUTION_7_3,
+        _SOLUTION_7_3.replace(
+            "# basic_publish now waits for RabbitMQ's ack", "# 现在 basic_publish 会等待 RabbitMQ 的确认"
+        )
+        .replace("# raises NackError if RabbitMQ refused it", "# 如果 RabbitMQ 拒绝了它，会抛出 NackError")
+        .replace("# only after the work is done", "# 工作完成之后才确认"),
+    ),
+    explanation=Both(
         "Four things, each closing one gap: a durable queue and persistent messages (the broker "
         "keeps them across a crash), publisher confirms (the publisher knows when the broker has "
         "them), and manual acks after the work (the broker keeps each order until it is done). "
         "The price is 'at least once': an order done just before the crash, whose ack was lost, "
-        "comes back; do_work should be safe to repeat."
+        "comes back; do_work should be safe to repeat.",
+        "四样东西，各堵住一个漏洞：持久化的队列和持久化的消息（broker 在崩溃之后仍保有它们），发布确认"
+        "（生产者知道 broker 什么时候收到了消息），以及工作完成之后再手动确认（broker 会一直保留每个订单，"
+        "直到它处理完）。代价是“至少一次”：崩溃前刚刚处理完、确认却丢失了的订单会再回来；do_work 应当"
+        "可以安全地重复执行。",
     ),
     hints=(
-        "Section 1 says what survives a crash; section 2 says how a publisher knows the broker "
-        "has a message.",
-        "The worker must not tell RabbitMQ an order is done (auto_ack) before do_work has run.",
+        Both(
+            "Section 1 says what survives a crash; section 2 says how a publisher knows the broker "
+            "has a message.",
+            "第 1 节讲了什么能挺过崩溃；第 2 节讲了生产者怎样得知 broker 已经收到消息。",
+        ),
+        Both(
+            "The worker must not tell RabbitMQ an order is done (auto_ack) before do_work has run.",
+            "在 do_work 运行之前，worker 不能告诉 RabbitMQ 订单已经处理完（auto_ack）。",
+        ),
     ),
 )
 def check_no_message_lost(
@@ -526,50 +695,87 @@ def check_no_message_lost(
     done = set(run.done)
     lost = [order for order in run.sent if order not in done]
     twice = sorted({order for order in run.done if run.done.count(order) > 1}, key=ORDERS_7_3.index)
-    counts = (
+    counts = say(
         f"publish() sent {len(run.sent)} of {len(ORDERS_7_3)} orders"
         + (f" ({len(run.refused)} refused by RabbitMQ)" if run.refused else "")
-        + f"; do_work ran for {len(done)} different orders ({len(run.done)} calls)."
+        + f"; do_work ran for {len(done)} different orders ({len(run.done)} calls).",
+        f"publish() 发出了 {len(ORDERS_7_3)} 个订单中的 {len(run.sent)} 个"
+        + (f"（{len(run.refused)} 个被 RabbitMQ 拒绝）" if run.refused else "")
+        + f"；do_work 处理了 {len(done)} 个不同的订单（共调用 {len(run.done)} 次）。",
     )
     crash = (
-        f"The check crashed everything after {CRASH_AFTER} orders: your worker died in the middle of "
-        "the next one and the broker was killed (SIGKILL); then the check started your worker again."
+        say(
+            f"The check crashed everything after {CRASH_AFTER} orders: your worker died in the middle of "
+            "the next one and the broker was killed (SIGKILL); then the check started your worker again.",
+            f"处理完 {CRASH_AFTER} 个订单之后，检查让一切都崩溃了：你的 worker 在处理下一个订单时死掉，"
+            "broker 也被杀掉（SIGKILL）；然后检查重新启动了你的 worker。",
+        )
         if run.crashed is None
-        else f"The broker could not be killed here, so this run proves less: {run.crashed}"
+        else say(
+            f"The broker could not be killed here, so this run proves less: {run.crashed}",
+            f"这里无法杀掉 broker，所以这次运行能证明的东西要少一些：{run.crashed}",
+        )
     )
     problems = [run.error] if run.error else []
     confirms = bool(run.publisher and run.publisher.of("confirm_delivery"))
     if not run.sent:
-        return wrong("publish() sent nothing", counts, *problems)
+        return wrong(say("publish() sent nothing", "publish() 什么也没有发出"), counts, *problems)
     if lost:
+        more = say(" ...", " ……") if len(lost) > 5 else ""
         return wrong(
-            f"{plural(len(lost), 'order')} lost: {listed(lost[:5])}{' ...' if len(lost) > 5 else ''}",
+            say(
+                f"{plural(len(lost), 'order')} lost: {listed(lost[:5])}{more}",
+                f"丢了 {len(lost)} 个订单：{listed(lost[:5])}{more}",
+            ),
             counts,
             crash,
             *_why_lost(run),
             *problems,
         )
     if problems:
-        return wrong("Every order was worked on, but something failed", counts, *problems)
+        return wrong(
+            say("Every order was worked on, but something failed", "每个订单都处理了，但有地方出了错"),
+            counts,
+            *problems,
+        )
     if not confirms:
         return wrong(
-            "Nothing was lost this time, but publish() does not know that",
+            say(
+                "Nothing was lost this time, but publish() does not know that",
+                "这次什么也没丢，但 publish() 并不知道这一点",
+            ),
             counts,
             crash,
-            "Without channel.confirm_delivery(), basic_publish returns as soon as the message is on "
-            "its way: the broker may not have it yet, let alone on disk. A crash a moment later can "
-            "lose it, and the publisher, which has moved on, never hears.",
+            say(
+                "Without channel.confirm_delivery(), basic_publish returns as soon as the message is on "
+                "its way: the broker may not have it yet, let alone on disk. A crash a moment later can "
+                "lose it, and the publisher, which has moved on, never hears.",
+                "没有 channel.confirm_delivery() 时，消息一发出去，basic_publish 就返回了：broker 可能还没"
+                "收到它，更别说写到磁盘上了。片刻之后的一次崩溃就可能让它丢失，而早已继续往下执行的生产者"
+                "永远不会知道。",
+            ),
         )
     return right(
-        f"Every confirmed order was worked on: {len(run.sent)} sent, {len(done)} done",
+        say(
+            f"Every confirmed order was worked on: {len(run.sent)} sent, {len(done)} done",
+            f"每个已确认的订单都处理了：发出 {len(run.sent)} 个，完成 {len(done)} 个",
+        ),
         counts,
         crash,
         (
-            f"{plural(len(twice), 'order')} ({listed(twice)}) {'was' if len(twice) == 1 else 'were'} "
-            "worked on twice: done before the crash, their acks lost with it. That is 'at least once'; "
-            "make do_work idempotent (or remember what was done)."
+            say(
+                f"{plural(len(twice), 'order')} ({listed(twice)}) {'was' if len(twice) == 1 else 'were'} "
+                "worked on twice: done before the crash, their acks lost with it. That is 'at least once'; "
+                "make do_work idempotent (or remember what was done).",
+                f"有 {len(twice)} 个订单（{listed(twice)}）处理了两次：崩溃前已经处理完，确认却随崩溃"
+                "丢失了。这就是“至少一次”；请让 do_work 保持幂等（或者记下已经做过的事）。",
+            )
             if twice
-            else "No order was done twice this time; after a crash some can be (their acks lost with "
-            "it), so do_work should be safe to repeat."
+            else say(
+                "No order was done twice this time; after a crash some can be (their acks lost with "
+                "it), so do_work should be safe to repeat.",
+                "这次没有订单处理两次；但崩溃之后，有些订单可能会处理两次（它们的确认随崩溃丢失），所以 "
+                "do_work 应当可以安全地重复执行。",
+            )
         ),
     )

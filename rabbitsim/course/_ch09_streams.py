@@ -26,7 +26,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from rabbitsim.backends import BrokerHandle, ManagementClient, ManagementError
 
 from ._client import connected, delete_queues, describe, private_name
-from ._feedback import Feedback, exercise, listed, plural, right, wrong
+from ._feedback import Both, Feedback, exercise, listed, plural, right, say, wrong
 
 __all__ = [
     "RETENTION_BYTES",
@@ -59,7 +59,7 @@ class StreamRead:
     body: str
 
     def __str__(self) -> str:
-        return f"{self.body!r} (offset {self.offset})"
+        return say(f"{self.body!r} (offset {self.offset})", f"{self.body!r}（偏移量 {self.offset}）")
 
 
 @dataclass
@@ -160,17 +160,23 @@ def _call(function: Callable[..., object], *args: Any) -> str | None:
 def _refusal_advice(raised: str) -> str:
     """What a stream consumer's usual refusals mean."""
     if "prefetch count is not set" in raised:
-        return (
-            "A stream consumer needs a prefetch: channel.basic_qos(prefetch_count=...) before basic_consume."
+        return say(
+            "A stream consumer needs a prefetch: channel.basic_qos(prefetch_count=...) before basic_consume.",
+            "流的消费者需要设置预取：在 basic_consume 之前调用 channel.basic_qos(prefetch_count=...)。",
         )
     if "automatic acknowledgement" in raised:
-        return "A stream consumer must acknowledge manually: leave auto_ack=False (acks remove nothing)."
-    if "invalid arg 'x-stream-offset'" in raised or "INTERNAL_ERROR" in raised:  # 3.10 and 4.0: 541 for some
-        return (
-            "x-stream-offset takes 'first', 'last', 'next', an offset (int), a timestamp (datetime) or an "
-            "interval string with its unit: '30s', '5m', '1h', '7D'."
+        return say(
+            "A stream consumer must acknowledge manually: leave auto_ack=False (acks remove nothing).",
+            "流的消费者必须手动确认：保持 auto_ack=False（确认并不会删除任何消息）。",
         )
-    return "See the broker's reply above."
+    if "invalid arg 'x-stream-offset'" in raised or "INTERNAL_ERROR" in raised:  # 3.10 and 4.0: 541 for some
+        return say(
+            "x-stream-offset takes 'first', 'last', 'next', an offset (int), a timestamp (datetime) or an "
+            "interval string with its unit: '30s', '5m', '1h', '7D'.",
+            "x-stream-offset 可以取 'first'、'last'、'next'、一个偏移量（int）、一个时间戳（datetime），"
+            "或者带单位的时间间隔字符串：'30s'、'5m'、'1h'、'7D'。",
+        )
+    return say("See the broker's reply above.", "请看上面 broker 的答复。")
 
 
 @contextlib.contextmanager
@@ -199,8 +205,10 @@ class _Consumed:
 
     @property
     def asked(self) -> str:
-        if self.offset in (NO_CONSUMER, NO_OFFSET):
-            return str(self.offset)
+        if self.offset == NO_CONSUMER:
+            return say(NO_CONSUMER, "没有消费者")
+        if self.offset == NO_OFFSET:
+            return say(NO_OFFSET, "未设置 x-stream-offset")
         return f"x-stream-offset={self.offset!r}"
 
 
@@ -238,16 +246,20 @@ def _consume_with(
 def _not_consuming(run: _Consumed) -> Feedback | None:
     """The verdict when the learner's consumer did not get going at all, else None."""
     if run.raised is not None and not run.raised[:3].isdigit():  # Python's error, not the broker's
-        return wrong("Your function raised an error", run.raised)
+        return wrong(say("Your function raised an error", "你的函数抛出了错误"), run.raised)
     if run.raised is not None:
         return wrong(
-            "The broker refused your consumer",
-            f"It answered {run.raised}.",
+            say("The broker refused your consumer", "broker 拒绝了你的消费者"),
+            say(f"It answered {run.raised}.", f"它的答复是 {run.raised}。"),
             _refusal_advice(run.raised),
         )
     if run.offset == NO_CONSUMER:
         return wrong(
-            "Your function started no consumer", "Call channel.basic_consume(stream, on_message, ...)."
+            say("Your function started no consumer", "你的函数没有启动任何消费者"),
+            say(
+                "Call channel.basic_consume(stream, on_message, ...).",
+                "请调用 channel.basic_consume(stream, on_message, ...)。",
+            ),
         )
     return None
 
@@ -304,40 +316,59 @@ def _why_recent_is_wrong(consumed: _Consumed) -> str:
     """Why a consumer asked for the last WINDOW_SECONDS got what it got."""
     offset, got = consumed.offset, consumed.bodies
     if offset in (NO_OFFSET, "next"):
-        return (
+        return say(
             "A consumer without x-stream-offset (or with 'next') starts at the end of the log: it gets "
-            "only messages published after it starts, and the check published none."
+            "only messages published after it starts, and the check published none.",
+            "没有 x-stream-offset（或者用 'next'）的消费者从日志末尾开始：它只会收到自己启动之后发布的"
+            "消息，而检查在那之后没有再发布任何消息。",
         )
     if offset == "first":
-        return "'first' starts at the beginning of the log, however old."
+        return say(
+            "'first' starts at the beginning of the log, however old.",
+            "'first' 从日志的开头开始，不管那有多久远。",
+        )
     if offset == "last":
-        return "'last' starts at the last chunk (the last batch the broker wrote), not at a time."
+        return say(
+            "'last' starts at the last chunk (the last batch the broker wrote), not at a time.",
+            "'last' 从最后一个块（broker 最后写入的那一批消息）开始，而不是从某个时间开始。",
+        )
     if isinstance(offset, int) and not isinstance(offset, bool):
-        return (
+        return say(
             f"A number is an offset, a position in the log (here {offset}), not a number of seconds: use "
-            "an interval string such as f'{seconds}s', or a datetime."
+            "an interval string such as f'{seconds}s', or a datetime.",
+            f"数字是偏移量，也就是日志中的位置（这里是 {offset}），而不是秒数：请用 f'{{seconds}}s' 这样的"
+            "时间间隔字符串，或者一个 datetime。",
         )
     if isinstance(offset, datetime.datetime) and offset.tzinfo is None:
-        return (
+        return say(
             "pika sends a datetime without a time zone as if it were UTC: with a local time the start is "
-            "hours off. Use datetime.now(timezone.utc) - timedelta(seconds=seconds)."
+            "hours off. Use datetime.now(timezone.utc) - timedelta(seconds=seconds).",
+            "pika 会把不带时区的 datetime 当作 UTC 时间发送：用本地时间的话，起点会差上几个小时。请用 "
+            "datetime.now(timezone.utc) - timedelta(seconds=seconds)。",
         )
     if not got:
-        return (
-            f"It started reading after the recent messages: the start must be {WINDOW_SECONDS} s before now."
+        return say(
+            f"It started reading after the recent messages: the start must be {WINDOW_SECONDS} s before now.",
+            f"它是从最近那批消息之后才开始读的：起点必须是现在之前 {WINDOW_SECONDS} 秒。",
         )
     if any(body in EARLIER for body in got):
-        return (
+        return say(
             f"It also read messages published {GAP_SECONDS:.1f} s before the recent ones, more than "
-            f"{WINDOW_SECONDS} s ago: is the unit right ('s' for seconds, 'm' for minutes)?"
+            f"{WINDOW_SECONDS} s ago: is the unit right ('s' for seconds, 'm' for minutes)?",
+            f"它还读到了比最近那批早 {GAP_SECONDS:.1f} 秒发布的消息，它们的发布时间距今已超过 "
+            f"{WINDOW_SECONDS} 秒：单位对吗（'s' 是秒，'m' 是分钟）？",
         )
-    return f"It missed recent messages: the start must be {WINDOW_SECONDS} s before now."
+    return say(
+        f"It missed recent messages: the start must be {WINDOW_SECONDS} s before now.",
+        f"它漏掉了最近的消息：起点必须是现在之前 {WINDOW_SECONDS} 秒。",
+    )
 
 
 @exercise(
     "9.1",
-    "Read only what arrived in the last minute",
-    solution="""def consume_recent(channel, stream, seconds, on_message):
+    Both("Read only what arrived in the last minute", "只读取最近一分钟内到达的消息"),
+    solution=Both(
+        """def consume_recent(channel, stream, seconds, on_message):
     channel.basic_qos(prefetch_count=100)      # a stream consumer needs a prefetch...
     channel.basic_consume(                     # ...and manual acks (on_message acks)
         stream, on_message, arguments={"x-stream-offset": f"{seconds}s"}
@@ -345,15 +376,34 @@ def _why_recent_is_wrong(consumed: _Consumed) -> str:
 
 
 course.EXERCISES["9.1"](broker, consume_recent)""",
-    explanation=(
+        """def consume_recent(channel, stream, seconds, on_message):
+    channel.basic_qos(prefetch_count=100)      # 流的消费者需要设置预取……
+    channel.basic_consume(                     # ……还要手动确认（on_message 会确认）
+        stream, on_message, arguments={"x-stream-offset": f"{seconds}s"}
+    )
+
+
+course.EXERCISES["9.1"](broker, consume_recent)""",
+    ),
+    explanation=Both(
         "x-stream-offset takes an interval as a string with its unit ('60s', '1m', '2h', '7D'): the "
         "broker subtracts it from its own clock and starts at the first chunk written since. A "
         "datetime works too (datetime.now(timezone.utc) - timedelta(seconds=seconds)), sent as an AMQP "
-        "timestamp in whole seconds. A plain number would be an offset, a position in the log."
+        "timestamp in whole seconds. A plain number would be an offset, a position in the log.",
+        "x-stream-offset 接受带单位的时间间隔字符串（'60s'、'1m'、'2h'、'7D'）：broker 用自己的时钟减去"
+        "这段时间，从那以后写入的第一个块开始读。datetime 也可以"
+        "（datetime.now(timezone.utc) - timedelta(seconds=seconds)），它以精确到整秒的 AMQP 时间戳发送。"
+        "单纯的数字则是偏移量，也就是日志中的位置。",
     ),
     hints=(
-        "Which x-stream-offset values are about time rather than position? Section 3 used two.",
-        "An interval is a string with a unit: '30s' is thirty seconds.",
+        Both(
+            "Which x-stream-offset values are about time rather than position? Section 3 used two.",
+            "x-stream-offset 的哪些取值表示时间，而不是位置？第 3 节用到了两种。",
+        ),
+        Both(
+            "An interval is a string with a unit: '30s' is thirty seconds.",
+            "时间间隔是带单位的字符串：'30s' 就是三十秒。",
+        ),
     ),
 )
 def check_recent(broker: BrokerHandle, consume_recent: Callable[..., object]) -> Feedback:
@@ -367,33 +417,56 @@ def check_recent(broker: BrokerHandle, consume_recent: Callable[..., object]) ->
         refused = _not_consuming(minute)  # a Feedback is falsy when wrong: no `or` here
     if refused is not None:
         return refused
-    asked = f"Your consumer asked for {short.asked} (seconds={WINDOW_SECONDS})" + (
-        f" and {minute.asked} (seconds=60)." if minute.offset != NO_CONSUMER else "."
+    asked = say(
+        f"Your consumer asked for {short.asked} (seconds={WINDOW_SECONDS})"
+        + (f" and {minute.asked} (seconds=60)." if minute.offset != NO_CONSUMER else "."),
+        f"你的消费者请求的起点：{short.asked}（seconds={WINDOW_SECONDS}）"
+        + (f"和 {minute.asked}（seconds=60）。" if minute.offset != NO_CONSUMER else "。"),
     )
-    story = (
+    story = say(
         f"The check published {listed(EARLIER)}, waited {GAP_SECONDS:.1f} s, published {listed(RECENT)}, "
-        f"and then asked for the last {WINDOW_SECONDS} s."
+        f"and then asked for the last {WINDOW_SECONDS} s.",
+        f"检查先发布了 {listed(EARLIER)}，等了 {GAP_SECONDS:.1f} 秒，又发布了 {listed(RECENT)}，然后请求"
+        f"最近 {WINDOW_SECONDS} 秒的消息。",
     )
     if short.bodies != RECENT:
         return wrong(
-            f"Asked for the last {WINDOW_SECONDS} s, your consumer read "
-            + (listed(short.bodies) if short.bodies else "nothing"),
+            say(
+                f"Asked for the last {WINDOW_SECONDS} s, your consumer read "
+                + (listed(short.bodies) if short.bodies else "nothing"),
+                f"请求最近 {WINDOW_SECONDS} 秒的消息时，你的消费者"
+                + (f"读到了 {listed(short.bodies)}" if short.bodies else "什么也没读到"),
+            ),
             story,
             asked,
             _why_recent_is_wrong(short),
         )
     if minute.bodies != EARLIER + RECENT:
         return wrong(
-            f"Asked for the last 60 s, your consumer read {listed(minute.bodies)}",
-            "Every message the check published is less than a minute old, so all five should arrive.",
+            say(
+                f"Asked for the last 60 s, your consumer read {listed(minute.bodies)}",
+                "请求最近 60 秒的消息时，你的消费者"
+                + (f"读到了 {listed(minute.bodies)}" if minute.bodies else "什么也没读到"),
+            ),
+            say(
+                "Every message the check published is less than a minute old, so all five should arrive.",
+                "检查发布的每条消息都还不到一分钟，所以五条都应该收到。",
+            ),
             asked,
-            "Does your function use its `seconds` argument?",
+            say("Does your function use its `seconds` argument?", "你的函数用到它的 `seconds` 参数了吗？"),
         )
     return right(
-        "Your consumer reads exactly what arrived in the window",
+        say(
+            "Your consumer reads exactly what arrived in the window",
+            "你的消费者读到的恰好是时间窗口内到达的消息",
+        ),
         story,
-        f"It read {', '.join(str(item) for item in short.got)}; asked for 60 s, all "
-        f"{plural(len(minute.got), 'message')}.",
+        say(
+            f"It read {', '.join(str(item) for item in short.got)}; asked for 60 s, all "
+            f"{plural(len(minute.got), 'message')}.",
+            f"它读到了 {'、'.join(str(item) for item in short.got)}；请求 60 秒时，读到了全部 "
+            f"{len(minute.got)} 条消息。",
+        ),
         asked,
     )
 
@@ -407,7 +480,7 @@ LATER = ["event 9", "event 10"]  # published while the resumed consumer runs
 
 @exercise(
     "9.2",
-    "Resume after the last processed offset",
+    Both("Resume after the last processed offset", "从最后处理的偏移量之后继续"),
     solution="""def resume(channel, stream, last_done, on_message):
     channel.basic_qos(prefetch_count=100)
     channel.basic_consume(
@@ -416,16 +489,22 @@ LATER = ["event 9", "event 10"]  # published while the resumed consumer runs
 
 
 course.EXERCISES["9.2"](broker, resume)""",
-    explanation=(
+    explanation=Both(
         "The broker does not remember how far a consumer of a stream got: the consumer keeps its "
         "own offset (Kafka's consumers commit theirs). It saved the offset of the last event it "
         "finished, so it starts at the next one: last_done + 1. Starting at last_done would do that "
         "event twice; 'next' would skip what was published while it was down; 'first' would redo "
-        "everything."
+        "everything.",
+        "broker 不会记住流的消费者读到了哪里：偏移量由消费者自己保存（Kafka 的消费者会提交自己的偏移量）。"
+        "它保存的是最后处理完的那个事件的偏移量，所以要从下一个开始：last_done + 1。从 last_done 开始，"
+        "那个事件会处理两次；'next' 会跳过它停机期间发布的消息；'first' 则会把一切重做一遍。",
     ),
     hints=(
-        "x-stream-offset also takes a number: the offset to start at.",
-        "last_done was already processed.",
+        Both(
+            "x-stream-offset also takes a number: the offset to start at.",
+            "x-stream-offset 也接受一个数字：开始读取的偏移量。",
+        ),
+        Both("last_done was already processed.", "last_done 已经处理过了。"),
     ),
 )
 def check_resume(broker: BrokerHandle, resume: Callable[..., object]) -> Feedback:
@@ -453,54 +532,94 @@ def check_resume(broker: BrokerHandle, resume: Callable[..., object]) -> Feedbac
         return refused
     expected = EVENTS[PROCESSED:] + LATER
     got = consumed.bodies
-    story = (
+    story = say(
         f"The stream held {EVENTS[0]!r} to {EVENTS[-1]!r} at offsets {offsets[EVENTS[0]]} to "
         f"{offsets[EVENTS[-1]]}; the consumer had processed up to {EVENTS[PROCESSED - 1]!r}, so "
-        f"last_done={last_done}. After your consumer started, the check published {listed(LATER)}."
+        f"last_done={last_done}. After your consumer started, the check published {listed(LATER)}.",
+        f"流里有 {EVENTS[0]!r} 到 {EVENTS[-1]!r}，偏移量从 {offsets[EVENTS[0]]} 到 {offsets[EVENTS[-1]]}；"
+        f"消费者已经处理到 {EVENTS[PROCESSED - 1]!r}，所以 last_done={last_done}。你的消费者启动之后，"
+        f"检查又发布了 {listed(LATER)}。",
     )
-    asked = f"Your consumer asked for {consumed.asked}."
+    asked = say(f"Your consumer asked for {consumed.asked}.", f"你的消费者请求的起点：{consumed.asked}。")
     if got == expected:
         return right(
-            "Every remaining event arrived exactly once, in order, and the consumer keeps following the log",
+            say(
+                "Every remaining event arrived exactly once, in order, and the consumer keeps following "
+                "the log",
+                "剩下的每个事件都按顺序恰好到达一次，而且消费者会继续跟着日志往下读",
+            ),
             story,
             asked,
-            f"It read {', '.join(str(item) for item in consumed.got)}.",
+            say(
+                f"It read {', '.join(str(item) for item in consumed.got)}.",
+                f"它读到了 {'、'.join(str(item) for item in consumed.got)}。",
+            ),
         )
     again = [body for body in got if body in EVENTS[:PROCESSED]]
     missed = [body for body in expected if body not in got]
-    details = [story, asked, f"It read {listed(got)}."]
+    details = [
+        story,
+        asked,
+        say(f"It read {listed(got)}.", f"它读到了 {listed(got)}。" if got else "它什么也没读到。"),
+    ]
     if again == [EVENTS[PROCESSED - 1]]:
         details.append(
-            f"{again[0]!r} (offset last_done) was already processed: start at the offset after it, "
-            "last_done + 1."
+            say(
+                f"{again[0]!r} (offset last_done) was already processed: start at the offset after it, "
+                "last_done + 1.",
+                f"{again[0]!r}（偏移量 last_done）已经处理过了：应当从它后面的偏移量开始，即 last_done + 1。",
+            )
         )
     elif again:
         details.append(
-            f"It processed {plural(len(again), 'event')} again: {listed(again)}. Start after last_done, "
-            "not at the beginning."
+            say(
+                f"It processed {plural(len(again), 'event')} again: {listed(again)}. Start after last_done, "
+                "not at the beginning.",
+                f"它把 {len(again)} 个事件又处理了一遍：{listed(again)}。应当从 last_done 之后开始，而不是"
+                "从头开始。",
+            )
         )
     if missed:
         first = got[0] if got else None
         if first is None:
-            why = "nothing arrived at all."
+            why = say("nothing arrived at all.", "什么也没有收到。")
         elif first == LATER[0]:
-            why = (
+            why = say(
                 "'next' (also what a consumer without x-stream-offset gets) starts at the end of the log, "
-                "skipping what was published while the consumer was down."
+                "skipping what was published while the consumer was down.",
+                "'next'（不设 x-stream-offset 的消费者得到的也是它）从日志末尾开始，跳过了消费者停机期间"
+                "发布的消息。",
             )
         elif first == EVENTS[-1]:
-            why = "'last' starts at the last chunk written, not after the offset you processed."
+            why = say(
+                "'last' starts at the last chunk written, not after the offset you processed.",
+                "'last' 从最后写入的那个块开始，而不是从你处理过的偏移量之后开始。",
+            )
         else:
-            why = f"it started at {first!r}, after {missed[0]!r}: start at last_done + 1."
-        details.append(f"It missed {listed(missed)}: {why}")
+            why = say(
+                f"it started at {first!r}, after {missed[0]!r}: start at last_done + 1.",
+                f"它从 {first!r} 开始，越过了 {missed[0]!r}：应当从 last_done + 1 开始。",
+            )
+        details.append(say(f"It missed {listed(missed)}: {why}", f"它漏掉了 {listed(missed)}：{why}"))
     if not again and not missed:
-        details.append("Each remaining event should arrive once, in the log's order.")
+        details.append(
+            say(
+                "Each remaining event should arrive once, in the log's order.",
+                "剩下的每个事件都应当按日志的顺序到达一次。",
+            )
+        )
     title = (
-        "Your consumer read the wrong events"
+        say("Your consumer read the wrong events", "你的消费者读错了事件")
         if (again and missed) or not (again or missed)
-        else f"Your consumer processed {plural(len(again), 'event')} twice"
+        else say(
+            f"Your consumer processed {plural(len(again), 'event')} twice",
+            f"你的消费者把 {len(again)} 个事件处理了两次",
+        )
         if again
-        else f"Your consumer missed {plural(len(missed), 'event')}"
+        else say(
+            f"Your consumer missed {plural(len(missed), 'event')}",
+            f"你的消费者漏掉了 {len(missed)} 个事件",
+        )
     )
     return wrong(title, *details)
 
@@ -581,13 +700,20 @@ def _retained(broker: BrokerHandle, declare: Callable[[BlockingChannel, str], ob
     return run
 
 
+#: the queue types a learner may declare instead of a stream, as the Chinese sentence names them
+_KINDS_ZH = {"classic": "经典队列", "quorum": "仲裁队列"}
+
+
 def _argument(queue: dict[str, Any], key: str) -> Any:
     return (queue.get("arguments") or {}).get(key)
 
 
 @exercise(
     "9.3",
-    f"A stream that keeps at most about {RETENTION_BYTES // 1000} kB",
+    Both(
+        f"A stream that keeps at most about {RETENTION_BYTES // 1000} kB",
+        f"最多保留约 {RETENTION_BYTES // 1000} kB 的流",
+    ),
     solution=f"""def declare_audit_log(channel, name):
     channel.queue_declare(
         name,
@@ -601,15 +727,24 @@ def _argument(queue: dict[str, Any], key: str) -> Any:
 
 
 course.EXERCISES["9.3"](broker, declare_audit_log)""",
-    explanation=(
+    explanation=Both(
         "x-max-length-bytes is the limit, but retention removes whole segment files, and never the "
         "one being written. With the default segment size (500 MB) a 50 kB stream is one segment, "
         "so nothing would ever go: the segments must be a fraction of the limit. With 10 kB segments "
-        "the stream keeps between 40 and 50 kB (plus what the segment being written holds)."
+        "the stream keeps between 40 and 50 kB (plus what the segment being written holds).",
+        "x-max-length-bytes 是上限，但保留策略删除的是整个段文件，而且从不删除正在写入的那个段。使用默认的"
+        "段大小（500 MB）时，一个 50 kB 的流只有一个段，所以什么也不会被删除：段的大小必须只是上限的几分"
+        "之一。段为 10 kB 时，流会保留 40 到 50 kB（再加上正在写入的那个段里的内容）。",
     ),
     hints=(
-        "Section 4: which two arguments did the retention experiment use?",
-        "x-stream-max-segment-size-bytes: a segment is removed only whole, and the newest never.",
+        Both(
+            "Section 4: which two arguments did the retention experiment use?",
+            "第 4 节：保留实验用了哪两个参数？",
+        ),
+        Both(
+            "x-stream-max-segment-size-bytes: a segment is removed only whole, and the newest never.",
+            "x-stream-max-segment-size-bytes：段只会被整个删除，而最新的段永远不会被删除。",
+        ),
     ),
 )
 def check_retention(
@@ -621,75 +756,141 @@ def check_retention(
     run = _retained(broker, declare_audit_log)
     if run.raised is not None:
         advice = (
-            ["A stream takes no x-max-length (a count); its limits are x-max-length-bytes and x-max-age."]
+            [
+                say(
+                    "A stream takes no x-max-length (a count); its limits are x-max-length-bytes and "
+                    "x-max-age.",
+                    "流不接受 x-max-length（按条数限制）；它的限制是 x-max-length-bytes 和 x-max-age。",
+                )
+            ]
             if "x-max-length'" in run.raised
-            else ["A stream is always durable=True, never exclusive or auto-delete."]
+            else [
+                say(
+                    "A stream is always durable=True, never exclusive or auto-delete.",
+                    "流总是 durable=True，从来不是 exclusive 或 auto-delete 的。",
+                )
+            ]
             if "invalid property" in run.raised
             else []
         )
-        return wrong("The broker refused your declare", f"It answered {run.raised}.", *advice)
+        return wrong(
+            say("The broker refused your declare", "broker 拒绝了你的声明"),
+            say(f"It answered {run.raised}.", f"它的答复是 {run.raised}。"),
+            *advice,
+        )
     if run.queue is None:
         return wrong(
-            "There is no queue", "Your function returned, but no queue of the name it was given exists."
+            say("There is no queue", "没有队列"),
+            say(
+                "Your function returned, but no queue of the name it was given exists.",
+                "你的函数返回了，但并不存在以传给它的名字命名的队列。",
+            ),
         )
     arguments = run.queue.get("arguments") or {}
-    shown = (
-        f"The queue: type {run.queue.get('type')!r}, durable={run.queue.get('durable')}, "
-        f"arguments {arguments}."
+    kind = run.queue.get("type")
+    shown = say(
+        f"The queue: type {kind!r}, durable={run.queue.get('durable')}, arguments {arguments}.",
+        f"该队列：类型 {kind!r}，durable={run.queue.get('durable')}，参数 {arguments}。",
     )
-    if run.queue.get("type") != "stream":
+    if kind != "stream":
         return wrong(
-            f"It is a {run.queue.get('type')} queue, not a stream",
+            say(
+                f"It is a {kind} queue, not a stream",
+                f"它是一个{_KINDS_ZH.get(str(kind), f' {kind} 队列')}，不是流",
+            ),
             shown,
-            'A stream is declared with arguments={"x-queue-type": "stream"}. (A classic queue with '
-            "x-max-length-bytes drops messages one by one from its head; a stream removes whole "
-            "segments of its log.)",
+            say(
+                'A stream is declared with arguments={"x-queue-type": "stream"}. (A classic queue with '
+                "x-max-length-bytes drops messages one by one from its head; a stream removes whole "
+                "segments of its log.)",
+                '声明流要用 arguments={"x-queue-type": "stream"}。（设置了 x-max-length-bytes 的经典队列'
+                "会从队头一条一条地丢弃消息；流删除的则是日志里的整个段。）",
+            ),
         )
     if run.error is not None:
-        return wrong("Publishing to the stream failed", run.error, shown)
+        return wrong(say("Publishing to the stream failed", "向流发布消息失败了"), run.error, shown)
     published = RETENTION_MESSAGES * RETENTION_MESSAGE_BYTES
     first = run.kept[0].offset if run.kept else None
-    kept = (
+    kept = say(
         f"After {RETENTION_MESSAGES} messages of {RETENTION_MESSAGE_BYTES} bytes ({published // 1000} kB), "
-        f"it keeps {plural(len(run.kept), 'message')} ({run.kept_bytes // 1000} kB), from offset {first}."
+        f"it keeps {plural(len(run.kept), 'message')} ({run.kept_bytes // 1000} kB), from offset {first}.",
+        f"发布 {RETENTION_MESSAGES} 条 {RETENTION_MESSAGE_BYTES} 字节的消息"
+        f"（共 {published // 1000} kB）之后，它保留了 {len(run.kept)} 条消息"
+        f"（{run.kept_bytes // 1000} kB），从偏移量 {first} 开始。",
     )
     limit = _argument(run.queue, "x-max-length-bytes")
     segment = _argument(run.queue, "x-stream-max-segment-size-bytes")
     if run.kept_bytes > RETENTION_BYTES * RETENTION_SLACK:
         if limit is None:
-            why = "Nothing limits its size: x-max-length-bytes sets the limit" + (
-                " (x-max-age limits by age, and these messages are seconds old)."
-                if _argument(run.queue, "x-max-age") is not None
-                else "."
+            by_age = _argument(run.queue, "x-max-age") is not None
+            why = say(
+                "Nothing limits its size: x-max-length-bytes sets the limit"
+                + (" (x-max-age limits by age, and these messages are seconds old)." if by_age else "."),
+                "没有任何东西限制它的大小：上限由 x-max-length-bytes 设置"
+                + ("（x-max-age 按时间限制，而这些消息才几秒钟）。" if by_age else "。"),
             )
         elif segment is None or int(segment) >= int(limit):
             size = DEFAULT_SEGMENT_BYTES if segment is None else int(segment)
-            why = (
+            why = say(
                 f"Its segments are {size:_} bytes{' (the default)' if segment is None else ''}: retention "
                 "removes whole segments and never the one being written, so nothing goes before the log "
-                "outgrows its first segment. Set x-stream-max-segment-size-bytes to a fraction of the limit."
+                "outgrows its first segment. Set x-stream-max-segment-size-bytes to a fraction of the limit.",
+                f"它的段大小是 {size:_} 字节{'（默认值）' if segment is None else ''}："
+                "保留策略删除的是整个段，而且从不删除正在写入的段，所以在日志超出第一个段之前，"
+                "什么也不会被删除。请把 "
+                "x-stream-max-segment-size-bytes 设为上限的几分之一。",
             )
         else:
-            why = f"Its x-max-length-bytes is {int(limit):_}: the limit should be {RETENTION_BYTES:_}."
-        return wrong(f"It keeps more than {RETENTION_BYTES // 1000} kB", kept, shown, why)
+            why = say(
+                f"Its x-max-length-bytes is {int(limit):_}: the limit should be {RETENTION_BYTES:_}.",
+                f"它的 x-max-length-bytes 是 {int(limit):_}：上限应当是 {RETENTION_BYTES:_}。",
+            )
+        return wrong(
+            say(
+                f"It keeps more than {RETENTION_BYTES // 1000} kB",
+                f"它保留的超过了 {RETENTION_BYTES // 1000} kB",
+            ),
+            kept,
+            shown,
+            why,
+        )
     if run.kept_bytes < RETENTION_BYTES * RETENTION_FLOOR:
         return wrong(
-            f"It keeps far less than {RETENTION_BYTES // 1000} kB",
+            say(
+                f"It keeps far less than {RETENTION_BYTES // 1000} kB",
+                f"它保留的远远少于 {RETENTION_BYTES // 1000} kB",
+            ),
             kept,
             shown,
             (
-                f"Its x-max-length-bytes is {int(limit):_}: the limit should be about "
-                f"{RETENTION_BYTES:_} bytes."
+                say(
+                    f"Its x-max-length-bytes is {int(limit):_}: the limit should be about "
+                    f"{RETENTION_BYTES:_} bytes.",
+                    f"它的 x-max-length-bytes 是 {int(limit):_}：上限应当在 {RETENTION_BYTES:_} 字节左右。",
+                )
                 if limit is not None and int(limit) < RETENTION_BYTES * RETENTION_FLOOR * 2
-                else "The segments should be a fraction of the limit (a fifth, say): with "
-                f"{int(segment):_}-byte segments the stream drops a large share of its log at once."
+                else say(
+                    "The segments should be a fraction of the limit (a fifth, say): with "
+                    f"{int(segment):_}-byte segments the stream drops a large share of its log at once.",
+                    "段的大小应当是上限的几分之一（比如五分之一）：段为 "
+                    f"{int(segment):_} 字节时，流一次就会丢掉日志的一大部分。",
+                )
                 if segment is not None
-                else f"The limit should be about {RETENTION_BYTES:_} bytes."
+                else say(
+                    f"The limit should be about {RETENTION_BYTES:_} bytes.",
+                    f"上限应当在 {RETENTION_BYTES:_} 字节左右。",
+                )
             ),
         )
     return right(
-        f"The stream keeps at most about {RETENTION_BYTES // 1000} kB, and removed the oldest segments",
+        say(
+            f"The stream keeps at most about {RETENTION_BYTES // 1000} kB, and removed the oldest segments",
+            f"流最多保留约 {RETENTION_BYTES // 1000} kB，并删除了最旧的段",
+        ),
         kept,
         shown,
-        "The first offset moved: whole segments went, oldest first; the newest segment stays.",
+        say(
+            "The first offset moved: whole segments went, oldest first; the newest segment stays.",
+            "第一个偏移量往后移了：整段整段地删除，最旧的先删；最新的段保留下来。",
+        ),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 import sys
 import time
 import uuid
@@ -19,6 +20,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
+from rabbitsim._language import say
 from rabbitsim.backends import BrokerHandle
 from rabbitsim.vocabulary import QueueInfo, Topology
 
@@ -38,6 +40,7 @@ __all__ = [
     "private_name",
     "publish_confirmed",
     "queue_exists",
+    "reworded_reason",
     "route",
     "shows",
     "startup_reason",
@@ -85,25 +88,71 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _not_in_time() -> str:
+    return say("it did not start in time", "它没能及时启动")
+
+
+def _broker_answered(reply: str) -> str:
+    return say(f"the broker answered {reply}", f"broker 的答复是 {reply}")
+
+
+def _could_not_connect(where: str) -> str:
+    return say(
+        f"it could not connect to {where} (is the broker closed? start it again in the first cell)",
+        f"它连不上 {where}（broker 是不是已经关闭了？请在第一个单元格里重新启动它）",
+    )
+
+
 def startup_reason(error: BaseException | None, url: str) -> str:
     """Why a consumer or worker could not start, as one clause: the broker's reply when it
     gave one, else what went wrong on the way to it."""
     if error is None:
-        return "it did not start in time"
+        return _not_in_time()
     if isinstance(error, pika.exceptions.ChannelClosedByBroker | pika.exceptions.ConnectionClosedByBroker):
-        return f"the broker answered {error.reply_code} {error.reply_text}"
+        return _broker_answered(f"{error.reply_code} {error.reply_text}")
     if isinstance(error, pika.exceptions.AMQPConnectionError):
-        where = url.rsplit("@", 1)[-1]
-        return f"it could not connect to {where} (is the broker closed? start it again in the first cell)"
+        return _could_not_connect(url.rsplit("@", 1)[-1])
     return describe(error)
 
 
+#: `startup_reason`'s English clauses, as a worker process prints them (it speaks English: the
+#: kernel's language is not passed to it), each with the function that says it again
+_REASONS: tuple[tuple[re.Pattern[str], Callable[..., str]], ...] = (
+    (re.compile(r"it did not start in time"), _not_in_time),
+    (re.compile(r"the broker answered (.*)", re.DOTALL), _broker_answered),
+    (
+        re.compile(
+            r"it could not connect to (\S*) \(is the broker closed\? start it again in the first cell\)"
+        ),
+        _could_not_connect,
+    ),
+)
+
+
+def reworded_reason(reason: str) -> str:
+    """A reason `startup_reason` gave in English (in a worker process), in the kernel's language;
+    anything else (an exception's own text) as it is."""
+    for pattern, again in _REASONS:
+        found = pattern.fullmatch(reason)
+        if found:
+            return again(*found.groups())
+    return reason
+
+
 def hint(reason: str) -> str:
-    """What a learner most likely skipped, from the broker's reply."""
+    """What a learner most likely skipped, from the broker's reply (a sentence that follows the
+    reason: with its leading space in English)."""
     if "NOT_FOUND - no queue" in reason or "NOT_FOUND - no exchange" in reason:
-        return " Declare it first (or run the cell above that does)."
+        return say(
+            " Declare it first (or run the cell above that does).",
+            "请先声明它（或者运行上面声明它的那个单元格）。",
+        )
     if "RESOURCE_LOCKED" in reason or "ACCESS_REFUSED" in reason:
-        return " Another consumer holds it: stop it first (course.stop_all() stops what the chapter started)."
+        return say(
+            " Another consumer holds it: stop it first (course.stop_all() stops what the chapter started).",
+            "另一个消费者占用着它：请先停掉那个消费者（course.stop_all() 会停止本章启动的所有消费者"
+            "和 worker）。",
+        )
     return ""
 
 
@@ -123,8 +172,11 @@ def shows(broker: BrokerHandle, queues: Iterable[str] = ()) -> str:
     except Exception as error:  # a closed broker, or a management API that does not answer
         answer = str(error) or type(error).__name__
         if "first cell" in answer:  # a closed handle says what to do itself
-            return f"The broker does not answer: {answer}."
-        return f"The broker does not answer ({answer}): was it closed? Start it again in the first cell."
+            return say(f"The broker does not answer: {answer}.", f"broker 没有响应：{answer}。")
+        return say(
+            f"The broker does not answer ({answer}): was it closed? Start it again in the first cell.",
+            f"broker 没有响应（{answer}）：它是不是已经关闭了？请在第一个单元格里重新启动它。",
+        )
     wanted = [name for name in queues if name]
     listed = [queue for queue in topology.queues if queue.vhost == "/"]
     found = {queue.name: queue for queue in listed}
@@ -132,16 +184,26 @@ def shows(broker: BrokerHandle, queues: Iterable[str] = ()) -> str:
     for name in wanted or sorted(found)[:6]:
         queue = found.get(name)
         if queue is None:
-            parts.append(f"no queue {name!r}")
+            parts.append(say(f"no queue {name!r}", f"没有队列 {name!r}"))
         else:
             consumers = f"{queue.consumers} consumer" + ("" if queue.consumers == 1 else "s")
+            ready, unacked = queue.messages_ready, queue.messages_unacknowledged
             parts.append(
-                f"{name}: {queue.messages_ready} ready, {queue.messages_unacknowledged} unacked, {consumers}"
+                say(
+                    f"{name}: {ready} ready, {unacked} unacked, {consumers}",
+                    f"{name}：{ready} 条就绪，{unacked} 条未确认，{queue.consumers} 个消费者",
+                )
             )
     if not wanted and len(found) > 6:
-        parts.append(f"and {len(found) - 6} more queues")
-    lag = "" if broker.backend == "sim" else " (a real broker's counts lag a few seconds)"
-    return f"The broker shows {'; '.join(parts) or 'no queue at all'}{lag}."
+        parts.append(say(f"and {len(found) - 6} more queues", f"另有 {len(found) - 6} 个队列"))
+    if broker.backend == "sim":
+        lag = ""
+    else:
+        lag = say(" (a real broker's counts lag a few seconds)", "（真实 broker 的计数会滞后几秒）")
+    return say(
+        f"The broker shows {'; '.join(parts) or 'no queue at all'}{lag}.",
+        f"broker 显示：{'；'.join(parts) or '一个队列也没有'}{lag}。",
+    )
 
 
 def as_bytes(body: Any) -> bytes:
@@ -322,17 +384,42 @@ def wait_for_topology(
         time.sleep(0.2)
 
 
+#: what a topology lookup that failed says (rabbitsim.vocabulary: "no queue 'hello' in vhost '/'")
+_NOT_IN_TOPOLOGY = re.compile(r"no (queue|exchange) '(.*)' in vhost '(.*)'", re.DOTALL)
+_KINDS_ZH = {"queue": "队列", "exchange": "交换机"}
+
+
+def _missing_zh(looked_up: str) -> str:
+    """A failed lookup's KeyError text, as a Chinese clause (its names as they are)."""
+    found = _NOT_IN_TOPOLOGY.fullmatch(looked_up)
+    if found is None:
+        return f"broker 上找不到 {looked_up}"
+    kind, name, vhost = found.groups()
+    return f"broker 的虚拟主机 '{vhost}' 里没有{_KINDS_ZH[kind]} '{name}'"
+
+
 def _topology_timeout(
     broker: BrokerHandle, condition: Callable[[Topology], bool], timeout: float, missing: KeyError | None
 ) -> str:
-    wanted = f"`{_source(condition)}`" if _source(condition) else "the condition"
-    said = f"wait_for_topology waited {timeout:g} s, and {wanted} never held."
+    source = _source(condition)
+    wanted = f"`{source}`" if source else say("the condition", "条件")
+    said = say(
+        f"wait_for_topology waited {timeout:g} s, and {wanted} never held.",
+        f"wait_for_topology 等了 {timeout:g} 秒，{wanted} 始终不成立。",
+    )
     if missing is not None:
         looked_up = str(missing.args[0]) if missing.args else "something"
-        cause = f"The broker has {looked_up}: did you run the cells above that declare it?"
-        return f"{said} {cause}"
-    cause = "a cell above was skipped, or run twice (did you run the cells above, in order?)"
-    return f"{said} {shows(broker)} Likely cause: {cause}."
+        return say(
+            f"{said} The broker has {looked_up}: did you run the cells above that declare it?",
+            f"{said}{_missing_zh(looked_up) if missing.args else 'broker 上缺了点什么'}："
+            "上面声明它的单元格你运行了吗？",
+        )
+    shown = shows(broker)
+    return say(
+        f"{said} {shown} Likely cause: a cell above was skipped, or run twice (did you run the "
+        "cells above, in order?).",
+        f"{said}{shown}可能的原因：上面有单元格被跳过了，或者运行了两次（上面的单元格你是按顺序运行的吗？）。",
+    )
 
 
 def _source(function: Callable[..., Any]) -> str:

@@ -23,6 +23,7 @@ from typing import Any, Literal, Self
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
+from rabbitsim._language import say
 from rabbitsim.backends import BrokerHandle
 
 from ._client import connect, describe, explaining, hint, shows, startup_reason
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 POLL_SECONDS = 0.02
+#: what a `kind` is called in a Chinese sentence
+_KINDS_ZH = {"consumer": "消费者", "subscriber": "订阅者"}
 #: how long a consumer may take to start, and to stop after the message it is handling
 START_SECONDS = STOP_SECONDS = 10.0
 
@@ -59,9 +62,12 @@ def stop_all(broker: BrokerHandle | None = None, *, quiet: bool = False) -> None
         item.stop()
     if not quiet:
         print(
-            f"stop_all stopped {len(stopped)}: {', '.join(stopped)}."
+            say(
+                f"stop_all stopped {len(stopped)}: {', '.join(stopped)}.",
+                f"stop_all 停止了 {len(stopped)} 个：{'、'.join(stopped)}。",
+            )
             if stopped
-            else "stop_all: nothing was running."
+            else say("stop_all: nothing was running.", "stop_all：没有正在运行的东西。")
         )
 
 
@@ -79,25 +85,40 @@ def likely_cause(broker: BrokerHandle, queue: str) -> str:
     try:
         found = next((q for q in broker.topology().queues if q.vhost == "/" and q.name == queue), None)
     except Exception:  # the broker does not answer: `shows` has said so
-        return "Likely cause: the broker was closed or restarted; run the first cell again."
+        return say(
+            "Likely cause: the broker was closed or restarted; run the first cell again.",
+            "可能的原因：broker 已经关闭或重启过；请重新运行第一个单元格。",
+        )
     if found is None:
-        return f"Likely cause: {queue!r} is not declared: did you run the cells above that declare it?"
+        return say(
+            f"Likely cause: {queue!r} is not declared: did you run the cells above that declare it?",
+            f"可能的原因：{queue!r} 没有声明：上面声明它的单元格你运行了吗？",
+        )
     if found.messages_ready and found.consumers:
-        return (
+        return say(
             f"Likely cause: {found.messages_ready} messages wait, but the consumers' prefetch windows are "
-            "full of unacknowledged ones (a consumer that does not ack?)."
+            "full of unacknowledged ones (a consumer that does not ack?).",
+            f"可能的原因：有 {found.messages_ready} 条消息在等待，但消费者的预取窗口已经被未确认的消息占满"
+            "（是不是有消费者不发送消息确认？）。",
         )
     if found.messages_ready:
-        return (
+        return say(
             f"Likely cause: {found.messages_ready} messages wait, but the broker lists no consumer on "
-            f"{queue!r} (a real broker's counts lag; or it consumes another queue?)."
+            f"{queue!r} (a real broker's counts lag; or it consumes another queue?).",
+            f"可能的原因：有 {found.messages_ready} 条消息在等待，但 broker 列出的 {queue!r} 上没有消费者"
+            "（真实 broker 的计数有滞后；或者它消费的是另一个队列？）。",
         )
     if found.consumers > 1:
-        return (
+        return say(
             f"Likely cause: {found.consumers} consumers share {queue!r}, and another one (started in an "
-            "earlier run of a cell?) took the messages; course.stop_all() stops every one started here."
+            "earlier run of a cell?) took the messages; course.stop_all() stops every one started here.",
+            f"可能的原因：有 {found.consumers} 个消费者共用 {queue!r}，消息被另一个消费者（是某个单元格"
+            "之前运行时启动的吗？）拿走了；course.stop_all() 会停止在这里启动的每一个消费者。",
         )
-    return "Likely cause: nothing more was published to it: did you run the cells above that publish?"
+    return say(
+        "Likely cause: nothing more was published to it: did you run the cells above that publish?",
+        "可能的原因：没有更多消息发布到这个队列：上面发布消息的单元格你运行了吗？",
+    )
 
 
 class RunningBeside(ABC):
@@ -138,7 +159,12 @@ class RunningBeside(ABC):
             was_running = item.running
             item.stop()
             if was_running:
-                print(f"{name}: started again, so the earlier {item.what} was stopped first.")
+                print(
+                    say(
+                        f"{name}: started again, so the earlier {item.what} was stopped first.",
+                        f"{name}：再次启动，所以先停止了之前启动的那个：{item.what}。",
+                    )
+                )
 
     def started_on(self, broker: BrokerHandle) -> bool:
         """Whether it was started on `broker`: this handle, or another handle to the same URL
@@ -239,7 +265,12 @@ class BackgroundConsumer(RunningBeside):
         on_error: Literal["reject", "ack"] = "reject",
     ) -> None:
         if on_error not in ("reject", "ack"):
-            raise ValueError(f"on_error={on_error!r}: choose 'reject' (without requeue) or 'ack'")
+            raise ValueError(
+                say(
+                    f"on_error={on_error!r}: choose 'reject' (without requeue) or 'ack'",
+                    f"on_error={on_error!r}：请选择 'reject'（不重新入队）或 'ack'",
+                )
+            )
         super().__init__()
         self.broker, self.queue, self.name = broker, queue, name or self.kind
         self.auto_ack, self.ack, self.prefetch, self.exclusive = auto_ack, ack, prefetch, exclusive
@@ -265,7 +296,10 @@ class BackgroundConsumer(RunningBeside):
 
     def _not_started(self) -> str:
         reason = startup_reason(self.error, self.broker.url)
-        return f"{self.name} could not start consuming {self.queue!r}: {reason}.{hint(reason)}"
+        return say(
+            f"{self.name} could not start consuming {self.queue!r}: {reason}.{hint(reason)}",
+            f"{self.name} 无法开始消费 {self.queue!r}：{reason}。{hint(reason)}",
+        )
 
     def _run(self) -> None:
         connection: pika.BlockingConnection | None = None
@@ -289,7 +323,12 @@ class BackgroundConsumer(RunningBeside):
         except BaseException as error:  # kept for the notebook to see, not lost in a thread
             self.error = error
             if self._ready.is_set() and not self._stop.is_set():
-                print(f"{self.name} stopped: {_one_line(describe(error))}", file=sys.stderr, flush=True)
+                said = _one_line(describe(error))
+                print(
+                    say(f"{self.name} stopped: {said}", f"{self.name} 已停止：{said}"),
+                    file=sys.stderr,
+                    flush=True,
+                )
             self._ready.set()
         finally:
             if connection is not None and connection.is_open:
@@ -322,18 +361,24 @@ class BackgroundConsumer(RunningBeside):
         """Report a handler's exception and settle its message, so that it cannot come back."""
         self.failures.append(Failure(received, error))
         if self.auto_ack:
-            settled = "the message was auto-acked"
+            settled = say("the message was auto-acked", "这条消息已经自动确认")
         elif not channel.is_open:
-            settled = "its channel is closed, so the message goes back to the queue"
+            settled = say(
+                "its channel is closed, so the message goes back to the queue",
+                "它的信道已经关闭，所以这条消息会回到队列",
+            )
         elif self.on_error == "ack":
             channel.basic_ack(received.delivery_tag)
-            settled = "acked the message"
+            settled = say("acked the message", "已确认这条消息")
         else:
             channel.basic_reject(received.delivery_tag, requeue=False)
-            settled = "rejected the message (not requeued)"
-        what = _one_line(describe(error))
+            settled = say("rejected the message (not requeued)", "已拒绝这条消息（不重新入队）")
+        what, body = _one_line(describe(error)), _body(received.body)
         print(
-            f"{self.name}: the handler raised {what} on the message {_body(received.body)}; {settled}.",
+            say(
+                f"{self.name}: the handler raised {what} on the message {body}; {settled}.",
+                f"{self.name}：处理消息 {body} 时，handler 抛出了 {what}；{settled}。",
+            ),
             file=sys.stderr,
             flush=True,
         )
@@ -357,11 +402,20 @@ class BackgroundConsumer(RunningBeside):
         return arrived
 
     def _why_not(self, count: int, timeout: float) -> str:
-        said = f"{self.name} waited {timeout:g} s for {count} messages and has {len(self.received)}."
+        has = len(self.received)
+        said = say(
+            f"{self.name} waited {timeout:g} s for {count} messages and has {has}.",
+            f"{self.name} 等 {count} 条消息等了 {timeout:g} 秒，目前只收到 {has} 条。",
+        )
         if not self.running:
-            because = f": {_one_line(describe(self.error))}" if self.error is not None else ""
-            return f"{said} {self.name} has stopped{because}; run the cell that starts it again."
-        return f"{said} {shows(self.broker, [self.queue])} {likely_cause(self.broker, self.queue)}"
+            error = _one_line(describe(self.error)) if self.error is not None else None
+            because = "" if error is None else say(f": {error}", f"：{error}")
+            return say(
+                f"{said} {self.name} has stopped{because}; run the cell that starts it again.",
+                f"{said}{self.name} 已经停止{because}；请重新运行启动它的单元格。",
+            )
+        shown, cause = shows(self.broker, [self.queue]), likely_cause(self.broker, self.queue)
+        return say(f"{said} {shown} {cause}", f"{said}{shown}{cause}")
 
     def stop(self) -> None:
         """Stop consuming and close the connection; unacked messages go back to the queue."""
@@ -370,7 +424,12 @@ class BackgroundConsumer(RunningBeside):
         if self._thread is not threading.current_thread() and self._thread.ident is not None:
             self._thread.join(STOP_SECONDS)
             if self._thread.is_alive():
-                print(f"{self.name} is still busy with a message; it stops as soon as that is done.")
+                print(
+                    say(
+                        f"{self.name} is still busy with a message; it stops as soon as that is done.",
+                        f"{self.name} 还在处理一条消息；处理完就会停止。",
+                    )
+                )
 
     @property
     def running(self) -> bool:
@@ -378,7 +437,10 @@ class BackgroundConsumer(RunningBeside):
 
     @property
     def what(self) -> str:
-        return f"{self.kind} {self.name!r} on {self.queue!r}"
+        return say(
+            f"{self.kind} {self.name!r} on {self.queue!r}",
+            f"队列 {self.queue!r} 上的{_KINDS_ZH.get(self.kind, self.kind)} {self.name!r}",
+        )
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -400,8 +462,12 @@ class SetupChannel:
     def __getattr__(self, name: str) -> Any:
         if name in ("start_consuming", "basic_consume", "consume"):
             raise SubscriberSetupError(
-                f"leave channel.{name}() out of the setup function: it only declares and binds, "
-                "and returns the queue's name; the subscriber consumes from it afterwards"
+                say(
+                    f"leave channel.{name}() out of the setup function: it only declares and binds, "
+                    "and returns the queue's name; the subscriber consumes from it afterwards",
+                    f"setup 函数里不要调用 channel.{name}()：它只负责声明和绑定，并返回队列名；之后由订阅者"
+                    "去消费这个队列",
+                )
             )
         return getattr(self._channel, name)
 
@@ -411,8 +477,12 @@ def run_setup(setup: Callable[..., Any], channel: BlockingChannel, *args: Any) -
     queue = setup(SetupChannel(channel), *args)
     if not isinstance(queue, str) or not queue:
         raise SubscriberSetupError(
-            f"the setup function returned {queue!r}; it must return the queue's name "
-            "(result.method.queue), so the subscriber knows what to consume"
+            say(
+                f"the setup function returned {queue!r}; it must return the queue's name "
+                "(result.method.queue), so the subscriber knows what to consume",
+                f"setup 函数返回了 {queue!r}；它必须返回队列名（result.method.queue），订阅者才知道该消费"
+                "哪个队列",
+            )
         )
     return queue
 
@@ -437,9 +507,11 @@ class Subscriber(BackgroundConsumer):
             reason = str(self.error)
         else:
             reason = startup_reason(self.error, self.broker.url)
-            reason += f".{hint(reason)}"
-        return f"{self.name} could not set up its queue: {reason}"
+            reason += say(f".{hint(reason)}", f"。{hint(reason)}")
+        return say(
+            f"{self.name} could not set up its queue: {reason}", f"{self.name} 无法设置它的队列：{reason}"
+        )
 
     @property
     def what(self) -> str:
-        return f"subscriber {self.name!r}"
+        return say(f"subscriber {self.name!r}", f"订阅者 {self.name!r}")

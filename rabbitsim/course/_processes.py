@@ -15,9 +15,10 @@ import subprocess
 import sys
 import threading
 
+from rabbitsim._language import say
 from rabbitsim.backends import BrokerHandle
 
-from ._client import explaining, hint, shows
+from ._client import explaining, hint, reworded_reason, shows
 from ._consumers import RunningBeside, likely_cause
 
 __all__ = ["WorkerProcess"]
@@ -76,13 +77,22 @@ class WorkerProcess(RunningBeside):
         broker's reply), else the last line it printed (a traceback's last line is the error)."""
         errors = [line.removeprefix("error ") for line in self.lines if line.startswith("error ")]
         if errors:
-            reason = errors[-1]
+            reason = reworded_reason(errors[-1])  # the worker speaks English
         elif self.lines:
-            code = self.process.returncode
-            reason = f"it exited (code {code}) after printing {' '.join(self.lines[-1].split())[:200]!r}"
+            code, last = self.process.returncode, " ".join(self.lines[-1].split())[:200]
+            reason = say(
+                f"it exited (code {code}) after printing {last!r}",
+                f"它打印出 {last!r} 之后就退出了（退出码 {code}）",
+            )
         else:
-            reason = f"it did not say it was ready within {START_SECONDS:g} s"
-        return f"{self.name} could not start: {reason}.{hint(reason)}"
+            reason = say(
+                f"it did not say it was ready within {START_SECONDS:g} s",
+                f"它没有在 {START_SECONDS:g} 秒内报告就绪",
+            )
+        return say(
+            f"{self.name} could not start: {reason}.{hint(reason)}",
+            f"{self.name} 无法启动：{reason}。{hint(reason)}",
+        )
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -120,12 +130,23 @@ class WorkerProcess(RunningBeside):
         return printed
 
     def _why_not(self, line: str, timeout: float) -> str:
-        said = f"{self.name} did not print {line!r} within {timeout:g} s"
-        last = f"; its last line was {self.lines[-1]!r}" if self.lines else ""
+        said = say(
+            f"{self.name} did not print {line!r} within {timeout:g} s",
+            f"{self.name} 没有在 {timeout:g} 秒内打印出 {line!r}",
+        )
+        last = (
+            say(f"; its last line was {self.lines[-1]!r}", f"；它最后打印的一行是 {self.lines[-1]!r}")
+            if self.lines
+            else ""
+        )
         if not self.alive:
             code = self.process.returncode
-            return f"{said}: it has exited (code {code}){last}. Run the cell that starts it again."
-        return f"{said}{last}. {shows(self.broker, [self.queue])} {likely_cause(self.broker, self.queue)}"
+            return say(
+                f"{said}: it has exited (code {code}){last}. Run the cell that starts it again.",
+                f"{said}：它已经退出（退出码 {code}）{last}。请重新运行启动它的单元格。",
+            )
+        shown, cause = shows(self.broker, [self.queue]), likely_cause(self.broker, self.queue)
+        return say(f"{said}{last}. {shown} {cause}", f"{said}{last}。{shown}{cause}")
 
     def kill(self) -> None:
         """SIGKILL: the process dies at once, without closing its connection politely."""
@@ -157,7 +178,10 @@ class WorkerProcess(RunningBeside):
 
     @property
     def what(self) -> str:
-        return f"worker process {self.name!r} (pid {self.process.pid}) on {self.queue!r}"
+        return say(
+            f"worker process {self.name!r} (pid {self.process.pid}) on {self.queue!r}",
+            f"队列 {self.queue!r} 上的 worker 进程 {self.name!r}（pid {self.process.pid}）",
+        )
 
     def __repr__(self) -> str:
         state = "running" if self.alive else f"exited ({self.process.returncode})"

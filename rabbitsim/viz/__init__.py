@@ -44,6 +44,14 @@ an animation plays.
         A widget that follows a running broker: redraws when the topology changes, shows the
         latest events (through `rabbitsim.trace`, from the handle's own event source, on every
         backend). One daemon thread; `.stop()` ends it.
+    font_family() -> str | list[str]
+        The font the pictures draw their texts in: "DejaVu Sans", and in a Chinese kernel
+        (`rabbitsim.language("zh")`) a CJK font after it, so that Chinese labels have glyphs.
+        For a chart of one's own: `matplotlib.rc_context({"font.family": viz.font_family()})`.
+
+In a Chinese kernel the pictures' words are Chinese (the player's controls, the event log's
+sentences, queue counts, legends, hovers), decided when a picture is drawn; names (queues,
+exchanges, P1 / C1, exchange types, routing keys) stay as they are.
 
 Example, on any backend::
 
@@ -80,7 +88,7 @@ from ._graph import graph
 from ._layout import Layout, layout
 from ._scene import Picture, Scene, draw
 from ._stream import LogView
-from ._style import PALETTE, shorten
+from ._style import PALETTE, font_family, shorten
 
 if TYPE_CHECKING:
     from ._live import LiveView, live
@@ -104,6 +112,7 @@ __all__ = [
     "Token",
     "animate",
     "draw",
+    "font_family",
     "frames",
     "graph",
     "layout",

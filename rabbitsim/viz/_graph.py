@@ -13,6 +13,7 @@ from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped]
 
+from rabbitsim._language import language, say
 from rabbitsim.vocabulary import (
     REPLY_QUEUE,
     STANDARD_EXCHANGES,
@@ -30,6 +31,7 @@ from ._style import channel_caption, shorten, shorten_all
 OFFSET_ARGUMENT = "x-stream-offset"
 
 DEFAULT_EXCHANGE_LABEL = "(AMQP default)"
+DEFAULT_EXCHANGE_LABEL_ZH = "（默认交换机）"
 BASIC_GET = "basic.get"
 
 # The exchanges every vhost is born with (a real broker's firehose exchange too): their types,
@@ -41,6 +43,12 @@ KEYLESS_TYPES = frozenset({"fanout", "headers"})
 MAX_KEYS_SHOWN = 3
 LABEL_WIDTH = 20
 MAX_LABEL_LINES = 2
+
+
+def default_exchange_label() -> str:
+    """How the picture names the default exchange, in the kernel's language: RabbitMQ's
+    management UI calls it "(AMQP default)"; the Chinese edition says what it is."""
+    return say(DEFAULT_EXCHANGE_LABEL, DEFAULT_EXCHANGE_LABEL_ZH)
 
 
 def node_id(kind: NodeKind, name: str) -> str:
@@ -345,7 +353,7 @@ class _Builder:
         exchange = target if edge.kind == "publish" else source
         exchange_type = self.exchange_types.get(self.nodes[exchange]["name"], "")
         if edge.alternate:
-            label = "alternate"
+            label = say("alternate", "备用")
         elif edge.kind == "binding":
             label = _binding_label(exchange_type, keys, edge.arguments, default=source == DEFAULT_EXCHANGE)
         elif edge.kind == "publish":
@@ -353,7 +361,8 @@ class _Builder:
         else:
             label = "auto-ack" if edge.no_ack else (f"prefetch {edge.prefetch}" if edge.prefetch else "")
             if edge.offset_spec is not None:
-                label = "\n".join(filter(None, (label, f"from {shorten(str(edge.offset_spec), 12)}")))
+                start = shorten(str(edge.offset_spec), 12)
+                label = "\n".join(filter(None, (label, say(f"from {start}", f"从 {start} 开始"))))
         return {
             "kind": edge.kind,
             "keys": keys,
@@ -412,7 +421,7 @@ def _keys_label(keys: Sequence[str], *, count_if_long: bool = False) -> str:
         elif len(lines) < MAX_LABEL_LINES:
             lines.append(shown)
         elif count_if_long:
-            return f"{len(keys)} keys"
+            return say(f"{len(keys)} keys", f"{len(keys)} 个键")
         else:
             lines[-1] += f", +{len(keys) - index}"
             break
@@ -446,28 +455,41 @@ def _headers_label(arguments: Mapping[str, Any]) -> str:
 
 def _producer_label(builder: _Builder, attributes: dict[str, Any], number: int) -> tuple[str, str, str]:
     channel = attributes["name"]
-    return f"P{number}", channel_caption(channel), f"producer P{number}: channel {channel}"
+    title = say(f"producer P{number}: channel {channel}", f"生产者 P{number}：信道 {channel}")
+    return f"P{number}", channel_caption(channel), title
 
 
 def _exchange_label(builder: _Builder, attributes: dict[str, Any], number: int) -> tuple[str, str, str]:
     name = attributes["name"]
     kind = attributes["type"]
-    shown = DEFAULT_EXCHANGE_LABEL if name == "" else shorten(name)
+    shown = default_exchange_label() if name == "" else shorten(name)
+    if language() == "zh":
+        title = "默认交换机" if name == "" else f"交换机 {name!r}"
+        return shown, kind, title + (f"（{kind}）" if kind else "")
     full = DEFAULT_EXCHANGE_LABEL if name == "" else repr(name)
     return shown, kind, f"exchange {full}" + (f" ({kind})" if kind else "")
 
 
 def _queue_label(builder: _Builder, attributes: dict[str, Any], number: int) -> tuple[str, str, str]:
     name = attributes["name"]
-    flags = [
-        flag.replace("_", "-") for flag in ("durable", "exclusive", "auto_delete") if attributes.get(flag)
-    ]
-    what = "stream" if attributes.get("queue_type") == STREAM_TYPE else "queue"
-    return shorten(name), "", f"{what} {name!r}" + (f" ({', '.join(flags)})" if flags else "")
+    flags = [flag for flag in ("durable", "exclusive", "auto_delete") if attributes.get(flag)]
+    stream = attributes.get("queue_type") == STREAM_TYPE
+    if language() == "zh":
+        shown = "、".join(QUEUE_FLAGS_ZH[flag] for flag in flags)
+        return shorten(name), "", f"{'流' if stream else '队列'} {name!r}" + (f"（{shown}）" if flags else "")
+    listed = ", ".join(flag.replace("_", "-") for flag in flags)
+    what = "stream" if stream else "queue"
+    return shorten(name), "", f"{what} {name!r}" + (f" ({listed})" if flags else "")
+
+
+QUEUE_FLAGS_ZH = {"durable": "持久化", "exclusive": "排他", "auto_delete": "自动删除"}
 
 
 def _consumer_label(builder: _Builder, attributes: dict[str, Any], number: int) -> tuple[str, str, str]:
     channel, tag = attributes["channel"], attributes["name"]
+    if language() == "zh":
+        what = " basic.get" if tag == BASIC_GET else f"消费者 {tag!r}"
+        return f"C{number}", channel_caption(channel), f"C{number}：信道 {channel} 上的{what}"
     what = "basic.get" if tag == BASIC_GET else f"consumer {tag!r}"
     return f"C{number}", channel_caption(channel), f"C{number}: {what} on channel {channel}"
 

@@ -16,6 +16,7 @@ import json
 import uuid
 from typing import Any
 
+from rabbitsim._language import language, say
 from rabbitsim.vocabulary import NodeKind
 
 from ._frames import Film
@@ -161,6 +162,47 @@ COUNT_SIZE, MARK_SIZE = 6.8, 12.0  # points, as the CSS above and the matplotlib
 ASCENT, MIDDLE = 0.76, 0.36  # DejaVu Sans: baseline below the top, and below the middle, per point
 SPEEDS = ((0.25, "\u00bc\u00d7"), (0.5, "\u00bd\u00d7"), (1.0, "1\u00d7"), (2.0, "2\u00d7"), (4.0, "4\u00d7"))
 
+# --- the Chinese edition ------------------------------------------------------------------------
+# The words the scripts write, as they stand in MARKUP_JS and PLAYER_JS, and what a Chinese
+# kernel's player writes instead (the scripts are English as written, so tests run them as is).
+SCRIPT_WORDS_ZH: tuple[tuple[str, str], ...] = (
+    (r"' ready \u00b7 '", r"' 条待投递 \u00b7 '"),
+    (r"' unacked</text>'", r"' 条未确认</text>'"),
+    ('"frame " + (frame + 1) + " / " + D.frames', '"第 " + (frame + 1) + " / " + D.frames + " 帧"'),
+    (r'"\u25b6 play"', r'"\u25b6 播放"'),
+    (r'"\u23f8 pause"', r'"\u23f8 暂停"'),
+)
+# Browsers take a glyph DejaVu lacks from the next font listed: for Chinese, a CJK one.
+ENGLISH_FONTS = '"DejaVu Sans", Verdana, sans-serif'
+CHINESE_FONTS = (
+    '"DejaVu Sans", Verdana, "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Source Han Sans SC", '
+    '"PingFang SC", "Microsoft YaHei", sans-serif'
+)
+
+
+def in_language(script: str) -> str:
+    """`script` (MARKUP_JS, PLAYER_JS) writing its words in the kernel's language."""
+    if language() == "zh":
+        for english, chinese in SCRIPT_WORDS_ZH:
+            script = script.replace(english, chinese)
+    return script
+
+
+def css(ident: str) -> str:
+    """The player's style for the element `ident`, with CJK fonts in a Chinese kernel."""
+    style = CSS.replace("__ID__", ident)
+    return style.replace(ENGLISH_FONTS, CHINESE_FONTS) if language() == "zh" else style
+
+
+def svg_fonts() -> str:
+    """FONT_FAMILY, or with CJK fonts in a Chinese kernel (the texts of a stream's log)."""
+    return CHINESE_FONTS.replace('"', "") if language() == "zh" else FONT_FAMILY
+
+
+def lang() -> str:
+    """The root element's language attribute: so that a browser picks Chinese glyph shapes."""
+    return ' lang="zh-Hans"' if language() == "zh" else ""
+
 
 def film_data(film: Film, scene: Scene, interval: float) -> dict[str, Any]:
     """The numbers the script needs, in the SVG's coordinates (points, y down), tenths of a
@@ -268,7 +310,7 @@ def _svg(shape: Shape, where: Layout) -> str:
     anchor = {"left": "start", "center": "middle", "right": "end"}[shape.ha]
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{shape.size}" fill="{shape.colour}" '
-        f'text-anchor="{anchor}" font-family="{FONT_FAMILY}">{html.escape(shape.text)}</text>'
+        f'text-anchor="{anchor}" font-family="{svg_fonts()}">{html.escape(shape.text)}</text>'
     )
 
 
@@ -314,8 +356,8 @@ def picture_html(scene: Scene) -> str:
     svg = scene.svg(ident)
     closing = svg.rindex("</svg>")
     body = f"{svg[:closing]}{hover_layer(scene)}</svg>"
-    style = CSS.replace("__ID__", ident)
-    return f'<div id="{ident}"><style>{style}</style><div class="rsviz-stage">{body}</div></div>'
+    style = css(ident)
+    return f'<div id="{ident}"{lang()}><style>{style}</style><div class="rsviz-stage">{body}</div></div>'
 
 
 def film_html(film: Film, scene: Scene, *, interval: float = 100.0) -> str:
@@ -332,21 +374,25 @@ def film_html(film: Film, scene: Scene, *, interval: float = 100.0) -> str:
         for value, label in SPEEDS
     )
     height = round(film.layout.size[1] * 72 * 1.34)  # about the SVG's height in CSS pixels
-    css = CSS.replace("__ID__", ident).replace("__HEIGHT__", str(max(height, 160)))
+    style = css(ident).replace("__HEIGHT__", str(max(height, 160)))
+    count = len(film.frames)
+    back, play = say("\u25c0 step", "\u25c0 上一帧"), say("\u25b6 play", "\u25b6 播放")
+    forward = say("step \u25b6", "下一帧 \u25b6")
+    script = in_language(MARKUP_JS + PLAYER_JS.replace("__ID__", ident))
     return (
-        f'<div id="{ident}" class="rsviz"><style>{css}</style>'
+        f'<div id="{ident}" class="rsviz"{lang()}><style>{style}</style>'
         f'<div class="rsviz-main"><div class="rsviz-stage">{_stage(scene, ident)}</div>'
         f'<div class="rsviz-log">{log}</div></div>'
         '<div class="rsviz-controls">'
-        '<button data-act="first" title="first frame">\u23ee</button>'
-        '<button data-act="back" title="one frame back">\u25c0 step</button>'
-        '<button data-act="play">\u25b6 play</button>'
-        '<button data-act="forward" title="one frame on">step \u25b6</button>'
-        '<button data-act="last" title="last frame">\u23ed</button>'
-        f'<input type="range" class="rsviz-slider" min="0" max="{len(film.frames) - 1}" value="0">'
-        f'<span class="rsviz-clock">frame 1 / {len(film.frames)}</span>'
-        f'<label>speed <select class="rsviz-speed">{speeds}</select></label>'
-        '<label><input type="checkbox" class="rsviz-loop"> loop</label></div>'
+        f'<button data-act="first" title="{say("first frame", "第一帧")}">\u23ee</button>'
+        f'<button data-act="back" title="{say("one frame back", "后退一帧")}">{back}</button>'
+        f'<button data-act="play">{play}</button>'
+        f'<button data-act="forward" title="{say("one frame on", "前进一帧")}">{forward}</button>'
+        f'<button data-act="last" title="{say("last frame", "最后一帧")}">\u23ed</button>'
+        f'<input type="range" class="rsviz-slider" min="0" max="{count - 1}" value="0">'
+        f'<span class="rsviz-clock">{say(f"frame 1 / {count}", f"第 1 / {count} 帧")}</span>'
+        f'<label>{say("speed", "速度")} <select class="rsviz-speed">{speeds}</select></label>'
+        f'<label><input type="checkbox" class="rsviz-loop"> {say("loop", "循环")}</label></div>'
         f'<script type="application/json" class="rsviz-data">{data}</script>'
-        f"<script>(function () {{{MARKUP_JS}{PLAYER_JS.replace('__ID__', ident)}}})();</script></div>"
+        f"<script>(function () {{{script}}})();</script></div>"
     )

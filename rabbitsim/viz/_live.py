@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from rabbitsim._language import say
 from rabbitsim.vocabulary import EventKind, Topology, TraceEvent
 
 from ._graph import channel_name, event_node_id
@@ -56,7 +57,9 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
         self.image = widgets.Image(format="png")
         self.event_log = widgets.HTML(layout={"width": "380px"})
         self.status = widgets.HTML()
-        self.stop_button = widgets.Button(description="stop", tooltip="stop following the broker")
+        self.stop_button = widgets.Button(
+            description=say("stop", "停止"), tooltip=say("stop following the broker", "停止跟踪消息代理")
+        )
         self.stop_button.on_click(lambda _button: self.stop())
         super().__init__(
             [widgets.HBox([self.image, self.event_log]), widgets.HBox([self.stop_button, self.status])]
@@ -77,11 +80,15 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
         if self.running:
             return
         self._halt.clear()
-        status = "<i>following the broker</i>"
+        status = say("<i>following the broker</i>", "<i>正在跟踪消息代理</i>")
         try:
             self.following.start()
         except Exception as error:  # e.g. a real broker whose firehose this user may not switch on
-            status = f"<i>following the topology only: no events ({type(error).__name__}: {error})</i>"
+            why = f"{type(error).__name__}: {error}"  # the library's own words, as they are
+            status = say(
+                f"<i>following the topology only: no events ({why})</i>",
+                f"<i>只跟踪拓扑，没有事件（{why}）</i>",
+            )
         self._thread = threading.Thread(target=self._follow, name="rabbitsim-live-view", daemon=True)
         self._thread.start()
         self.status.value = status
@@ -94,7 +101,7 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
             thread.join(timeout)
         with contextlib.suppress(Exception):  # the broker went meanwhile, and its listeners with it
             self.following.stop()
-        self.status.value = "<i>stopped</i>"
+        self.status.value = say("<i>stopped</i>", "<i>已停止</i>")
 
     def __enter__(self) -> LiveView:
         return self
@@ -107,7 +114,8 @@ class LiveView(widgets.VBox):  # type: ignore[misc]
             try:
                 self.refresh()
             except Exception as error:  # a closed broker, a management API that went away
-                self.status.value = f"<i>stopped: {type(error).__name__}: {error}</i>"
+                why = f"{type(error).__name__}: {error}"
+                self.status.value = say(f"<i>stopped: {why}</i>", f"<i>已停止：{why}</i>")
                 self._halt.set()
                 break
             self._halt.wait(self.interval)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import html
 import itertools
+import re
+import string
 from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped]
 
+from rabbitsim._language import language
 from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
-from ._graph import DEFAULT_EXCHANGE_LABEL, drawn_as
+from ._graph import DEFAULT_EXCHANGE_LABEL, default_exchange_label, drawn_as
 from ._stream import STREAM_TYPE
 
 TEMPLATES: dict[EventKind, str] = {
@@ -56,6 +59,8 @@ def name_of(node: Node | None, picture: nx.DiGraph) -> str:
     the full name for exchanges and queues."""
     if node is None:
         return "?"
+    if language() == "zh":
+        return _name_of_zh(node, picture)
     if node.kind is NodeKind.EXCHANGE:
         return "the default exchange" if node.name == "" else f"exchange '{node.name}'"
     if node.kind is NodeKind.QUEUE:
@@ -77,7 +82,10 @@ STREAM_TEMPLATES: dict[EventKind, str] = {
 
 
 def describe(event: TraceEvent, picture: nx.DiGraph) -> str:
-    """One line for `event`, e.g. "P1 publishes message 3 to exchange 'logs', key 'info'"."""
+    """One line for `event`, e.g. "P1 publishes message 3 to exchange 'logs', key 'info'"; in a
+    Chinese kernel "P1 把消息 3 发布到交换机 'logs'，路由键为 'info'"."""
+    if language() == "zh":
+        return _describe_zh(event, picture)
     template = TEMPLATES.get(event.kind, "{kind} {source} {target}")
     if _in_stream(event, picture):
         template = STREAM_TEMPLATES.get(event.kind, template)
@@ -91,6 +99,141 @@ def describe(event: TraceEvent, picture: nx.DiGraph) -> str:
     }
     text = template.format_map(values).replace("exchange ''", DEFAULT_EXCHANGE_LABEL)
     return text.replace("queue '", "stream '", 1) if _in_stream(event, picture) else text
+
+
+# --- the Chinese edition's lines ----------------------------------------------------------------
+# The same events in Chinese. Names stay as they are (quoted as in the English lines, P1 / C2 as
+# the picture labels them); the kind in the line's first column stays the event's own keyword.
+
+TEMPLATES_ZH: dict[EventKind, str] = {
+    EventKind.PUBLISH: "{source}把消息{message}发布到{target}，路由键为{key}",
+    EventKind.ROUTE: "{source}把消息{message}路由到{target}",
+    EventKind.ENQUEUE: "消息{message}进入{source}，等待投递",
+    EventKind.DELIVER: "{source}把消息{message}投递给{target}{redelivered}",
+    EventKind.ACK: "{target}确认了消息{message}",
+    EventKind.NACK: "{target}对消息{message}回复 nack{requeue}",
+    EventKind.REJECT: "{target}拒绝了消息{message}{requeue}",
+    EventKind.REQUEUE: "消息{message}回到{source}（{reason}）",
+    EventKind.DROP: "消息{message}在{source}被丢弃（{reason}）",
+    EventKind.RETURN: "{source}把消息{message}退回给{target}：无法路由",
+    EventKind.CONFIRM: "消息代理向{target}确认了消息{message}",
+    EventKind.EXPIRE: "消息{message}在{source}中过期",
+    EventKind.DEAD_LETTER: "消息{message}在{source}成为死信，转到{target}",
+    EventKind.DECLARE: "{source}已声明",
+    EventKind.DELETE: "{source}已删除",
+    EventKind.BIND: "{target}绑定到{source}，绑定键为{key}",
+    EventKind.UNBIND: "{target}与{source}解除绑定，绑定键为{key}",
+    EventKind.PURGE: "{source}已清空",
+    EventKind.CONSUMER_ADDED: "{target}开始从{source}消费",
+    EventKind.CONSUMER_CANCELLED: "{target}停止从{source}消费",
+    EventKind.CONNECTION_OPENED: "{source}已打开",
+    EventKind.CONNECTION_CLOSED: "{source}已关闭",
+    EventKind.CHANNEL_OPENED: "{source}已打开",
+    EventKind.CHANNEL_CLOSED: "{source}已关闭",
+}
+
+STREAM_TEMPLATES_ZH: dict[EventKind, str] = {
+    EventKind.ENQUEUE: "消息{message}{at}追加到{source}",
+    EventKind.DELIVER: "{source}把消息{message}{at}投递给{target}；它仍留在日志中",
+    EventKind.ACK: "{target}确认了消息{message}{at}；日志仍保留它",
+    EventKind.DROP: "消息{message}{at}离开{source}（{reason}）",
+    EventKind.CONSUMER_ADDED: "{target}开始读取{source}{from_offset}",
+}
+
+#: why a message left or went back (the events' `reason`); one not listed is shown as it is
+REASONS_ZH: dict[str, str] = {
+    "unroutable": "无法路由",
+    "rejected": "被拒绝",
+    "reject": "被拒绝",
+    "nack": "被 nack",
+    "recover": "basic.recover",
+    "requeued": "重新入队",
+    "purged": "队列被清空",
+    "queue-deleted": "队列被删除",
+    "deleted-queue": "队列被删除",
+    "vhost-deleted": "虚拟主机被删除",
+    "expired": "已过期",
+    "maxlen": "超出长度上限",
+    "delivery-limit": "超出投递次数上限",
+    "delivery_limit": "超出投递次数上限",
+    "dead-letter-cycle": "死信循环",
+    "reject-publish": "队列已满，拒收",
+    "retention": "被保留策略清除",
+}
+
+_DETAILS_ZH: dict[str, Any] = {
+    "redelivered": lambda detail: "（重新投递）" if detail.get("redelivered") else "",
+    "requeue": lambda detail: "，重新入队" if detail.get("requeue") else "，不重新入队",
+    "reason": lambda detail: _reason_zh(str(detail.get("reason") or "requeued")),
+    "at": lambda detail: f"（偏移量 {detail['offset']}）" if "offset" in detail else "",
+    "from_offset": lambda detail: f"，从偏移量 {detail['offset']} 开始" if "offset" in detail else "",
+}
+
+
+def _reason_zh(reason: str) -> str:
+    return REASONS_ZH.get(reason, reason)
+
+
+KINDS_ZH: dict[NodeKind, str] = {
+    NodeKind.PUBLISHER: "生产者",
+    NodeKind.EXCHANGE: "交换机",
+    NodeKind.QUEUE: "队列",
+    NodeKind.CONSUMER: "消费者",
+    NodeKind.CHANNEL: "信道",
+    NodeKind.CONNECTION: "连接",
+}
+
+
+def _name_of_zh(node: Node, picture: nx.DiGraph) -> str:
+    """`name_of` in Chinese: "交换机 'logs'", "队列 'hello'", "默认交换机", P1, C2."""
+    what = KINDS_ZH.get(node.kind, node.kind.value)
+    if node.kind is NodeKind.EXCHANGE:
+        return "默认交换机" if node.name == "" else f"{what} '{node.name}'"
+    if node.kind is NodeKind.QUEUE:
+        return f"{what} '{node.name}'"
+    if node.kind in (NodeKind.CONNECTION, NodeKind.CHANNEL) and drawn_as(picture, node) not in picture:
+        return f"{what} '{node.name}'"
+    found = picture.nodes.get(drawn_as(picture, node))
+    return str(found["label"]) if found else f"{what} '{node.name}'"
+
+
+def _describe_zh(event: TraceEvent, picture: nx.DiGraph) -> str:
+    stream = _in_stream(event, picture)
+    template = TEMPLATES_ZH.get(event.kind, "{kind} {source} {target}")
+    if stream:
+        template = STREAM_TEMPLATES_ZH.get(event.kind, template)
+    values: Mapping[str, Any] = {
+        "kind": event.kind.value,
+        "source": name_of(event.source, picture),
+        "target": name_of(event.target, picture),
+        "message": event.message,
+        "key": repr(event.routing_key or ""),
+        **{name: render(event.detail) for name, render in _DETAILS_ZH.items()},
+    }
+    text = spaced(template, values).replace("交换机 ''", default_exchange_label())
+    return text.replace("队列 '", "流 '", 1) if stream else text
+
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z0-9'\"?]")
+
+
+def spaced(template: str, values: Mapping[str, Any]) -> str:
+    """`template` filled in, a space put where a Chinese character meets a name, a number or a
+    quoted key ("消息 3 投递给 C1"), as Chinese technical writing does; nothing added inside a
+    value, so names stay exactly as they are."""
+    out = ""
+    for literal, field, _spec, _conversion in string.Formatter().parse(template):
+        for piece in (literal, "" if field is None else str(values[field])):
+            if not piece:
+                continue
+            if out and (
+                (_CJK.match(out[-1]) and _LATIN.match(piece[0]))
+                or (_LATIN.match(out[-1]) and _CJK.match(piece[0]))
+            ):
+                out += " "
+            out += piece
+    return out
 
 
 def _in_stream(event: TraceEvent, picture: nx.DiGraph) -> bool:

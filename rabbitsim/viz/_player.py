@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
+from rabbitsim._language import say
+
 from ._log import line_html, log_box, titles
 
 if TYPE_CHECKING:
@@ -33,16 +35,22 @@ class Player(widgets.VBox):  # type: ignore[misc]
         self._lines = [line_html(event, film.graph, self._hovers) for event in film.events]
         self._pngs: OrderedDict[int, bytes] = OrderedDict()
         self.play = widgets.Play(value=0, min=0, max=last, step=1, interval=int(animation.interval))
-        self.slider = widgets.IntSlider(value=0, min=0, max=last, description="frame", continuous_update=True)
+        self.slider = widgets.IntSlider(
+            value=0, min=0, max=last, description=say("frame", "帧"), continuous_update=True
+        )
         self.link = widgets.jslink((self.play, "value"), (self.slider, "value"))
         self.back = widgets.Button(
-            description="\u25c0 step", tooltip="one frame back", layout={"width": "auto"}
+            description=say("\u25c0 step", "\u25c0 上一帧"),
+            tooltip=say("one frame back", "后退一帧"),
+            layout={"width": "auto"},
         )
         self.forward = widgets.Button(
-            description="step \u25b6", tooltip="one frame on", layout={"width": "auto"}
+            description=say("step \u25b6", "下一帧 \u25b6"),
+            tooltip=say("one frame on", "前进一帧"),
+            layout={"width": "auto"},
         )
         self.speed = widgets.Dropdown(
-            options=SPEEDS, value=1.0, description="speed", layout={"width": "150px"}
+            options=SPEEDS, value=1.0, description=say("speed", "速度"), layout={"width": "150px"}
         )
         width, height = film.layout.size
         self.image = widgets.Image(
@@ -97,9 +105,11 @@ class Player(widgets.VBox):  # type: ignore[misc]
             for i in shown
         ]
         total = len(film.events)
-        caption = (
-            f"<div><i>frame {index + 1} / {len(film.frames)} \u00b7 {len(done)} of {total} events</i></div>"
+        caption = say(
+            f"frame {index + 1} / {len(film.frames)} \u00b7 {len(done)} of {total} events",
+            f"第 {index + 1} / {len(film.frames)} 帧 \u00b7 已发生 {len(done)} / {total} 个事件",
         )
+        caption = f"<div><i>{caption}</i></div>"
         return log_box(caption + "".join(rows))
 
     def _on_frame(self, change: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Polygon,
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
+from rabbitsim._language import say
 from rabbitsim.vocabulary import NodeKind
 
 from ._frames import Frame
@@ -43,6 +44,7 @@ from ._style import (
     TOKEN_RADIUS,
     UNACKED_COLOUR,
     colour,
+    font_family,
     shorten,
 )
 
@@ -94,7 +96,9 @@ class Scene:
         )
         self.obstacles: list[Bbox] = []
         self.keys = tuple(keys)
-        with mpl.rc_context({"font.family": FONT}):
+        # FONT in English; in a Chinese kernel a CJK font after it, for the Chinese labels
+        self.family = font_family()
+        with mpl.rc_context({"font.family": self.family}):
             self._draw_edges()
             for node in sorted(picture.nodes):
                 if node in self.streams:
@@ -284,7 +288,8 @@ class Scene:
         x, y = self.layout.xlim[0] + 0.25, self.layout.ylim[0] + 0.2
         inverse = self.axes.transData.inverted()
         style: dict[str, Any] = {"ha": "left", "fontsize": CAPTION_SIZE, "obstacle": False}
-        text = self._text(x, y, f"{title}:", color=CAPTION_COLOUR, **style)
+        shown_title = {"routing key": say("routing key:", "路由键："), "message": say("message:", "消息：")}
+        text = self._text(x, y, shown_title.get(title, f"{title}:"), color=CAPTION_COLOUR, **style)
         room = self.layout.xlim[1] - 1.0  # keep space for "+n more"
         for index, key in enumerate(self.keys):
             x = inverse.transform(Bbox(text.get_window_extent(renderer)).p1)[0] + 0.18
@@ -292,7 +297,8 @@ class Scene:
             candidate = self._text(x + 0.12, y, shown, **style)
             end = inverse.transform(Bbox(candidate.get_window_extent(renderer)).p1)[0]
             if index == MAX_KEYS_IN_LEGEND or end > room:
-                candidate.set_text(f"+{len(self.keys) - index} more")
+                rest = len(self.keys) - index
+                candidate.set_text(say(f"+{rest} more", f"另有 {rest} 个"))
                 candidate.set_position((x, y))
                 return
             self.axes.add_patch(
@@ -314,6 +320,8 @@ class Scene:
 
     def _count_text(self, queue: str) -> Text:
         x, y = self.layout.positions[queue]
+        # drawn in matplotlib's default font in English, as ever; a Chinese line needs the CJK one
+        chinese = {} if self.family == FONT else {"fontfamily": self.family}
         return self._text(
             x,
             y - QUEUE_HEIGHT / 2 - 0.05,
@@ -322,6 +330,7 @@ class Scene:
             fontsize=CAPTION_SIZE,
             color=CAPTION_COLOUR,
             obstacle=False,
+            **chinese,
         )
 
     def counts(self, ready: Mapping[str, int], unacked: Mapping[str, int]) -> None:
@@ -338,7 +347,9 @@ class Scene:
             unacked_bar.set_width(out_width)
             ready_bar.set_x(right - out_width - ready_width)
             ready_bar.set_width(ready_width)
-            self.count_texts[queue].set_text(f"{waiting} ready \u00b7 {out} unacked")
+            self.count_texts[queue].set_text(
+                say(f"{waiting} ready \u00b7 {out} unacked", f"{waiting} 条待投递 \u00b7 {out} 条未确认")
+            )
 
     def logs(self, views: Mapping[str, LogView]) -> list[Artist]:
         """Draw each stream's log as `views` has it (only those that changed); returns the
@@ -385,7 +396,7 @@ class Scene:
             fontsize=shape.size,
             color=shape.colour,
             zorder=4.5,
-            fontfamily=FONT,
+            fontfamily=self.family,
         )
 
     def show(self, frame: Frame) -> list[Artist]:
@@ -425,7 +436,7 @@ class Scene:
             color=tint,
             alpha=max(0.25, 1 - 0.75 * age),
             zorder=7,
-            fontfamily=FONT,
+            fontfamily=self.family,
         )
 
     def hide_moving_parts(self, hidden: bool = True) -> None:

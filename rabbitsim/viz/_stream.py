@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rabbitsim._language import say
 from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
 from ._style import CAPTION_COLOUR, INCHES_PER_UNIT, PALETTE, QUEUE_HEIGHT, TEXT_COLOUR
@@ -90,11 +91,15 @@ class LogView:
 
     @property
     def caption(self) -> str:
+        """What the log holds, below it, in the kernel's language when it is drawn."""
         if self.first is None:
-            return "empty log"
+            return say("empty log", "日志为空")
         if not self.numbered:
-            return f"{self.held} in the log"
-        return f"offsets {self.first}\u2013{self.last} \u00b7 {self.held} in the log"
+            return say(f"{self.held} in the log", f"日志中有 {self.held} 条")
+        return say(
+            f"offsets {self.first}\u2013{self.last} \u00b7 {self.held} in the log",
+            f"偏移量 {self.first}\u2013{self.last} \u00b7 共 {self.held} 条",
+        )
 
 
 @dataclass

@@ -5,8 +5,11 @@ colour, so a picture still reads in grey or for a reader who cannot tell the hue
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterable
 
+from rabbitsim._language import language
 from rabbitsim.vocabulary import NodeKind
 
 # Okabe-Ito: tokens take these in order (routing keys or messages), nodes take tints of four.
@@ -61,6 +64,19 @@ QUEUE_HEIGHT = 0.3
 TOKEN_RADIUS = 0.075
 INCHES_PER_UNIT = 0.68
 FONT = "DejaVu Sans"
+# Chinese labels: DejaVu has no CJK glyphs, so a Chinese kernel's pictures list one of these after
+# it (the first installed), and matplotlib (>= 3.6) takes each glyph from the first font that has
+# it: Latin text looks as it does in English, Chinese text comes from the CJK font.
+CJK_FONTS = (
+    "WenQuanYi Zen Hei",  # fonts-wqy-zenhei, which .ci/browser.sh installs
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "Noto Sans SC",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Heiti SC",
+    "SimHei",
+)
 
 HALF_WIDTHS: dict[NodeKind, float] = {
     NodeKind.PUBLISHER: CIRCLE_RADIUS,
@@ -72,6 +88,42 @@ HALF_WIDTHS: dict[NodeKind, float] = {
 # Server-generated names keep their prefix: the prefix says what made them.
 GENERATED_PREFIXES = ("amq.gen-", "amq.ctag-", "amq.rabbitmq.reply-to.")
 NAME_LIMIT = 16
+
+
+def font_family() -> str | list[str]:
+    """The font family a picture's texts are drawn in, in the kernel's language when it is
+    drawn: FONT in English (as it always was); in Chinese FONT followed by an installed CJK
+    font, so that Chinese labels have glyphs (FONT alone where none is installed)."""
+    if language() != "zh":
+        return FONT
+    found = installed_cjk_font()
+    return [FONT, found] if found else FONT
+
+
+@functools.cache
+def installed_cjk_font() -> str | None:
+    """The first of CJK_FONTS matplotlib knows, or None; and, once one is found, quiet about its
+    weight: such fonts come in one weight (WenQuanYi's is 500), for which matplotlib would log a
+    "findfont: Failed to find font weight" warning per text size, in red, under every picture."""
+    from matplotlib import font_manager  # here, not at the top: this module is pure otherwise
+
+    known = {entry.name for entry in font_manager.fontManager.ttflist}
+    found = next((name for name in CJK_FONTS if name in known), None)
+    if found is not None:
+        logging.getLogger(font_manager.__name__).addFilter(_OnlyWeight(found))
+    return found
+
+
+class _OnlyWeight(logging.Filter):
+    """Drops matplotlib's weight warning for one font (and nothing else)."""
+
+    def __init__(self, font: str) -> None:
+        super().__init__()
+        self.font = font
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        weight_warning = str(record.msg).startswith("findfont: Failed to find font weight")
+        return not (weight_warning and isinstance(record.args, tuple) and self.font in record.args)
 
 
 def shorten(name: str, limit: int = NAME_LIMIT) -> str:

@@ -3,6 +3,8 @@ learner needs (which message went where, which prediction was off), each right o
 
 from __future__ import annotations
 
+import io
+import tokenize
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +13,8 @@ import pytest
 import rabbitsim
 from rabbitsim import course
 from rabbitsim.backends import BrokerHandle
+
+from .zh import chinese_share, in_chinese, is_chinese
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +202,84 @@ def test_1_1_names_an_error_beside_a_wrong_count(broker: BrokerHandle) -> None:
     assert not feedback
     assert "that was 2 message(s), not three" in feedback.title
     assert any("RuntimeError: out of messages" in detail for detail in feedback.details)
+
+
+# --- the Chinese edition ---------------------------------------------------------------------------
+
+
+def tokens(code: str) -> list[tuple[int, str]]:
+    """The code of a solution without its comments: the same in both editions."""
+    skipped = (tokenize.COMMENT, tokenize.NL)
+    return [
+        (t.type, t.string)
+        for t in tokenize.generate_tokens(io.StringIO(code).readline)
+        if t.type not in skipped
+    ]
+
+
+def comments(code: str) -> str:
+    return " ".join(
+        t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.COMMENT
+    )
+
+
+@pytest.mark.parametrize("number", ["1.1", "1.2"])
+def test_chapter_1_texts_speak_the_kernels_language(number: str) -> None:
+    exercise = course.EXERCISES[number]
+    english = exercise.solution().code
+    assert chinese_share(exercise.title) == 0
+    assert not any(chinese_share(hint) for hint in exercise.hints)
+    assert chinese_share(exercise.solution().explanation) == 0
+    assert chinese_share(comments(english)) == 0
+    with in_chinese():
+        assert is_chinese(exercise.title), exercise.title
+        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints), exercise.hints
+        assert is_chinese(exercise.solution().explanation)
+        chinese = exercise.solution().code
+    assert tokens(chinese) == tokens(english), "the Chinese solution is the same code"
+    assert is_chinese(comments(chinese)), chinese
+
+
+def test_1_1_in_chinese(broker: BrokerHandle) -> None:
+    def undeclared(channel: Any) -> None:
+        for body in [b"first", b"second", b"third"]:
+            channel.basic_publish(exchange="", routing_key="hello", body=body)
+
+    with in_chinese():
+        starting = course.EXERCISES["1.1"](broker, starting_answer)
+        never = course.EXERCISES["1.1"](broker, undeclared)
+        accepted = course.EXERCISES["1.1"](broker, right_answer)
+    assert not starting and is_chinese(text(starting)), text(starting)
+    assert starting.title == "你发布了 3 条消息，receive.py 收到了 1 条（b'third'）"
+    first, second = starting.details
+    assert first.startswith("b'first' 是在你的 queue_declare(queue='hello') 之前发布的")
+    assert "没有哪个队列叫 'Hello'" in second and second.endswith("队列名区分大小写。")
+    assert not never and is_chinese(text(never)), text(never)
+    assert all("你的发送方从来没有声明它" in line for line in never.details)
+    assert accepted, text(accepted)
+    assert accepted.title == "receive.py 三条全收到了：b'first'、b'second'、b'third'"
+    assert is_chinese(text(accepted)), text(accepted)
+
+
+def test_1_2_in_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        starting = course.EXERCISES["1.2"](broker, same_again="ok", durable="ok", name="", channel_open=True)
+        codes = course.EXERCISES["1.2"](
+            broker, same_again=406, durable=404, name="NOT_FOUND", channel_open="no"
+        )
+        accepted = course.EXERCISES["1.2"](
+            broker, same_again="OK", durable="406", name="precondition_failed", channel_open=False
+        )
+    assert not starting and is_chinese(text(starting)), text(starting)
+    assert starting.title == "你的 4 个预测里，有 3 个与 RabbitMQ 的实际结果不符"
+    durable = starting.details[0]
+    assert "但是queue的属性并不会被修改" in durable  # the study notes' own words
+    assert "406（PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'hello'" in durable
+    assert "4xx 回复是软错误" in text(starting)
+    assert starting.details[3] == "用同样的方式再声明一次：ok，和你预测的一样。"
+    assert not codes and is_chinese(text(codes)), text(codes)
+    assert "404 NOT_FOUND 表示你指名的东西不存在" in text(codes)
+    assert "channel_open 应该是 True 或 False，而不是 'no'" in text(codes)
+    assert accepted, text(accepted)
+    assert accepted.title == "四个预测都与 RabbitMQ 的实际结果相符"
+    assert is_chinese(text(accepted)), text(accepted)

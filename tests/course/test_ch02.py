@@ -4,7 +4,9 @@ numbers and the reason, and accept right ones."""
 
 from __future__ import annotations
 
+import io
 import time
+import tokenize
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +16,8 @@ import pytest
 import rabbitsim
 from rabbitsim import course
 from rabbitsim.backends import BackendUnavailable, BrokerHandle
+
+from .zh import chinese_share, in_chinese, is_chinese
 
 
 @pytest.fixture(scope="module")
@@ -398,3 +402,106 @@ def test_2_1_names_the_notebooks_channel_when_the_callback_acks_on_it(broker: Br
     assert channel.is_closed
     channel.connection.close()
     assert course.EXERCISES["2.1"](broker, acking), "the check itself is unharmed"
+
+
+# --- the Chinese edition ---------------------------------------------------------------------------
+
+
+def tokens(code: str) -> list[tuple[int, str]]:
+    """The code of a solution without its comments: the same in both editions."""
+    skipped = (tokenize.COMMENT, tokenize.NL)
+    return [
+        (t.type, t.string)
+        for t in tokenize.generate_tokens(io.StringIO(code).readline)
+        if t.type not in skipped
+    ]
+
+
+def comments(code: str) -> list[str]:
+    return [
+        t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.COMMENT
+    ]
+
+
+@pytest.mark.parametrize("number", ["2.1", "2.2", "2.3", "2.4"])
+def test_chapter_2_texts_speak_the_kernels_language(number: str) -> None:
+    exercise = course.EXERCISES[number]
+    english = exercise.solution().code
+    assert chinese_share(exercise.title) == 0
+    assert not any(chinese_share(hint) for hint in exercise.hints)
+    assert chinese_share(exercise.solution().explanation) == 0
+    assert chinese_share(" ".join(comments(english))) == 0
+    with in_chinese():
+        assert is_chinese(exercise.title), exercise.title
+        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints), exercise.hints
+        assert is_chinese(exercise.hint(2))
+        assert is_chinese(exercise.solution().explanation)
+        chinese = exercise.solution().code
+    assert tokens(chinese) == tokens(english), "the Chinese solution is the same code"
+    assert is_chinese(" ".join(comments(chinese))), comments(chinese)
+
+
+def test_2_1_in_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        forgot = course.EXERCISES["2.1"](broker, forgetful)
+        closed = course.EXERCISES["2.1"](
+            broker, lambda ch, method, properties, body: ch.basic_ack(delivery_tag=1)
+        )
+        accepted = course.EXERCISES["2.1"](broker, acking)
+    assert not forgot and is_chinese(text(forgot)), text(forgot)
+    assert forgot.title == "你的 worker 收到 3 个任务，其中 3 个一直没有确认：messages_unacknowledged = 3"
+    assert "会带着 redelivered=True 被重新投递" in text(forgot)
+    assert not closed and is_chinese(text(closed)), text(closed)
+    assert "406 PRECONDITION_FAILED - unknown delivery tag 1" in text(closed)  # RabbitMQ's own words
+    assert "确认时只用 method.delivery_tag，而且只确认一次" in text(closed)
+    assert accepted, text(accepted)
+    assert accepted.title == "每个任务都已确认：messages_unacknowledged = 0"
+    assert is_chinese(text(accepted)), text(accepted)
+
+
+def test_2_2_in_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        lost = course.EXERCISES["2.2"](broker, transient)
+        kept = course.EXERCISES["2.2"](broker, persistent)
+    assert not lost and is_chinese(text(lost)), text(lost)
+    assert lost.title == "消息代理重启之后，任务不见了"
+    assert "task_queue 没有回来（404 NOT_FOUND）" in text(lost)
+    assert "这条消息是非持久化的（delivery_mode=None）" in text(lost)
+    assert kept, text(kept)
+    assert kept.title == "任务挺过了消息代理的重启"
+    assert is_chinese(text(kept)), text(kept)
+    assert "发布确认（第 7 章）" in text(kept)
+
+
+def test_2_3_in_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        impossible = course.EXERCISES["2.3"](broker, prefetch=-1)
+        unlimited = course.EXERCISES["2.3"](broker, prefetch=0)
+        fair = course.EXERCISES["2.3"](broker, prefetch=1)
+    assert not impossible and is_chinese(text(impossible)), text(impossible)
+    assert "16 位无符号整数" in text(impossible)
+    assert not unlimited and is_chinese(text(unlimited)), text(unlimited)
+    assert unlimited.title == "这是轮询：两个 worker 分到的任务一样多"
+    assert "慢 worker：4 个任务（task 1、task 3、task 5、task 7）" in text(unlimited)
+    assert fair, text(fair)
+    assert fair.title.startswith("8 个任务里，快 worker 做了 ")
+    assert is_chinese(text(fair)), text(fair)
+
+
+def test_2_4_in_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        idle = course.EXERCISES["2.4"](broker, starting_worker)
+        unfair = course.EXERCISES["2.4"](broker, worker_with(declare=DURABLE, qos=False))
+        undeclared = course.EXERCISES["2.4"](broker, worker_with(declare=None))
+        shared = course.EXERCISES["2.4"](broker, tutorial_worker)
+    assert not idle and is_chinese(text(idle)), text(idle)
+    assert idle.title == "你的 worker 根本没有订阅 task_queue"
+    assert not unfair and is_chinese(text(unfair)), text(unfair)
+    assert unfair.title == "每个任务都做完并确认了，但分发还不公平"
+    assert not undeclared and is_chinese(text(undeclared)), text(undeclared)
+    assert "404 NOT_FOUND - no queue 'task_queue'" in text(undeclared)
+    assert "所以它要先自己声明 task_queue" in text(undeclared)
+    assert shared, text(shared)
+    assert shared.title == "你的 worker 的两个副本分担了任务，一个也没丢"
+    assert is_chinese(text(shared)), text(shared)
+    assert "RabbitMQ 在 task_queue 上数到 2 个消费者" in text(shared)

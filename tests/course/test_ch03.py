@@ -14,6 +14,8 @@ from rabbitsim import course
 from rabbitsim.backends import BrokerHandle
 from rabbitsim.course import Subscriber
 
+from .zh import chinese_share, in_chinese, is_chinese
+
 
 @pytest.fixture
 def broker() -> Iterator[BrokerHandle]:
@@ -224,3 +226,73 @@ def test_the_solutions_are_there_when_asked_for() -> None:
     assert "exclusive=True" in course.EXERCISES["3.2"].solution().code
     assert "2" in course.EXERCISES["3.1"].solution().code
     assert course.EXERCISES["3.2"].hint(2)
+
+
+# --- the Chinese edition -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["3.1", "3.2"])
+def test_chapter_3_texts_speak_the_kernels_language(number: str) -> None:
+    exercise = course.EXERCISES[number]
+    english = exercise.solution().code
+    assert chinese_share(exercise.title) == 0
+    assert not any(chinese_share(hint) for hint in exercise.hints)
+    assert chinese_share(exercise.solution().explanation) == 0
+    with in_chinese():
+        assert is_chinese(exercise.title), exercise.title
+        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints), exercise.hints
+        assert is_chinese(exercise.solution().explanation)
+        assert is_chinese(str(exercise.solution()))
+        assert exercise.solution().code == english  # no comments to translate: the same code
+
+
+def test_3_1_in_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        everything = course.EXERCISES["3.1"](broker, 5)
+        not_a_number = course.EXERCISES["3.1"](broker, "two")
+        accepted = course.EXERCISES["3.1"](broker, 2)
+    assert not everything and is_chinese(text(everything)), text(everything)
+    assert everything.title == "不是 5：前 3 条日志根本到不了订阅者"
+    assert "消息代理把其中 3 条以 312 NO_ROUTE 退了回来" in text(everything)
+    assert not not_a_number and is_chinese(text(not_a_number)), text(not_a_number)
+    assert not_a_number.title == "请用日志的条数来回答，而不是 'two'"
+    assert accepted, text(accepted)
+    assert accepted.title == "没错：2 条，只有队列绑定之后发布的那些"
+    assert is_chinese(text(accepted)), text(accepted)
+
+
+def test_3_2_in_chinese(broker: BrokerHandle) -> None:
+    def unbound(channel: Any) -> str:
+        channel.exchange_declare(exchange="logs", exchange_type="fanout")
+        queue: str = channel.queue_declare(queue="", exclusive=True).method.queue
+        return queue
+
+    def elsewhere(channel: Any) -> str:
+        queue: str = channel.queue_declare(queue="", exclusive=True).method.queue
+        channel.queue_bind(exchange="amq.fanout", queue=queue)
+        return queue
+
+    def named_exclusive(channel: Any) -> str:
+        channel.exchange_declare(exchange="logs", exchange_type="fanout")
+        channel.queue_declare(queue="my_logs", exclusive=True)
+        channel.queue_bind(exchange="logs", queue="my_logs")
+        return "my_logs"
+
+    with in_chinese():
+        missed = course.EXERCISES["3.2"](broker, unbound)
+        misbound = course.EXERCISES["3.2"](broker, elsewhere)
+        locked = course.EXERCISES["3.2"](broker, named_exclusive)
+        accepted = course.EXERCISES["3.2"](broker, receive_logs)
+    assert not missed and is_chinese(text(missed)), text(missed)
+    assert missed.title == "3 条日志中，订阅者 1 漏掉了 3 条"
+    assert "'info: Hello World!'、'warning: disk 91% full'、'error: disk full'" in text(missed)
+    assert "没有绑定到任何交换机" in text(missed)
+    assert not misbound and is_chinese(text(misbound)), text(misbound)
+    assert "绑定到了 'amq.fanout'（绑定键 'amq.gen-" in text(misbound)
+    assert "但 emit_log 发布到的是 'logs'：请绑定到这个交换机" in text(misbound)
+    assert not locked and is_chinese(text(locked)), text(locked)
+    assert locked.title == "第一个副本还在运行时，你的订阅者的第二个副本没能完成设置"
+    assert "405 RESOURCE_LOCKED" in text(locked) and "排他队列只属于声明它的那个连接" in text(locked)
+    assert accepted, text(accepted)
+    assert accepted.title == "每个订阅者都在自己的临时队列里收到了每条日志"
+    assert is_chinese(text(accepted)), text(accepted)

@@ -3,6 +3,8 @@ exactly which messages the answer would miss or wrongly get, and why."""
 
 from __future__ import annotations
 
+import io
+import tokenize
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +12,8 @@ import pytest
 import rabbitsim
 from rabbitsim import course
 from rabbitsim.backends import BrokerHandle
+
+from .zh import chinese_share, in_chinese, is_chinese
 
 
 @pytest.fixture
@@ -118,3 +122,85 @@ def test_4_2_wants_a_dict(broker: BrokerHandle) -> None:
 def test_the_solutions_are_there_when_asked_for() -> None:
     assert '["warning", "error"]' in course.EXERCISES["4.1"].solution().code
     assert '"dropped": 1' in course.EXERCISES["4.2"].solution().code
+
+
+# --- the Chinese edition -------------------------------------------------------------------------
+
+
+def tokens(code: str) -> list[tuple[int, str]]:
+    """The code of a solution without its comments: the same in both editions."""
+    skipped = (tokenize.COMMENT, tokenize.NL)
+    return [
+        (t.type, t.string)
+        for t in tokenize.generate_tokens(io.StringIO(code).readline)
+        if t.type not in skipped
+    ]
+
+
+def comments(code: str) -> str:
+    return " ".join(
+        t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.COMMENT
+    )
+
+
+@pytest.mark.parametrize("number", ["4.1", "4.2"])
+def test_chapter_4_texts_speak_the_kernels_language(number: str) -> None:
+    exercise = course.EXERCISES[number]
+    english = exercise.solution().code
+    assert chinese_share(exercise.title) == 0
+    assert not any(chinese_share(hint) for hint in exercise.hints)
+    assert chinese_share(exercise.solution().explanation) == 0
+    assert chinese_share(comments(english)) == 0
+    with in_chinese():
+        assert is_chinese(exercise.title), exercise.title
+        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints), exercise.hints
+        assert is_chinese(exercise.solution().explanation)
+        assert is_chinese(str(exercise.solution()))
+        chinese = exercise.solution().code
+    assert tokens(chinese) == tokens(english), "the Chinese solution is the same code"
+    assert not comments(english) or is_chinese(comments(chinese)), chinese
+
+
+def test_4_1_in_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        both_ways = course.EXERCISES["4.1"](broker, ["info", "error"])
+        capitalised = course.EXERCISES["4.1"](broker, ["Error", "warning"])
+        not_keys = course.EXERCISES["4.1"](broker, 7)
+        accepted = course.EXERCISES["4.1"](broker, ["warning", "error"])
+    assert not both_ways and is_chinese(str(both_ways)), str(both_ways)
+    assert both_ways.title == "用绑定键 ['info', 'error']，磁盘订阅者会漏掉 1 条消息，并且错误地收到 1 条"
+    assert both_ways.details == (
+        "它会漏掉 'warning: disk 91% full'（路由键 'warning'）：它的绑定键里没有 'warning'。",
+        "它会错误地收到 'info: Hello World!'（路由键 'info'），经由的是绑定键 'info'。",
+    )
+    assert not capitalised and is_chinese(str(capitalised)), str(capitalised)
+    assert "所以 'Error' 和 'error' 不是同一个键" in str(capitalised)
+    assert not not_keys and is_chinese(str(not_keys)), str(not_keys)
+    assert not_keys.title == "这不是一个绑定键列表"
+    assert accepted, str(accepted)
+    assert accepted.title == (
+        "用绑定键 ['warning', 'error']，磁盘订阅者收到的恰好是 'warning: disk 91% full'、'error: disk full'"
+    )
+    assert is_chinese(str(accepted)), str(accepted)
+    assert not leftovers(broker)
+
+
+def test_4_2_in_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        off = course.EXERCISES["4.2"](broker, {"disk": 2, "screen": 5, "pager": 4, "dropped": 0})
+        incomplete = course.EXERCISES["4.2"](broker, {"disk": 2, "printer": 1})
+        accepted = course.EXERCISES["4.2"](broker, {"disk": 2, "screen": 4, "pager": 2, "dropped": 1})
+    assert not off and is_chinese(str(off)), str(off)
+    assert off.title == "还不太对：下面是消息代理对这五条消息的实际处理"
+    details = "\n".join(off.details)
+    assert "screen：你说的是 5，但 screen 里有 4 条" in details
+    assert "'debug' 与它的任何一个键都不匹配" in details
+    assert "用同一个键第二次调用 queue_bind 不会改变任何东西" in details
+    assert "dropped：你说的是 0，但有 1 条（'debug: cache hit'）没有进入任何队列" in details
+    assert "预测正确的：disk 2。" in details
+    assert not incomplete and is_chinese(str(incomplete)), str(incomplete)
+    assert "这道题里没有叫 'printer' 的队列" in str(incomplete)
+    assert "请补上 'screen'、'pager'、'dropped' 的数量" in str(incomplete)
+    assert accepted, str(accepted)
+    assert accepted.title == "和消息代理的实际处理完全一致：disk 2、screen 4、pager 2、dropped 1"
+    assert is_chinese(str(accepted)), str(accepted)

@@ -3,7 +3,9 @@ exercises 5.1 and 5.2 say what is wrong, specifically, and accept the right answ
 
 from __future__ import annotations
 
+import io
 import itertools
+import tokenize
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +26,7 @@ from rabbitsim.course._ch05_topics import (
 )
 
 from .solutions import run_solution
+from .zh import chinese_share, in_chinese, is_chinese
 
 
 @pytest.fixture
@@ -313,3 +316,120 @@ def test_5_3_says_what_to_pass_instead_of_raising(
     verdict = course.EXERCISES["5.3"](*given)
     assert not verdict
     assert verdict.title == title
+
+
+# --- the Chinese edition -------------------------------------------------------------------------
+
+
+def tokens(code: str) -> list[tuple[int, str]]:
+    """The code of a solution without its comments: the same in both editions."""
+    skipped = (tokenize.COMMENT, tokenize.NL)
+    return [
+        (t.type, t.string)
+        for t in tokenize.generate_tokens(io.StringIO(code).readline)
+        if t.type not in skipped
+    ]
+
+
+def comments(code: str) -> str:
+    return " ".join(
+        t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.COMMENT
+    )
+
+
+@pytest.mark.parametrize("number", ["5.1", "5.2", "5.3"])
+def test_chapter_5_texts_speak_the_kernels_language(number: str) -> None:
+    exercise = course.EXERCISES[number]
+    english = exercise.solution().code
+    assert chinese_share(exercise.title) == 0
+    assert not any(chinese_share(hint) for hint in exercise.hints)
+    assert chinese_share(exercise.solution().explanation) == 0
+    assert chinese_share(comments(english)) == 0
+    with in_chinese():
+        assert is_chinese(exercise.title), exercise.title
+        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints), exercise.hints
+        assert is_chinese(exercise.solution().explanation)
+        assert is_chinese(str(exercise.solution()))
+        chinese = exercise.solution().code
+    assert tokens(chinese) == tokens(english), "the Chinese solution is the same code"
+    assert not comments(english) or is_chinese(comments(chinese)), chinese
+
+
+def test_the_rules_explain_in_chinese() -> None:
+    with in_chinese():
+        took = explain("lazy.#", "lazy.orange.new.rabbit")
+        short = explain("*.orange.*", "orange")
+        last = explain("a.#.b", "a.x.c")
+    assert took == "'lazy.#' 匹配 'lazy.orange.new.rabbit'：'lazy'，# = 'orange.new.rabbit'"
+    assert short == (
+        "'*.orange.*' 不匹配 'orange'：没有 # 时，它只匹配恰好 3 个词的键（每个 * 恰好是一个词），"
+        "而 'orange' 有 1 个词"
+    )
+    assert last == "'a.#.b' 不匹配 'a.x.c'：最后一个词是 'c'，而绑定要求的是 'b'"
+    assert explain("a.#.b", "a.x.c").startswith("'a.#.b' does not match 'a.x.c'")  # English again outside
+
+
+def test_5_1_in_chinese() -> None:
+    with in_chinese():
+        off = course.EXERCISES["5.1"](
+            {
+                "quick.orange.rabbit": ["Q1", "Q2"],
+                "orange": ["Q1"],
+                "lazy.pink.rabbit": ["Q2", "Q2"],
+                "lazy.orange.new.rabbit": [],
+            }
+        )
+        started = course.EXERCISES["5.1"]({"quick.orange.rabbit": ["Q1", "Q2"], "orange": None})
+        accepted = run_solution("5.1")
+    assert not off and is_chinese(str(off)), str(off)
+    assert off.title == "你的 4 个预测里，有 3 个不对"
+    text = "\n".join(off.details)
+    assert "orange：你说的是 Q1。Q1 收不到：'*.orange.*' 不匹配 'orange'" in text
+    assert "Q2 只得到一份副本，而不是 2 份" in text
+    assert "lazy.orange.new.rabbit：你说的是没有队列（被丢弃）。Q2 确实会收到" in text
+    assert "还需要预测：lazy.orange.elephant、quick.orange.fox" in text
+    assert not started and is_chinese(str(started)), str(started)
+    assert started.title == "9 个里已经预测了 1 个，目前都对"
+    assert accepted, str(accepted)
+    assert accepted.title == "9 个预测全部正确"
+    assert is_chinese(str(accepted)), str(accepted)
+
+
+def test_5_2_in_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        off = course.EXERCISES["5.2"](broker, ["kern.*", "cron.*"])
+        glued = course.EXERCISES["5.2"](broker, ["*.critical", "cron*"])
+        spaced = course.EXERCISES["5.2"](broker, "kern.#.critical cron.#")
+        accepted = run_solution("5.2", broker=broker)
+    assert not off and is_chinese(str(off)), str(off)
+    assert off.title == "10 条测试消息中，['kern.*', 'cron.*'] 漏掉了 2 条，并且错收了 1 条"
+    assert off.details[0] == (
+        "漏掉了 kern.disk.critical：'kern.*'：没有 # 时，它只匹配恰好 2 个词的键（每个 * 恰好是一个词），"
+        "而 'kern.disk.critical' 有 3 个词"
+    )
+    assert "错收了 kern.info：'kern.*' 匹配 'kern.info'：'kern'，* = 'info'" in off.details
+    assert not glued and is_chinese(str(glued)), str(glued)
+    assert "'cron*' 不是通配符，而是一个普通的词" in str(glued)
+    assert not spaced and is_chinese(str(spaced)), str(spaced)
+    assert spaced.title == "'kern.#.critical cron.#' 里有空格"
+    assert accepted, str(accepted)
+    assert accepted.title == "['kern.#.critical', 'cron.#'] 按要求路由了全部 10 条测试消息"
+    assert is_chinese(str(accepted)), str(accepted)
+
+
+def test_5_3_in_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        ignored = course.EXERCISES["5.3"](broker, {"x-match": "all", "type": "invoice", "x-tenant": "acme"})
+        refused = course.EXERCISES["5.3"](broker, {"x-match": "both", "type": "invoice"})
+        accepted = run_solution("5.3", broker=broker)
+    assert not ignored and is_chinese(str(ignored)), str(ignored)
+    assert ignored.title == "8 条测试消息中，你的绑定错收了 2 条"
+    assert "你的 'x-tenant' 根本没有参与比较（'all-with-x' 才会比较它）" in str(ignored)
+    assert "错收了 globex 的发票：它的 type 是 'invoice'" in ignored.details
+    assert "错收了不属于任何租户的发票：它的 type 是 'invoice'" in ignored.details
+    assert not refused and is_chinese(str(refused)), str(refused)
+    assert refused.title == "消息代理拒绝了这个绑定"
+    assert "406 PRECONDITION_FAILED - Invalid x-match field value" in str(refused)  # RabbitMQ's own words
+    assert accepted, str(accepted)
+    assert accepted.title == "你的绑定收下了 acme 的 2 张发票，其余 6 条消息一条也没收"
+    assert is_chinese(str(accepted)), str(accepted)

@@ -4,7 +4,10 @@ the checks of exercises 6.1 and 6.2 say what is wrong, specifically, and accept 
 
 from __future__ import annotations
 
+import io
+import re
 import time
+import tokenize
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,9 +17,11 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 import rabbitsim
 from rabbitsim import course
+from rabbitsim._editions import code_of
 from rabbitsim.backends import BrokerHandle
 
 from .solutions import run_solution
+from .zh import in_chinese, is_chinese
 
 
 @pytest.fixture
@@ -168,3 +173,58 @@ def test_6_2_says_what_to_give_instead_of_raising(answer: Any, title: str) -> No
     verdict = course.EXERCISES["6.2"](answer)
     assert not verdict
     assert verdict.title == title
+
+
+# --- the Chinese edition ----------------------------------------------------------------------
+
+
+def test_6_1_speaks_chinese() -> None:
+    with in_chinese():
+        verdict = course.EXERCISES["6.1"](stores_everything)
+        assert not verdict and is_chinese(str(verdict))
+        assert verdict.title == "on_response 有 3 处错误"
+        assert verdict.details[0].startswith("收到对 c1 的重复回复（")
+        assert "可没有哪个调用在等这个 id" in verdict.details[0]
+        acked = course.EXERCISES["6.1"](acks)
+        assert is_chinese(str(acked)) and "406 PRECONDITION_FAILED" in acked.details[0]
+        assert "客户端以 auto_ack=True 消费它的回调队列" in acked.details[0]
+        assert course.EXERCISES["6.1"]("on_response").title == "把你的 on_response 函数传进来"
+        accepted = run_solution("6.1")
+        assert accepted and is_chinese(str(accepted))
+
+
+def test_6_2_speaks_chinese() -> None:
+    with in_chinese():
+        verdict = course.EXERCISES["6.2"]({"a", "c", "d"})
+        assert not verdict and is_chinese(str(verdict))
+        assert verdict.title == "5 个方案中有 3 个判断错了"
+        assert verdict.details[0].startswith("a（str(n)：这次调用所求的那个数）不可行：")
+        assert "其实也可行" in verdict.details[2]
+        assert course.EXERCISES["6.2"](set()).details[0] == "a：str(n)：这次调用所求的那个数"
+        accepted = run_solution("6.2")
+        assert accepted and accepted.title == "正确：b 和 c"
+
+
+def comments(code: str) -> list[str]:
+    return [
+        token.string
+        for token in tokenize.generate_tokens(io.StringIO(code).readline)
+        if token.type == tokenize.COMMENT
+    ]
+
+
+@pytest.mark.parametrize("number", ["6.1", "6.2"])
+def test_chapter_6_texts_in_both_languages(number: str) -> None:
+    exercise = course.EXERCISES[number]
+    english = exercise.solution().code
+    assert not is_chinese(exercise.title)
+    assert not any(is_chinese(hint) for hint in exercise.hints)
+    assert not is_chinese(exercise.solution().explanation)
+    with in_chinese():
+        assert is_chinese(exercise.title)
+        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints)
+        assert is_chinese(exercise.solution().explanation) and is_chinese(str(exercise.solution()))
+        code = exercise.solution().code
+        assert code_of(code) == code_of(english)  # only the comments differ, and each is in Chinese
+        assert len(comments(code)) == len(comments(english))
+        assert all(re.search("[\u4e00-\u9fff]", comment) for comment in comments(code))

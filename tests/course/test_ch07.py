@@ -4,7 +4,10 @@ that must lose nothing when the check kills the broker mid-way (7.3)."""
 
 from __future__ import annotations
 
+import io
+import re
 import time
+import tokenize
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,9 +16,11 @@ import pytest
 
 import rabbitsim
 from rabbitsim import course
+from rabbitsim._editions import code_of
 from rabbitsim.backends import BrokerHandle
 
 from .solutions import run_solution
+from .zh import in_chinese, is_chinese
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +190,70 @@ def test_chapter_7_solutions_and_hints_are_there(broker: BrokerHandle) -> None:
         assert exercise.solution().code.strip()
         assert exercise.hint(1) and exercise.hint(2)
     assert run_solution("7.2", broker=broker)
+
+
+# --- the Chinese edition ---------------------------------------------------------------------------
+
+
+def test_7_1_speaks_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        lost = course.EXERCISES["7.1"](broker, no_retry)
+        assert not lost and is_chinese(text(lost))
+        assert lost.title == "被拒绝的任务丢了"
+        assert "basic_reject(requeue=False) 会直接删除消息" in text(lost)
+        waiting = course.EXERCISES["7.1"](broker, retry_without_ttl)
+        assert waiting.title == "任务进了 jobs.retry，就一直待在那里" and is_chinese(text(waiting))
+        feedback = run_solution("7.1", broker=broker)
+        assert feedback and is_chinese(text(feedback))
+        assert "在 jobs 中 rejected（count 1）" in text(feedback)
+        assert feedback.title.startswith("任务在 ") and feedback.title.endswith(" 秒后回到了 jobs")
+
+
+def test_7_2_speaks_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["7.2"](broker, None)
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title == "RabbitMQ 确认了 2 条消息，随后又把它们丢弃了"
+        assert "之后队列里还有：'order 3'、'order 4'、'order 5'。" in text(feedback)
+        assert "不设 x-overflow（默认即 drop-head）时" in text(feedback)
+        refused = course.EXERCISES["7.2"](broker, "drop-tail")
+        assert refused.title == "RabbitMQ 拒绝了 x-overflow='drop-tail'" and is_chinese(text(refused))
+        accepted = run_solution("7.2", broker=broker)
+        assert accepted and accepted.title == "已确认的消息一条也没丢：已满的队列拒绝了 2 条消息"
+
+
+def test_7_3_speaks_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["7.3"](broker, careless_publish, careless_worker)
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title.startswith("丢了 ") and " 个订单：" in feedback.title
+        assert "orders 不是持久化队列" in text(feedback)
+        assert "worker 以 auto_ack=True 消费" in text(feedback)
+        accepted = run_solution("7.3", broker=broker, pika=pika)
+        assert accepted and accepted.title == "每个已确认的订单都处理了：发出 30 个，完成 30 个"
+        assert is_chinese(text(accepted))
+
+
+def comments(code: str) -> list[str]:
+    return [
+        token.string
+        for token in tokenize.generate_tokens(io.StringIO(code).readline)
+        if token.type == tokenize.COMMENT
+    ]
+
+
+@pytest.mark.parametrize("number", ["7.1", "7.2", "7.3"])
+def test_chapter_7_texts_in_both_languages(number: str) -> None:
+    exercise = course.EXERCISES[number]
+    english = exercise.solution().code
+    assert not is_chinese(exercise.title)
+    assert not any(is_chinese(hint) for hint in exercise.hints)
+    assert not is_chinese(exercise.solution().explanation)
+    with in_chinese():
+        assert is_chinese(exercise.title)
+        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints)
+        assert is_chinese(exercise.solution().explanation) and is_chinese(str(exercise.solution()))
+        code = exercise.solution().code
+        assert code_of(code) == code_of(english)  # only the comments differ, and each is in Chinese
+        assert len(comments(code)) == len(comments(english))
+        assert all(re.search("[\u4e00-\u9fff]", comment) for comment in comments(code))

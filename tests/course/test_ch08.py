@@ -5,16 +5,21 @@ usual wrong answers in their own terms, and leaves no vhost, user or policy behi
 
 from __future__ import annotations
 
+import io
+import re
 import shlex
+import tokenize
 from collections.abc import Callable, Iterator
 
 import pytest
 
 import rabbitsim
 from rabbitsim import course
+from rabbitsim._editions import code_of
 from rabbitsim.backends import BrokerHandle, ManagementClient
 
 from .solutions import run_solution
+from .zh import in_chinese, is_chinese
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +262,80 @@ def test_8_3_a_policy_in_the_default_vhost_is_removed_and_explained(broker: Brok
     assert not feedback
     assert feedback.title == "The policy went to vhost '/'"
     assert "-p <vhost>" in text(feedback)  # and the autouse fixture sees no policy left in '/'
+
+
+# --- the Chinese edition ---------------------------------------------------------------------------
+
+
+def test_8_1_speaks_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["8.1"](broker, granting(broker, "", "", "invoices"))
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title == "它能做 2 件消费者不应该做的事"
+        assert "它能够读取 'old.invoices'，而消费者不应该能：read 正则没有 `^`" in text(feedback)
+        assert "该用户的权限：configure ''、write ''、read 'invoices'。" in text(feedback)
+        elsewhere = course.EXERCISES["8.1"](
+            broker, granting(broker, "", "", "^invoices$", vhost_option=False)
+        )
+        assert elsewhere.title == "该用户无法连接到这个虚拟主机" and "530 NOT_ALLOWED" in text(elsewhere)
+        assert "它的权限被设到了虚拟主机 '/'" in text(elsewhere) and is_chinese(text(elsewhere))
+        accepted = run_solution("8.1", broker=broker)
+        assert accepted and is_chinese(text(accepted))
+        assert "删除 'invoices'（403 ACCESS_REFUSED）" in text(accepted)
+
+
+def test_8_2_speaks_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["8.2"](broker, lambda vhost, user: None)
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title == "旧队列还在"
+        assert "应用的声明得到的答复是 406 PRECONDITION_FAILED" in text(feedback)
+        gone = course.EXERCISES["8.2"](broker, lambda vhost, user: broker.ctl(f"delete_vhost {vhost}"))
+        assert gone.title == "虚拟主机没了" and "add_vhost" in text(gone) and is_chinese(text(gone))
+        accepted = run_solution("8.2", broker=broker)
+        assert accepted and is_chinese(text(accepted))
+        assert accepted.title.startswith("应用又能启动了")
+
+
+def test_8_3_speaks_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["8.3"](broker, policy(broker, r"^orders."))
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title == "1 个其他队列受到了限制"
+        assert "'orders-archive' 也受到了限制，可它不应该受限：正则里的 '.' 匹配任意字符" in text(feedback)
+        assert "orders.eu：10；orders.us：10；" in text(feedback)
+        exchanges = course.EXERCISES["8.3"](
+            broker, policy(broker, r"^orders\.", '{"max-length": 10}', "--apply-to", "exchanges")
+        )
+        assert exchanges.title == "3 个 'orders.' 队列没有受到限制" and is_chinese(text(exchanges))
+        assert course.EXERCISES["8.3"](broker, policy(broker, r"^orders\.", '{"max-length": 5}')).title == (
+            "限制的大小不对"
+        )
+        accepted = run_solution("8.3", broker=broker)
+        assert accepted and is_chinese(text(accepted))
+        assert accepted.title == "每个 'orders.' 队列最多保留 10 条消息，其他队列都不受限制"
+
+
+def comments(code: str) -> list[str]:
+    return [
+        token.string
+        for token in tokenize.generate_tokens(io.StringIO(code).readline)
+        if token.type == tokenize.COMMENT
+    ]
+
+
+@pytest.mark.parametrize("number", ["8.1", "8.2", "8.3"])
+def test_chapter_8_texts_in_both_languages(number: str) -> None:
+    exercise = course.EXERCISES[number]
+    english = exercise.solution().code
+    assert not is_chinese(exercise.title)
+    assert not any(is_chinese(hint) for hint in exercise.hints)
+    assert not is_chinese(exercise.solution().explanation)
+    with in_chinese():
+        assert is_chinese(exercise.title)
+        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints)
+        assert is_chinese(exercise.solution().explanation) and is_chinese(str(exercise.solution()))
+        code = exercise.solution().code
+        assert code_of(code) == code_of(english)  # only the comments differ, and each is in Chinese
+        assert len(comments(code)) == len(comments(english))
+        assert all(re.search("[\u4e00-\u9fff]", comment) for comment in comments(code))

@@ -7,6 +7,9 @@ differs between them and the simulator is a finding about the simulator."""
 
 from __future__ import annotations
 
+import io
+import re
+import tokenize
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,10 +18,12 @@ import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 
 from rabbitsim import course
+from rabbitsim._editions import code_of
 from rabbitsim.backends import BrokerHandle, ManagementClient
 from tests.real_brokers import broker_on
 
 from .solutions import run_solution
+from .zh import in_chinese, is_chinese
 
 BACKENDS = ("sim", "3.10", "4.3")
 
@@ -283,3 +288,88 @@ def test_9_3_a_limit_far_too_small(broker: BrokerHandle) -> None:
     assert not feedback
     assert feedback.title == "It keeps far less than 50 kB"
     assert "Its x-max-length-bytes is 5_000" in text(feedback)
+
+
+# --- the Chinese edition (on the simulator only: the wording does not depend on the broker) -------
+
+on_the_simulator = pytest.mark.parametrize("broker", ["sim"], indirect=True)
+
+
+@on_the_simulator
+def test_9_1_speaks_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["9.1"](broker, consuming_from(lambda seconds: "first"))
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title == (
+            "请求最近 1 秒的消息时，你的消费者读到了 "
+            "'earlier 1'、'earlier 2'、'earlier 3'、'recent 1'、'recent 2'"
+        )
+        assert "'first' 从日志的开头开始" in text(feedback)
+        assert "你的消费者请求的起点：x-stream-offset='first'（seconds=1）。" in text(feedback)
+        nothing = course.EXERCISES["9.1"](broker, consuming_from(None))
+        assert nothing.title == "请求最近 1 秒的消息时，你的消费者什么也没读到"
+        assert "未设置 x-stream-offset" in text(nothing) and is_chinese(text(nothing))
+        refused = course.EXERCISES["9.1"](broker, consuming_from(lambda seconds: f"{seconds}s", qos=False))
+        assert refused.title == "broker 拒绝了你的消费者" and is_chinese(text(refused))
+        assert "406 PRECONDITION_FAILED - consumer prefetch count is not set" in text(refused)
+        assert "流的消费者需要设置预取" in text(refused)
+        accepted = run_solution("9.1", broker=broker)
+        assert accepted and is_chinese(text(accepted))
+        assert (
+            "它读到了 'recent 1'（偏移量 3）、'recent 2'（偏移量 4）；请求 60 秒时，读到了全部 5 条消息。"
+            in text(accepted)
+        )
+
+
+@on_the_simulator
+def test_9_2_speaks_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["9.2"](broker, resuming_at(lambda last_done: last_done))
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title == "你的消费者把 1 个事件处理了两次"
+        assert "'event 5'（偏移量 last_done）已经处理过了" in text(feedback)
+        missed = course.EXERCISES["9.2"](broker, resuming_at(None))
+        assert missed.title == "你的消费者漏掉了 3 个事件" and is_chinese(text(missed))
+        assert "它漏掉了 'event 6'、'event 7'、'event 8'：'next'" in text(missed)
+        accepted = run_solution("9.2", broker=broker)
+        assert accepted and is_chinese(text(accepted)) and "last_done=4" in text(accepted)
+
+
+@on_the_simulator
+def test_9_3_speaks_chinese(broker: BrokerHandle) -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["9.3"](broker, declaring({**STREAM, "x-max-length-bytes": 50_000}))
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title == "它保留的超过了 50 kB"
+        assert "它的段大小是 500_000_000 字节（默认值）" in text(feedback)
+        classic = course.EXERCISES["9.3"](broker, declaring({"x-max-length-bytes": 50_000}))
+        assert classic.title == "它是一个经典队列，不是流" and is_chinese(text(classic))
+        accepted = run_solution("9.3", broker=broker)
+        assert accepted and is_chinese(text(accepted))
+        assert accepted.title == "流最多保留约 50 kB，并删除了最旧的段"
+
+
+def comments(code: str) -> list[str]:
+    return [
+        token.string
+        for token in tokenize.generate_tokens(io.StringIO(code).readline)
+        if token.type == tokenize.COMMENT
+    ]
+
+
+@on_the_simulator
+@pytest.mark.parametrize("number", ["9.1", "9.2", "9.3"])
+def test_chapter_9_texts_in_both_languages(broker: BrokerHandle, number: str) -> None:
+    exercise = course.EXERCISES[number]
+    english = exercise.solution().code
+    assert not is_chinese(exercise.title)
+    assert not any(is_chinese(hint) for hint in exercise.hints)
+    assert not is_chinese(exercise.solution().explanation)
+    with in_chinese():
+        assert is_chinese(exercise.title)
+        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints)
+        assert is_chinese(exercise.solution().explanation) and is_chinese(str(exercise.solution()))
+        code = exercise.solution().code
+        assert code_of(code) == code_of(english)  # only the comments differ, and each is in Chinese
+        assert len(comments(code)) == len(comments(english))
+        assert all(re.search("[\u4e00-\u9fff]", comment) for comment in comments(code))

@@ -7,10 +7,18 @@ when a slider moves."""
 
 from __future__ import annotations
 
+import io
+import re
+import tokenize
+
+import pytest
+
 from rabbitsim import course
+from rabbitsim._editions import code_of
 from rabbitsim.course import _ch10_capacity as capacity
 
 from .solutions import run_solution
+from .zh import in_chinese, is_chinese
 
 
 def text(feedback: course.Feedback) -> str:
@@ -182,3 +190,75 @@ def test_the_sliders_render_headless() -> None:
     bundle = lab._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert len(lab.widget.children) == 7  # five sliders, the summary, the picture
+
+
+# --- the Chinese edition ---------------------------------------------------------------------------
+
+
+def test_10_1_speaks_chinese() -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["10.1"](7)
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title == "7 个 worker 时，p95 等待为 0.628 秒，超过了 0.25 秒"
+        assert "它们跟得上，但用掉了自身能力的 94%" in text(feedback)
+        assert course.EXERCISES["10.1"]("8").title == "'8' 不是 worker 的数量"
+        accepted = run_solution("10.1")
+        assert accepted and is_chinese(text(accepted))
+        assert accepted.title == "8 个 worker 能让 p95 等待低于 0.25 秒，再少就不行"
+
+
+def test_10_2_speaks_chinese() -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["10.2"](1)
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title == "预取为 1 时，worker 的忙碌时间只占 12%"
+        assert "每条消息从 broker 发出，到 broker 收到它的确认，要花 68 ms" in text(feedback)
+        assert course.EXERCISES["10.2"](0).title.startswith("预取为 0 表示不限制")
+        accepted = run_solution("10.2")
+        assert accepted and is_chinese(text(accepted))
+        assert accepted.title == "预取为 8 时，worker 的忙碌时间占 94%；换成 7，就只有 82%"
+
+
+def test_10_3_speaks_chinese() -> None:
+    with in_chinese():
+        feedback = course.EXERCISES["10.3"]({"x-max-length": 130})
+        assert not feedback and is_chinese(text(feedback))
+        assert feedback.title == "1596 条消息在生产者不知情的情况下被丢弃了"
+        assert "x-overflow 取默认值 drop-head 时，队列满了就会丢弃最旧的消息" in text(feedback)
+        assert course.EXERCISES["10.3"]([1]).title == "请用 dict 给出队列的参数，而不是 list"
+        accepted = run_solution("10.3")
+        assert accepted and is_chinese(text(accepted))
+        assert "能让每次等待都不超过 2 秒的最长上限是 132：它会拒绝 1584 条消息。" in text(accepted)
+
+
+def test_the_sliders_speak_chinese() -> None:
+    with in_chinese():
+        lab = capacity.sliders(rate=40, workers=4, seconds=20)
+        assert is_chinese(lab.summary.value) and "（<b>过载</b>：队列在增长）。" in lab.summary.value
+        assert [slider.description for slider in lab.widget.children[:2]] == ["每秒到达数", "worker 数"]
+    assert "overloaded" in capacity.sliders(rate=40, workers=4, seconds=20).summary.value
+
+
+def comments(code: str) -> list[str]:
+    return [
+        token.string
+        for token in tokenize.generate_tokens(io.StringIO(code).readline)
+        if token.type == tokenize.COMMENT
+    ]
+
+
+@pytest.mark.parametrize("number", ["10.1", "10.2", "10.3"])
+def test_chapter_10_texts_in_both_languages(number: str) -> None:
+    exercise = course.EXERCISES[number]
+    english = exercise.solution().code
+    assert not is_chinese(exercise.title)
+    assert not any(is_chinese(hint) for hint in exercise.hints)
+    assert not is_chinese(exercise.solution().explanation)
+    with in_chinese():
+        assert is_chinese(exercise.title)
+        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints)
+        assert is_chinese(exercise.solution().explanation) and is_chinese(str(exercise.solution()))
+        code = exercise.solution().code
+        assert code_of(code) == code_of(english)  # only the comments differ, and each is in Chinese
+        assert len(comments(code)) == len(comments(english))
+        assert all(re.search("[\u4e00-\u9fff]", comment) for comment in comments(code))

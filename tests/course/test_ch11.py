@@ -7,6 +7,7 @@ that differed between the two would be a finding about the simulator."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,12 +16,13 @@ from typing import Any
 import pika
 import pytest
 
-from rabbitsim import course
+from rabbitsim import _editions, course
 from rabbitsim.backends import BrokerHandle, ManagementClient
 from rabbitsim.course import interview
 from tests.real_brokers import broker_on
 
 from .solutions import run_solution
+from .zh import in_chinese, is_chinese
 
 BACKENDS = ("sim", "4.3")
 #: what one check may take on the simulator (issue 15: under 3 s each)
@@ -343,3 +345,166 @@ def test_11_3_accepts_the_published_solution(broker: BrokerHandle) -> None:
 
 def test_11_3_accepts_another_right_answer(broker: BrokerHandle) -> None:
     assert interview.TASKS[2](broker, deduplicating_by("message_id"))
+
+
+# --- the Chinese edition: the same checks, said in Chinese (on the simulator) ------------------------
+
+
+#: what the checks say does not depend on the broker: the Chinese texts are checked once, on the simulator
+on_the_simulator = pytest.mark.parametrize("broker", ["sim"], indirect=True)
+
+
+def requeueing(channel: Any, queue: str, work: Any) -> None:
+    channel.basic_consume(queue, lambda ch, method, props, body: ch.basic_nack(method.delivery_tag))
+
+
+def test_the_tasks_titles_hints_and_solutions_speak_chinese() -> None:
+    for task in interview.TASKS:
+        english = (task.title, task.hints, task.solution().code, task.solution().explanation)
+        with in_chinese():
+            chinese = (task.title, task.hints, task.solution().code, task.solution().explanation)
+        assert is_chinese(chinese[0]) and is_chinese(chinese[3]), task.id
+        assert len(chinese[1]) == len(english[1]) and all(is_chinese(hint) for hint in chinese[1]), task.id
+        assert not is_chinese(english[0]) and not any(is_chinese(hint) for hint in english[1]), task.id
+        assert not is_chinese(english[3]), task.id
+        # the same code, only its comments translated
+        assert _editions.code_of(chinese[2]) == _editions.code_of(english[2]) and chinese[2] != english[2]
+    with in_chinese():
+        assert [task.title for task in interview.TASKS] == [
+            "被杀掉也不丢任务的 worker",
+            "不怕重复回复和过期回复的 RPC 客户端",
+            "幂等的消费者：每条消息只处理一次",
+        ]
+
+
+@pytest.mark.parametrize(
+    ("worker", "title", "phrase"),
+    [
+        (
+            auto_acking,
+            "worker 被杀掉时丢了 4 个任务：task 3、task 4、task 5、task 6",
+            "basic_qos 限制不了 auto_ack 消费者",
+        ),
+        (acking_first, "worker 被杀掉时丢了 1 个任务：task 3", "task 3：你的回调函数在干活之前就确认了它"),
+        (
+            never_acking,
+            "没有丢任务，但 task 1 做了两次：你的 worker 从不确认",
+            "在 prefetch_count=1 而又不确认的情况下，worker 1 根本收不到第二个任务",
+        ),
+        (
+            requeueing,
+            "你的 worker 把任务退了回去，而不是把它们做完",
+            "requeue=True 的 basic_nack 或 basic_reject",
+        ),
+    ],
+    ids=["auto-ack", "ack-first", "never-ack", "requeue"],
+)
+@on_the_simulator
+def test_11_1_says_in_chinese_what_a_wrong_worker_loses(
+    broker: BrokerHandle, worker: Any, title: str, phrase: str
+) -> None:
+    with in_chinese():
+        feedback = interview.TASKS[0](broker, worker)
+    assert not feedback
+    assert feedback.title == title
+    assert phrase in text(feedback) and is_chinese(text(feedback)), text(feedback)
+    assert "worker 1（你的）" in text(feedback)
+
+
+@pytest.mark.parametrize(
+    ("client", "phrase"),
+    [
+        (NaiveClient, "的答案：一条重复或过期的回复。"),
+        (RaisingClient, "第 3 次调用 fib(5)：抛出了 ValueError: unexpected reply。"),
+        (DeafClient, "第 1 次调用 fib(3)：1 秒内没有返回。"),
+        (OneIdClient, "多次调用用了同一个 correlation_id"),
+    ],
+    ids=["naive", "raising", "deaf", "one-id"],
+)
+@on_the_simulator
+def test_11_2_says_in_chinese_which_call_went_wrong(broker: BrokerHandle, client: Any, phrase: str) -> None:
+    with in_chinese():
+        feedback = interview.TASKS[1](broker, client)
+    assert not feedback
+    assert re.fullmatch(r"5 次调用中有 \d 次出错", feedback.title), feedback.title
+    assert phrase in text(feedback) and is_chinese(text(feedback)), text(feedback)
+    assert "只接收 correlation_id 与当前调用相同的那条回复" in text(feedback)
+    if client is NaiveClient:
+        assert "服务器还发送了对第 2 次调用的重复回复、对第 1 次调用的过期回复" in text(feedback)
+    if client is DeafClient:
+        assert "第 1 次调用卡住之后，检查程序没有再发起调用（共 5 次）。" in text(feedback)
+
+
+@on_the_simulator
+def test_11_2_says_in_chinese_that_the_client_could_not_be_made(broker: BrokerHandle) -> None:
+
+    class Broken:
+        def __init__(self, connection: Any, queue: str) -> None:
+            raise RuntimeError("no")
+
+    with in_chinese():
+        feedback = interview.TASKS[1](broker, Broken)
+    assert not feedback
+    assert feedback.title == "无法创建客户端"
+    assert "Broken(connection, queue) 抛出了 RuntimeError: no" in text(feedback) and is_chinese(
+        text(feedback)
+    )
+
+
+@pytest.mark.parametrize(
+    ("consume", "title", "phrase"),
+    [
+        (
+            charging_everything,
+            "3 个订单被扣了不止一次款",
+            "order-3 被扣了 2 次款：发布方连着发了两次（它没收到发布确认，于是重试）",
+        ),
+        (
+            deduplicating_by("body"),
+            "1 个订单一次也没扣款",
+            "order-4 一次也没有扣款：它的消息体与 order-1 相同",
+        ),
+        (
+            deduplicating_by("redelivered"),
+            "2 个订单被扣了不止一次款，2 个一次也没扣",
+            "redelivered=True 的意思是“以前投递过”，而不是“以前处理过”",
+        ),
+        (
+            deduplicating_by("message_id", own_memory=True),
+            "2 个订单被扣了不止一次款",
+            "`processed` 还是空的",
+        ),
+        (
+            deduplicating_by("message_id", ack_duplicates=False),
+            "每个订单都只扣了一次款，但有 3 条消息留在了队列里",
+            "重复的消息也必须确认",
+        ),
+    ],
+    ids=["charge-all", "by-body", "by-redelivered", "own-memory", "no-ack-duplicates"],
+)
+@on_the_simulator
+def test_11_3_says_in_chinese_which_order_was_charged_wrongly(
+    broker: BrokerHandle, consume: Any, title: str, phrase: str
+) -> None:
+    with in_chinese():
+        feedback = interview.TASKS[2](broker, consume)
+    assert not feedback
+    assert feedback.title == title
+    assert phrase in text(feedback) and is_chinese(text(feedback)), text(feedback)
+    assert "各订单的扣款次数：order-1 为 1 次、" in text(feedback)
+
+
+@pytest.mark.parametrize(
+    ("ident", "title"),
+    [
+        ("11.1", "没有丢任务：6 个任务全部完成"),
+        ("11.2", "5 次调用都返回了各自的答案"),
+        ("11.3", "6 个订单都恰好扣了一次款"),
+    ],
+)
+@on_the_simulator
+def test_the_tasks_accept_their_solutions_in_chinese(broker: BrokerHandle, ident: str, title: str) -> None:
+    with in_chinese():
+        feedback = run_solution(ident, broker=broker, pika=pika, uuid=uuid)
+    assert feedback, text(feedback)
+    assert feedback.title == title and is_chinese(text(feedback)), text(feedback)

@@ -27,6 +27,8 @@ from rabbitsim.course import _consumers
 from rabbitsim.course._consumers import BackgroundConsumer, Received, Subscriber, stop_all
 from rabbitsim.course._processes import WorkerProcess
 
+from .zh import in_chinese, is_chinese
+
 
 @pytest.fixture
 def broker() -> Iterator[BrokerHandle]:
@@ -459,3 +461,169 @@ def test_the_courses_own_checks_wait_quietly(
     exec("course.wait_for_topology(broker, lambda t: t.queues == (), timeout=0.2)", check)
     assert capsys.readouterr().out == ""
     assert _consumers.explaining(depth=1) is True  # called from a test, as from a notebook
+
+
+# --- 6. the same sentences in the Chinese edition ---------------------------------------------------
+
+
+def test_in_chinese_a_handler_that_raises_is_reported(
+    broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel = channel_of(broker)
+    channel.queue_declare("work")
+
+    def fail(_channel: object, received: Received) -> None:
+        raise ValueError(f"cannot handle {received.text}")
+
+    with in_chinese(), BackgroundConsumer(broker, "work", name="rpc server", handler=fail) as consumer:
+        channel.basic_publish("", "work", b"poison")
+        assert consumer.wait_for(1)
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(
+        "rpc server：处理消息 b'poison' 时，handler 抛出了 ValueError: cannot handle poison"
+    )
+    assert line.endswith("已拒绝这条消息（不重新入队）。") and is_chinese(line)
+
+
+def test_in_chinese_an_unknown_error_policy_is_refused(broker: BrokerHandle) -> None:
+    with in_chinese(), pytest.raises(ValueError, match="请选择 'reject'（不重新入队）或 'ack'"):
+        BackgroundConsumer(broker, "work", on_error="requeue")  # type: ignore[arg-type]
+
+
+def test_in_chinese_a_consumer_whose_channel_dies_says_so(
+    broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel = channel_of(broker)
+    channel.queue_declare("q")
+
+    def ack_twice(ch: pika.adapters.blocking_connection.BlockingChannel, received: Received) -> None:
+        ch.basic_ack(received.delivery_tag)
+
+    with in_chinese():
+        consumer = BackgroundConsumer(broker, "q", name="double acker", handler=ack_twice)
+        channel.basic_publish("", "q", b"once")
+        deadline = time.monotonic() + 5
+        while consumer.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert "double acker 已停止：406 PRECONDITION_FAILED" in capsys.readouterr().err
+
+
+def test_in_chinese_a_consumer_started_again_says_it_replaced_the_old_one(
+    broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel_of(broker).queue_declare("task_queue")
+    with in_chinese():
+        BackgroundConsumer(broker, "task_queue", name="worker-1")
+        BackgroundConsumer(broker, "task_queue", name="worker-1")
+    said = capsys.readouterr().out.strip()
+    assert said == "worker-1：再次启动，所以先停止了之前启动的那个：队列 'task_queue' 上的消费者 'worker-1'。"
+
+
+def test_in_chinese_stop_all_says_what_it_stopped(
+    broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel_of(broker).queue_declare("task_queue")
+    BackgroundConsumer(broker, "task_queue", name="reader")
+    Subscriber(broker, lambda c: str(c.queue_declare("", exclusive=True).method.queue), name="sub")
+    capsys.readouterr()
+    with in_chinese():
+        stop_all()
+        stop_all()
+    said = capsys.readouterr().out
+    assert said == (
+        "stop_all 停止了 2 个：队列 'task_queue' 上的消费者 'reader'、订阅者 'sub'。\n"
+        "stop_all：没有正在运行的东西。\n"
+    )
+
+
+def test_in_chinese_a_worker_that_cannot_start_says_why(broker: BrokerHandle) -> None:
+    """The worker process speaks English; the kernel says its reason again in Chinese."""
+    with in_chinese(), pytest.raises(RuntimeError) as caught:
+        WorkerProcess(broker, "task_queue", name="worker-A")
+    message = str(caught.value)
+    assert message.startswith("worker-A 无法启动：broker 的答复是 404 NOT_FOUND - no queue 'task_queue'")
+    assert message.endswith("。请先声明它（或者运行上面声明它的那个单元格）。") and "\n" not in message
+
+
+def test_in_chinese_a_worker_whose_broker_does_not_answer_says_so() -> None:
+    nobody = types.SimpleNamespace(url="amqp://guest:guest@127.0.0.1:1/")
+    with in_chinese(), pytest.raises(RuntimeError) as caught:
+        WorkerProcess(nobody, "task_queue", name="worker-A")  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "worker-A 无法启动：它连不上 127.0.0.1:1/（broker 是不是已经关闭了？请在第一个单元格里重新启动它）。"
+    )
+
+
+def test_in_chinese_a_subscriber_that_cannot_start_says_why(broker: BrokerHandle) -> None:
+    with in_chinese():
+        with pytest.raises(RuntimeError) as missing:
+            Subscriber(broker, lambda channel: channel.queue_bind("q", "nowhere"), name="disk")
+        with pytest.raises(RuntimeError) as consuming:
+            Subscriber(broker, lambda channel: channel.basic_consume("q", print), name="disk")
+    assert str(missing.value).startswith(
+        "disk 无法设置它的队列：broker 的答复是 404 NOT_FOUND - no exchange 'nowhere'"
+    )
+    assert str(consuming.value).startswith(
+        "disk 无法设置它的队列：setup 函数里不要调用 channel.basic_consume()"
+    )
+
+
+def test_in_chinese_a_consumer_on_a_missing_queue_names_the_cell_to_run(broker: BrokerHandle) -> None:
+    with in_chinese(), pytest.raises(RuntimeError) as caught:
+        BackgroundConsumer(broker, "hello", name="receive.py")
+    message = str(caught.value)
+    assert message.startswith(
+        "receive.py 无法开始消费 'hello'：broker 的答复是 404 NOT_FOUND - no queue 'hello'"
+    )
+    assert message.endswith("。请先声明它（或者运行上面声明它的那个单元格）。")
+
+
+def test_in_chinese_a_consumers_wait_that_times_out_explains(
+    broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel = channel_of(broker)
+    channel.queue_declare("task_queue")
+    with in_chinese():
+        with BackgroundConsumer(broker, "task_queue", name="worker-1") as consumer:
+            channel.basic_publish("", "task_queue", b"one")
+            assert consumer.wait_for(1)
+            assert not consumer.wait_for(3, timeout=0.3)
+        said = capsys.readouterr().out
+        assert not consumer.wait_for(5, timeout=0.1)
+    assert said.startswith("worker-1 等 3 条消息等了 0.3 秒，目前只收到 1 条。")
+    assert "broker 显示：task_queue：0 条就绪，0 条未确认，1 个消费者。" in said
+    assert "可能的原因：没有更多消息发布到这个队列：上面发布消息的单元格你运行了吗？" in said
+    assert is_chinese(said)
+    assert "worker-1 已经停止；请重新运行启动它的单元格。" in capsys.readouterr().out
+
+
+def test_in_chinese_a_worker_process_wait_that_times_out_explains(
+    broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel_of(broker).queue_declare("task_queue")
+    with in_chinese(), WorkerProcess(broker, "task_queue", name="worker-A") as worker:
+        assert not worker.wait_for_line("received Resize the photo..........", timeout=0.3)
+    said = capsys.readouterr().out
+    assert said.startswith("worker-A 没有在 0.3 秒内打印出 'received Resize the photo..........'")
+    assert "；它最后打印的一行是 'ready'。broker 显示：task_queue：0 条就绪" in said
+
+
+def test_in_chinese_a_topology_wait_for_a_missing_queue_raises_what_to_run(broker: BrokerHandle) -> None:
+    with in_chinese(), pytest.raises(course.MissingOnBroker) as missing:
+        course.wait_for_topology(broker, lambda t: t.queue("task_queue").messages == 1, timeout=0.3)
+    said = str(missing.value)
+    assert said.startswith(
+        'wait_for_topology 等了 0.3 秒，`lambda t: t.queue("task_queue").messages == 1` 始终不成立。'
+    )
+    assert said.endswith("broker 的虚拟主机 '/' 里没有队列 'task_queue'：上面声明它的单元格你运行了吗？")
+
+
+def test_in_chinese_a_topology_wait_that_times_out_explains(
+    broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel_of(broker).queue_declare("task_queue")
+    with in_chinese():
+        course.wait_for_topology(broker, lambda t: t.queue("task_queue").messages == 1, timeout=0.3)
+    said = capsys.readouterr().out
+    assert "始终不成立。broker 显示：task_queue：0 条就绪，0 条未确认，0 个消费者。可能的原因：" in said
+    assert is_chinese(said)

@@ -14,6 +14,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 from unittest import mock
@@ -22,8 +23,10 @@ import pytest
 
 from rabbitsim.course import interview
 from rabbitsim.course.interview import _drill, _quiz
-from rabbitsim.course.interview._bank import Choice, FollowUp, Question, QuizQuestion
+from rabbitsim.course.interview._bank import TOPIC_NAMES, Choice, FollowUp, Question, QuizQuestion
 from rabbitsim.course.interview._drill import INTERVALS, Drill, MockInterview, Record
+
+from .zh import in_chinese, is_chinese
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = 24 * 3600.0
@@ -552,3 +555,162 @@ def test_the_package_face() -> None:
     for name in interview.__all__:
         assert getattr(interview, name) is not None
     assert interview.Drill is Drill and interview.Record is Record
+
+
+# --- the Chinese edition -------------------------------------------------------------------------
+
+#: the small bank as the Chinese edition asks it (its own texts; the keys and chapters stay)
+ZH_BANK = tuple(
+    replace(
+        item,
+        question=f"{item.id} 这道题问的是什么？",
+        answer=f"这是 {item.id} 的参考答案。",
+        follow_ups=(FollowUp(f"{item.id} 的第一个追问是什么？", "是的。"), FollowUp("然后呢？", "不是。")),
+    )
+    for item in BANK
+)
+
+
+def test_the_drill_widgets_speak_chinese(path: Path) -> None:
+    with in_chinese():
+        drill = Drill(ZH_BANK, path, seed=4)
+        box = drill.widget(topic="ordering")
+        question, answer = outputs(box)
+        reveal, knew, partly, missed, next_button = (
+            find(box, name) for name in ("显示答案", "答对了", "部分答对", "没答上", "下一题")
+        )
+        topic, level = find(box, "主题"), find(box, "难度")
+        assert topic.options[0] == ("全部主题", "") and ("消息顺序", "ordering") in topic.options
+        assert ("投递与消息确认", "delivery and acks") in topic.options
+        assert level.options == (("任意难度", 0), ("初级", 1), ("中级", 2), ("高级", 3))
+        first = drill.current
+        assert first is not None
+        header = shown(question).splitlines()[-1]
+        assert header.startswith("<small>消息顺序 · ") and f"第 {first.chapter} 章（" in header
+        assert any(name in header for name in ("工作队列", "可靠性"))
+        reveal.click()
+        assert "高分回答" in shown(answer) and "面试官接着会问" in shown(answer)
+        missed.click()
+        status = _status(box)
+        assert status.startswith("<b>你没答上</b>：这道题会优先再出。记录（<code>")
+        assert "里现在有 1 道题，其中 1 道待复习；答错的题会优先再出。" in status
+        next_button.click()
+        reveal.click()
+        knew.click()
+        assert "<b>你答对了</b>：这道题 1 天后再出。" in _status(box)
+        next_button.click()
+        reveal.click()
+        partly.click()
+        assert _status(box).startswith("<b>你部分答对</b>：")
+        topic.value = "comparisons"
+        level.value = 3  # no senior question there: said in Chinese, nothing to grade
+        assert "主题“横向比较”下没有高级题：请换一个难度" in shown(question) and reveal.disabled
+        with pytest.raises(ValueError, match="可选的主题有：'ordering'（消息顺序）、"):
+            drill.next("kafka")
+        with pytest.raises(ValueError, match="难度必须是"):
+            drill.next(difficulty=4)
+    english = Drill(BANK, path, seed=4).widget()  # made outside: English again
+    assert find(english, "Reveal answer") and find(english, "Topic").options[0] == ("all topics", "")
+
+
+def test_a_question_asked_in_the_notes_own_words_is_not_shown_twice() -> None:
+    notes = "如何确保即使消费者死亡，任务也不会丢失？"
+    english = replace(make("notes-1", "delivery and acks", 1, 2), chinese=notes, from_notes=True)
+    assert _drill._question_markdown(english).count(notes) == 1  # under the English question
+    with in_chinese():
+        markdown = _drill._question_markdown(replace(english, question=notes))
+    assert markdown.count(notes) == 1 and "投递与消息确认 · 初级 · 第 2 章（工作队列）" in markdown
+
+
+def test_the_drill_summary_speaks_chinese_and_keeps_its_columns(path: Path) -> None:
+    drill = Drill(ZH_BANK, path, seed=1)
+    with in_chinese():
+        assert str(drill.summary()) == f"还没有刷过题（记录：{path}）。"
+        drill.grade("order-1", "right")
+        drill.grade("order-3", "wrong")
+        drill.grade("rpc-1", "partly")
+        text = str(drill.summary())
+        page = drill.summary()._repr_html_()
+    lines = text.splitlines()
+    assert lines[0] == f"记录：{path}"
+    assert lines[1].split() == ["主题", "已练", "答对", "待复习", "重读"]
+    assert lines[2].startswith("消息顺序") and "2 / 3" in lines[2] and lines[2].endswith("第 7 章（可靠性）")
+    assert lines[3].startswith("RPC") and lines[3].endswith("第 6 章（RPC）")
+    # a Chinese character takes two columns: the columns still line up on a monospaced screen
+    starts = {
+        _drill._width(line[: line.index(cell)])
+        for line, cell in zip(lines[1:4], ("已练", "2 / 3", "1 / 2"), strict=True)
+    }
+    assert len(starts) == 1, text
+    assert "<th style='text-align:left;padding:2px 10px'>待复习</th>" in page and "<small>记录：" in page
+    assert "chapter 7 (Reliability)" in str(drill.summary())  # outside: English again
+
+
+def test_a_mock_interview_summary_speaks_chinese(path: Path) -> None:
+    with in_chinese():
+        mock_ = MockInterview(ZH_BANK, questions=4, minutes_per_question=1, record=path, seed=11)
+        for grade, seconds in (("right", 30), ("partly", 75), ("wrong", 20), ("right", 10)):
+            mock_.answer(cast(Any, grade), seconds)
+        summary = mock_.summary()
+        text, page = str(summary), summary._repr_html_()
+        unfinished = MockInterview(ZH_BANK, questions=2, record=path, seed=2)
+        unfinished.answer("right", 5)
+        rest = str(unfinished.summary())
+    assert is_chinese(text), text
+    weak = "、".join(TOPIC_NAMES[topic] for topic in summary.weak_topics)
+    assert text.startswith(
+        "得分：2.5 / 4，用时 2:15。\n1 道题超时：面试官会打断你，要先说论点。\n"
+        f"薄弱主题：{weak}。\n要复习的章节：第 "
+    )
+    assert "部分答对" in text and "没答上" in text and "1:15 / 1:00" in text and "超时" in text
+    assert text.splitlines()[4].split() == ["#", "题目", "自评", "用时"]
+    assert "<th style='text-align:left;padding:2px 10px'>自评</th>" in page and "得分：2.5 / 4" in page
+    assert "未作答" in rest and rest.startswith("得分：1 / 2，用时 0:05。")
+    assert str(summary).startswith("Score: 2.5 / 4, in 2:15.")  # outside: English again
+
+
+def test_the_mock_interview_widget_speaks_chinese(path: Path) -> None:
+    with in_chinese():
+        mock_ = MockInterview(ZH_BANK, questions=2, minutes_per_question=1.5 / 60, record=path, seed=3)
+        box = mock_.widget()
+        view = view_of(mock_)
+        assert view.intro.value.startswith("模拟面试：共 2 道题，每道题 0.025 分钟。") and is_chinese(
+            view.intro.value
+        )
+        find(box, "开始模拟面试").click()
+        assert view.progress.value == "<b>第 1 题，共 2 题</b>&nbsp;&nbsp;"
+        clock = view.clock
+        assert clock is not None
+        clock.thread.join(timeout=15)  # it ends by itself once the time is up
+        assert view.time.value.endswith("：时间到（说完这句话，然后显示答案）"), view.time.value
+        find(box, "显示答案").click()
+        assert view.time.value.endswith("：超时")
+        find(box, "部分答对").click()
+        assert view.progress.value == "<b>第 2 题，共 2 题</b>&nbsp;&nbsp;"
+        find(box, "显示答案").click()
+        find(box, "没答上").click()
+        assert view.progress.value == "<b>模拟面试结束。</b>"
+        assert "得分：0.5 / 2" in view.result.value and "薄弱主题：" in view.result.value
+
+
+def test_errors_a_learner_reads_speak_chinese(path: Path) -> None:
+    with in_chinese():
+        with pytest.raises(ValueError, match="没有关于 'kafka' 的小测验；有小测验的主题是：") as quiz_error:
+            interview.quiz("kafka")
+        with pytest.raises(ValueError, match="n 至少为 1，而不是 0"):
+            interview.quiz(n=0)
+        with pytest.raises(ValueError, match="没有关于 'kafka' 的题；可选的主题有："):
+            MockInterview(BANK, topic="kafka", record=path)
+        with pytest.raises(RuntimeError, match=r"模拟面试还没开始，或者已经结束：请调用 start\(\)"):
+            MockInterview(BANK, record=path).reveal()
+        record = Record(path)
+        with pytest.raises(ValueError, match="评分必须是"):
+            record.grade("order-1", cast(Any, "maybe"))
+        record.grade("order-1", "wrong")
+        assert repr(record) == f"Record({str(path)!r}：1 道题，1 道待复习)"
+        path.write_text("{not json")
+        with pytest.raises(ValueError, match=r"不是一份能读取的面试记录.*Record\(path\)\.reset\(\)"):
+            record.missed()
+    assert "'ordering'（消息顺序）" in str(quiz_error.value)
+    with pytest.raises(ValueError, match="is not a readable interview record"):
+        record.missed()  # outside: English again

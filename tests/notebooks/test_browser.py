@@ -87,9 +87,11 @@ FACTS_JS = r"""
 }
 """
 
-#: The kernel has started and is idle, as the status bar says ("Python 3 (ipykernel) | Idle").
+#: The kernel has started and is idle, as the status bar says ("Python 3 (ipykernel) | Idle", or
+#: "| 空闲" in JupyterLab's Chinese).
 KERNEL_IDLE_JS = r"""
-() => [...document.querySelectorAll('.jp-StatusBar-TextItem')].some((e) => / \| (Idle|空闲)$/.test(e.textContent))
+() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+  .some((e) => / \| (Idle|空闲)$/.test(e.textContent))
 """
 
 #: Some code cell is queued ([*]) or has run ([1]).

@@ -22,13 +22,14 @@ import random
 import tempfile
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
-from .._feedback import plural
-from ._bank import DIFFICULTIES, Question
+from .._feedback import Both, plural, say
+from ._bank import DIFFICULTIES, DIFFICULTY_NAMES, TOPIC_NAMES, Question, difficulty_name, topic_name
 from ._bank import bank as bank_now
 
 __all__ = [
@@ -59,19 +60,47 @@ INTERVALS: dict[int, float] = {1: 0.0, 2: 1 * _DAY, 3: 3 * _DAY, 4: 7 * _DAY, 5:
 #: the urgency of a last grade: a question answered wrong comes back before one answered partly
 _URGENCY: dict[str, int] = {"wrong": 0, "partly": 1, "right": 2}
 #: what the buttons say, and the grade each gives (the browser test clicks these descriptions)
-_GRADE_BUTTONS: tuple[tuple[str, Grade], ...] = (
-    ("I knew it", "right"),
-    ("Partly", "partly"),
-    ("I missed it", "wrong"),
+_GRADE_BUTTONS: tuple[tuple[Both, Grade], ...] = (
+    (Both("I knew it", "答对了"), "right"),
+    (Both("Partly", "部分答对"), "partly"),
+    (Both("I missed it", "没答上"), "wrong"),
 )
-_SAID = {"right": "knew it", "partly": "partly knew it", "wrong": "missed it"}
+_SAID = {
+    "right": Both("knew it", "答对了"),
+    "partly": Both("partly knew it", "部分答对"),
+    "wrong": Both("missed it", "没答上"),
+}
+#: the chapters' titles in the Chinese edition (the headings of notebooks/zh/), for "第 7 章（可靠性）"
+_CHAPTER_TITLES_ZH = {
+    0: "从这里开始",
+    1: "Hello World",
+    2: "工作队列",
+    3: "发布/订阅",
+    4: "路由",
+    5: "主题",
+    6: "RPC",
+    7: "可靠性",
+    8: "管理",
+    9: "流",
+    10: "容量实验",
+    11: "面试准备",
+}
 _SCORE = {"right": 1.0, "partly": 0.5, "wrong": 0.0}
 
 
 def _check_grade(grade: str) -> Grade:
     if grade not in GRADES:
-        raise ValueError(f"grade must be one of {GRADES}, not {grade!r}")
+        raise ValueError(
+            say(
+                f"grade must be one of {GRADES}, not {grade!r}", f"评分必须是 {GRADES} 之一，而不是 {grade!r}"
+            )
+        )
     return grade
+
+
+def _topics_zh(topics: Iterable[str]) -> str:
+    """The topics as a Chinese error lists them: the key to pass, and its Chinese name."""
+    return "、".join(f"{topic!r}（{TOPIC_NAMES.get(topic, topic)}）" for topic in topics)
 
 
 def _chapter(number: int | None) -> str:
@@ -82,7 +111,13 @@ def _chapter(number: int | None) -> str:
     from .._chapters import CHAPTERS
 
     titles = {chapter.number: chapter.title for chapter in CHAPTERS}
-    return f"chapter {number} ({titles[number]})" if number in titles else f"chapter {number}"
+    if number not in titles:
+        return say(f"chapter {number}", f"第 {number} 章")
+    title_zh = _CHAPTER_TITLES_ZH.get(number)
+    return say(
+        f"chapter {number} ({titles[number]})",
+        f"第 {number} 章（{title_zh}）" if title_zh else f"第 {number} 章",
+    )
 
 
 def _clock_text(seconds: float) -> str:
@@ -122,7 +157,11 @@ class Record:
         self._clock = clock  # wall time: the record compares times from different sittings
 
     def __repr__(self) -> str:
-        return f"Record({str(self.path)!r}: {len(self)} questions, {len(self.missed())} to revise)"
+        questions, missed = len(self), len(self.missed())
+        return say(
+            f"Record({str(self.path)!r}: {questions} questions, {missed} to revise)",
+            f"Record({str(self.path)!r}：{questions} 道题，{missed} 道待复习)",
+        )
 
     # reading and writing the file
 
@@ -134,11 +173,15 @@ class Record:
         try:
             data = json.loads(text)
             if data.get("format") != _FORMAT or not isinstance(data.get("questions"), dict):
-                raise ValueError("not an interview record")
+                raise ValueError(say("not an interview record", "不是面试记录"))
         except (ValueError, AttributeError) as error:
             raise ValueError(
-                f"{self.path} is not a readable interview record ({error}); "
-                "move it away, or call Record(path).reset() to start a new one"
+                say(
+                    f"{self.path} is not a readable interview record ({error}); "
+                    "move it away, or call Record(path).reset() to start a new one",
+                    f"{self.path} 不是一份能读取的面试记录（{error}）；"
+                    "把它移走，或者调用 Record(path).reset() 重新开始",
+                )
             ) from None
         return cast(dict[str, dict[str, Any]], data["questions"])
 
@@ -243,15 +286,15 @@ def _as_record(record: Record | str | Path | None) -> Record:
 
 
 def _level(question: Question) -> str:
-    return DIFFICULTIES.get(question.difficulty, str(question.difficulty))
+    return difficulty_name(question.difficulty)
 
 
 def _question_markdown(question: Question) -> str:
     where = f" · {_chapter(question.chapter)}" if question.chapter is not None else ""
     lines = [f"#### {question.question}", ""]
-    if question.chinese:
+    if question.chinese and question.chinese != question.question:  # the Chinese edition asks it so
         lines += [f"*{question.chinese}*", ""]
-    lines.append(f"<small>{question.topic} · {_level(question)}{where} · `{question.id}`</small>")
+    lines.append(f"<small>{topic_name(question.topic)} · {_level(question)}{where} · `{question.id}`</small>")
     return "\n".join(lines)
 
 
@@ -274,10 +317,17 @@ def _table_html(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _width(text: str) -> int:
+    """How many columns a monospaced font gives `text`: two for a Chinese character."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
 def _text_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
+    widths = [max(_width(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
     return "\n".join(
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        "  ".join(
+            str(cell) + " " * (width - _width(str(cell))) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
         for row in [head, *rows]
     )
 
@@ -314,30 +364,51 @@ class DrillSummary:
     def _cells(self) -> list[tuple[str, str, str, str, str]]:
         return [
             (
-                row.topic,
-                f"{row.seen} of {row.questions}",
+                topic_name(row.topic),
+                say(f"{row.seen} of {row.questions}", f"{row.seen} / {row.questions}"),
                 str(row.right),
                 str(row.to_revise),
-                ", ".join(_chapter(number) for number in row.chapters) or ("-" if row.to_revise == 0 else ""),
+                say(", ", "、").join(_chapter(number) for number in row.chapters)
+                or ("-" if row.to_revise == 0 else ""),
             )
             for row in self.rows
         ]
 
+    @staticmethod
+    def _head() -> tuple[str, ...]:
+        return tuple(
+            say(en, zh)
+            for en, zh in (
+                ("topic", "主题"),
+                ("seen", "已练"),
+                ("right", "答对"),
+                ("to revise", "待复习"),
+                ("reread", "重读"),
+            )
+        )
+
     def __str__(self) -> str:
         if not self.rows:
-            return f"Nothing drilled yet (record: {self.record})."
-        head = ("topic", "seen", "right", "to revise", "reread")
-        return f"Record: {self.record}\n" + _text_table(head, self._cells())
+            return say(
+                f"Nothing drilled yet (record: {self.record}).", f"还没有刷过题（记录：{self.record}）。"
+            )
+        return say(f"Record: {self.record}\n", f"记录：{self.record}\n") + _text_table(
+            self._head(), self._cells()
+        )
 
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        if not self.rows:
-            return f"<p>Nothing drilled yet (record: <code>{html.escape(str(self.record))}</code>).</p>"
-        rows = [[html.escape(cell) for cell in cells] for cells in self._cells()]
-        table = _table_html(("topic", "seen", "right", "to revise", "reread"), rows)
         where = html.escape(str(self.record))
-        return f"<div class='rabbitsim-drill-summary'>{table}<small>Record: {where}</small></div>"
+        if not self.rows:
+            return say(
+                f"<p>Nothing drilled yet (record: <code>{where}</code>).</p>",
+                f"<p>还没有刷过题（记录：<code>{where}</code>）。</p>",
+            )
+        rows = [[html.escape(cell) for cell in cells] for cells in self._cells()]
+        table = _table_html(self._head(), rows)
+        label = say("Record: ", "记录：")
+        return f"<div class='rabbitsim-drill-summary'>{table}<small>{label}{where}</small></div>"
 
 
 class Drill:
@@ -354,7 +425,7 @@ class Drill:
     ) -> None:
         bank = bank_now() if bank is None else bank  # the kernel's language: the Chinese edition's
         if not bank:
-            raise ValueError("a drill needs at least one question")
+            raise ValueError(say("a drill needs at least one question", "刷题至少需要一道题"))
         self.bank = tuple(bank)
         self.record = _as_record(record)
         self.current: Question | None = None
@@ -370,9 +441,19 @@ class Drill:
 
     def _pool(self, topic: str | None, difficulty: int | None) -> list[Question]:
         if topic is not None and topic not in self.topics:
-            raise ValueError(f"no topic {topic!r}; the topics are {list(self.topics)}")
+            raise ValueError(
+                say(
+                    f"no topic {topic!r}; the topics are {list(self.topics)}",
+                    f"没有主题 {topic!r}；可选的主题有：{_topics_zh(self.topics)}",
+                )
+            )
         if difficulty is not None and difficulty not in DIFFICULTIES:
-            raise ValueError(f"difficulty must be one of {dict(DIFFICULTIES)}, not {difficulty!r}")
+            raise ValueError(
+                say(
+                    f"difficulty must be one of {dict(DIFFICULTIES)}, not {difficulty!r}",
+                    f"难度必须是 {dict(DIFFICULTY_NAMES)} 之一，而不是 {difficulty!r}",
+                )
+            )
         pool = [
             item
             for item in self.bank
@@ -380,8 +461,12 @@ class Drill:
             and (difficulty is None or item.difficulty == difficulty)
         ]
         if not pool:
+            where = f"主题“{topic_name(topic)}”下" if topic is not None else "题库里"
             raise ValueError(
-                f"no {DIFFICULTIES[difficulty or 1]} question on {topic!r}: choose another level"
+                say(
+                    f"no {DIFFICULTIES[difficulty or 1]} question on {topic!r}: choose another level",
+                    f"{where}没有{difficulty_name(difficulty or 1)}题：请换一个难度",
+                )
             )
         return pool
 
@@ -402,7 +487,9 @@ class Drill:
     def _question(self, question: Question | str) -> Question:
         ident = question if isinstance(question, str) else question.id
         if ident not in self._by_id:
-            raise KeyError(f"no question {ident!r} in this drill's bank")
+            raise KeyError(
+                say(f"no question {ident!r} in this drill's bank", f"这次刷题的题库里没有题目 {ident!r}")
+            )
         return self._by_id[ident]
 
     def grade(self, question: Question | str, grade: Grade) -> None:
@@ -449,20 +536,26 @@ class _DrillView:
         self.drill = drill
         # a Dropdown reads the value None as "nothing chosen": "" and 0 stand for "any"
         self.topic = widgets.Dropdown(
-            options=[("all topics", ""), *((name, name) for name in drill.topics)],
+            options=[
+                (say("all topics", "全部主题"), ""),
+                *((topic_name(name), name) for name in drill.topics),
+            ],
             value=topic or "",
-            description="Topic",
+            description=say("Topic", "主题"),
         )
         self.level = widgets.Dropdown(
-            options=[("any level", 0), *((name, level) for level, name in DIFFICULTIES.items())],
+            options=[
+                (say("any level", "任意难度"), 0),
+                *((difficulty_name(level), level) for level in DIFFICULTIES),
+            ],
             value=difficulty or 0,
-            description="Level",
+            description=say("Level", "难度"),
         )
         self.question = widgets.Output()
         self.answer = widgets.Output()
-        self.reveal = _button("Reveal answer", "info")
-        self.grades = [_button(text) for text, _ in _GRADE_BUTTONS]
-        self.next_button = _button("Next question", "primary")
+        self.reveal = _button(say("Reveal answer", "显示答案"), "info")
+        self.grades = [_button(str(text)) for text, _ in _GRADE_BUTTONS]
+        self.next_button = _button(say("Next question", "下一题"), "primary")
         self.status = widgets.HTML()
         self.reveal.on_click(lambda _: self.on_reveal())
         for button, (_, grade) in zip(self.grades, _GRADE_BUTTONS, strict=True):
@@ -510,11 +603,18 @@ class _DrillView:
         record = self.drill.record
         missed, seen = len(record.missed()), len(record)
         days = round(INTERVALS[record.box(item.id) or 1] / _DAY)
-        when = "it comes back first" if grade != "right" else f"it comes back in {plural(days, 'day')}"
-        self.status.value = (
-            f"<b>You {_SAID[grade]}</b>: {when}. The record (<code>{html.escape(str(record.path))}</code>) "
+        when = (
+            say("it comes back first", "这道题会优先再出")
+            if grade != "right"
+            else say(f"it comes back in {plural(days, 'day')}", f"这道题 {days} 天后再出")
+        )
+        said, path = _SAID[grade], html.escape(str(record.path))
+        self.status.value = say(
+            f"<b>You {said.en}</b>: {when}. The record (<code>{path}</code>) "
             f"now holds {seen} question{'s' if seen != 1 else ''}, {missed} to revise; "
-            "missed questions come back first."
+            "missed questions come back first.",
+            f"<b>你{said.zh}</b>：{when}。记录（<code>{path}</code>）里现在有 {seen} 道题，"
+            f"其中 {missed} 道待复习；答错的题会优先再出。",
         )
 
     def _enable(self, *, reveal: bool, grades: bool) -> None:
@@ -586,42 +686,68 @@ class MockSummary:
             (
                 str(number),
                 answer.question.question,
-                _SAID[answer.grade],
+                str(_SAID[answer.grade]),
                 f"{_clock_text(answer.seconds)} / {limit}",
-                "over time" if answer.over_time else "",
+                say("over time", "超时") if answer.over_time else "",
             )
             for number, answer in enumerate(self.answers, 1)
         ]
         start = len(self.answers) + 1
         rows += [
-            (str(start + i), item.question, "not answered", "", "") for i, item in enumerate(self.unanswered)
+            (str(start + i), item.question, say("not answered", "未作答"), "", "")
+            for i, item in enumerate(self.unanswered)
         ]
         return rows
 
     def _verdict(self) -> list[str]:
-        lines = [f"Score: {self.score:g} / {self.out_of}, in {_clock_text(self.total_seconds)}."]
+        total = _clock_text(self.total_seconds)
+        lines = [
+            say(
+                f"Score: {self.score:g} / {self.out_of}, in {total}.",
+                f"得分：{self.score:g} / {self.out_of}，用时 {total}。",
+            )
+        ]
         if self.over_time:
             lines.append(
-                f"Over time on {len(self.over_time)}: an interviewer cuts you off; say the claim first."
+                say(
+                    f"Over time on {len(self.over_time)}: an interviewer cuts you off; say the claim first.",
+                    f"{len(self.over_time)} 道题超时：面试官会打断你，要先说论点。",
+                )
             )
         if self.weak_topics:
-            lines.append("Weak topics: " + ", ".join(self.weak_topics) + ".")
+            lines.append(
+                say(
+                    "Weak topics: " + ", ".join(self.weak_topics) + ".",
+                    "薄弱主题：" + "、".join(topic_name(topic) for topic in self.weak_topics) + "。",
+                )
+            )
         if self.chapters:
-            lines.append("Revise: " + ", ".join(_chapter(number) for number in self.chapters) + ".")
+            chapters = [_chapter(number) for number in self.chapters]
+            lines.append(
+                say("Revise: " + ", ".join(chapters) + ".", "要复习的章节：" + "、".join(chapters) + "。")
+            )
         elif self.answers and not self.unanswered:
-            lines.append("Nothing to revise from this mock: try a harder level or another topic.")
+            lines.append(
+                say(
+                    "Nothing to revise from this mock: try a harder level or another topic.",
+                    "这次模拟面试没有要复习的内容：试试更高的难度，或者换个主题。",
+                )
+            )
         return lines
 
+    @staticmethod
+    def _head() -> tuple[str, ...]:
+        return ("#", say("question", "题目"), say("you", "自评"), say("time", "用时"), "")
+
     def __str__(self) -> str:
-        head = ("#", "question", "you", "time", "")
-        return "\n".join([*self._verdict(), _text_table(head, self._rows())])
+        return "\n".join([*self._verdict(), _text_table(self._head(), self._rows())])
 
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
         rows = [[html.escape(cell) for cell in row] for row in self._rows()]
         verdict = "".join(f"<p style='margin:2px 0'>{html.escape(line)}</p>" for line in self._verdict())
-        table = _table_html(("#", "question", "you", "time", ""), rows)
+        table = _table_html(self._head(), rows)
         return f"<div class='rabbitsim-mock-summary'>{verdict}{table}</div>"
 
 
@@ -644,11 +770,20 @@ class MockInterview:
         bank = bank_now() if bank is None else bank
         pool = [item for item in bank if topic is None or item.topic == topic]
         if not pool:
+            topics = list(dict.fromkeys(q.topic for q in bank))
             raise ValueError(
-                f"no question on {topic!r}; the topics are {list(dict.fromkeys(q.topic for q in bank))}"
+                say(
+                    f"no question on {topic!r}; the topics are {topics}",
+                    f"没有关于 {topic!r} 的题；可选的主题有：{_topics_zh(topics)}",
+                )
             )
         if questions < 1 or minutes_per_question <= 0:
-            raise ValueError("a mock needs at least one question and some time for each")
+            raise ValueError(
+                say(
+                    "a mock needs at least one question and some time for each",
+                    "模拟面试至少要有一道题，而且每道题都要留出作答时间",
+                )
+            )
         self.record = _as_record(record)
         self.seconds_per_question = minutes_per_question * 60
         self._pool, self._count = pool, min(questions, len(pool))
@@ -709,7 +844,12 @@ class MockInterview:
         """The candidate has finished answering: the clock stops, the model answer may be read."""
         item = self.current
         if item is None:
-            raise RuntimeError("the mock has not started, or is over: call start()")
+            raise RuntimeError(
+                say(
+                    "the mock has not started, or is over: call start()",
+                    "模拟面试还没开始，或者已经结束：请调用 start()",
+                )
+            )
         if self._revealed_at is None:
             self._revealed_at = self._clock()
         return item
@@ -760,7 +900,10 @@ class _Clock:
         elapsed = self._elapsed()
         text = f"⏱ {_clock_text(elapsed)} / {_clock_text(self._limit)}"
         if elapsed >= self._limit:
-            self._label.value = f"{text}: time is up (finish your sentence, then reveal)"
+            self._label.value = say(
+                f"{text}: time is up (finish your sentence, then reveal)",
+                f"{text}：时间到（说完这句话，然后显示答案）",
+            )
             return False
         self._label.value = text
         return True
@@ -782,17 +925,21 @@ class _MockView:
         self.clock: _Clock | None = None
         minutes = mock.seconds_per_question / 60
         self.intro = widgets.HTML(
-            f"A mock interview: {len(mock.questions)} questions, {minutes:g} "
-            f"minute{'s' if minutes != 1 else ''} each. Answer aloud, as to an interviewer; reveal the "
-            "model answer when you are done, then grade yourself."
+            say(
+                f"A mock interview: {len(mock.questions)} questions, {minutes:g} "
+                f"minute{'s' if minutes != 1 else ''} each. Answer aloud, as to an interviewer; reveal the "
+                "model answer when you are done, then grade yourself.",
+                f"模拟面试：共 {len(mock.questions)} 道题，每道题 {minutes:g} 分钟。"
+                "像面对面试官一样大声作答；答完后显示参考答案，再给自己评分。",
+            )
         )
-        self.start_button = _button("Start mock interview", "primary")
+        self.start_button = _button(say("Start mock interview", "开始模拟面试"), "primary")
         self.progress = widgets.HTML()
         self.time = widgets.Label()
         self.question = widgets.Output()
         self.answer = widgets.Output()
-        self.reveal = _button("Reveal answer", "info")
-        self.grades = [_button(text) for text, _ in _GRADE_BUTTONS]
+        self.reveal = _button(say("Reveal answer", "显示答案"), "info")
+        self.grades = [_button(str(text)) for text, _ in _GRADE_BUTTONS]
         self.result = widgets.HTML()
         self.start_button.on_click(lambda _: self.on_start())
         self.reveal.on_click(lambda _: self.on_reveal())
@@ -821,7 +968,11 @@ class _MockView:
         item = self.mock.current
         assert item is not None
         number = len(self.mock.answers) + 1
-        self.progress.value = f"<b>Question {number} of {len(self.mock.questions)}</b>&nbsp;&nbsp;"
+        total = len(self.mock.questions)
+        self.progress.value = say(
+            f"<b>Question {number} of {total}</b>&nbsp;&nbsp;",
+            f"<b>第 {number} 题，共 {total} 题</b>&nbsp;&nbsp;",
+        )
         _show(self.question, _question_markdown(item))
         self.answer.outputs = ()
         self._stop_clock()
@@ -836,7 +987,7 @@ class _MockView:
         seconds = self.mock.elapsed()
         over = seconds > self.mock.seconds_per_question
         self.time.value = f"⏱ {_clock_text(seconds)} / {_clock_text(self.mock.seconds_per_question)}" + (
-            ": over time" if over else ""
+            say(": over time", "：超时") if over else ""
         )
         _show(self.answer, item.answer_markdown())
         self._enable(start=False, reveal=False, grades=True)
@@ -848,7 +999,10 @@ class _MockView:
         if self.mock.finished:
             self._stop_clock()
             self.question.outputs, self.answer.outputs = (), ()
-            self.progress.value, self.time.value = "<b>The mock is over.</b>", ""
+            self.progress.value, self.time.value = (
+                say("<b>The mock is over.</b>", "<b>模拟面试结束。</b>"),
+                "",
+            )
             self.result.value = self.mock.summary()._repr_html_()
             self._enable(start=True, reveal=False, grades=False)
         else:

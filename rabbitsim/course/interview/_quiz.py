@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ._bank import TOPICS, QuizQuestion, load_quizzes, quizzes
+from .._feedback import say
+from ._bank import TOPIC_NAMES, TOPICS, QuizQuestion, load_quizzes, quizzes
 
 __all__ = ["QUIZZES", "Quiz", "quiz"]
 
@@ -114,8 +115,14 @@ def quiz(topic: str | None = None, *, n: int = 5, seed: int | None = None) -> Qu
     elif topic in by_topic:
         pool = list(by_topic[topic])
     else:
-        raise ValueError(f"no quiz on {topic!r}; the topics with quizzes are {list(by_topic)}")
+        named = "、".join(f"{name!r}（{TOPIC_NAMES.get(name, name)}）" for name in by_topic)
+        raise ValueError(
+            say(
+                f"no quiz on {topic!r}; the topics with quizzes are {list(by_topic)}",
+                f"没有关于 {topic!r} 的小测验；有小测验的主题是：{named}",
+            )
+        )
     if n < 1:
-        raise ValueError(f"n must be at least 1, not {n}")
+        raise ValueError(say(f"n must be at least 1, not {n}", f"n 至少为 1，而不是 {n}"))
     chosen = set(random.Random(seed).sample(range(len(pool)), min(n, len(pool))))
     return Quiz(tuple(item for index, item in enumerate(pool) if index in chosen))

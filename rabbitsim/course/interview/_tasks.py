@@ -31,7 +31,7 @@ from rabbitsim.backends import BrokerHandle
 
 from .._client import Call, RecordingChannel, cleanup, connect, connected, describe, wait_until_gone
 from .._consumers import BackgroundConsumer, Received
-from .._feedback import Exercise, Feedback, exercise, plural, right, wrong
+from .._feedback import Both, Exercise, Feedback, exercise, plural, right, say, wrong
 
 __all__ = [
     "NUMBERS_11_2",
@@ -60,7 +60,7 @@ def _text(body: Any) -> str:
 
 
 def _joined(texts: Iterable[str]) -> str:
-    return ", ".join(texts) or "none"
+    return say(", ", "、").join(texts) or say("none", "无")
 
 
 #: the pika loggers that report a lost connection at ERROR level, with a traceback
@@ -252,7 +252,9 @@ class _Worker:
             self.closed_by_broker = describe(error)
             return False
         except Exception as error:  # the learner's code: report it, never raise it
-            self.error = f"{start.__name__} raised {describe(error)}"
+            self.error = say(
+                f"{start.__name__} raised {describe(error)}", f"{start.__name__} 抛出了 {describe(error)}"
+            )
             return False
         return True
 
@@ -272,7 +274,7 @@ class _Worker:
         except pika.exceptions.ChannelClosedByBroker as error:
             self.closed_by_broker = describe(error)
         except Exception as error:  # the learner's callback
-            self.error = f"the callback raised {describe(error)}"
+            self.error = say(f"the callback raised {describe(error)}", f"回调函数抛出了 {describe(error)}")
             with contextlib.suppress(_Killed):
                 self.crash()
 
@@ -392,24 +394,40 @@ def _lost_reasons(run: _Killing, lost: list[str]) -> list[str]:
     discarded = [task for task in delivered if by_text[task].tag in worker.settled("discard")]
     if discarded:
         reasons.append(
-            f"{_joined(discarded)}: thrown away with basic_reject / basic_nack(requeue=False); RabbitMQ "
-            "deleted them (or dead-letters them, if the queue has a dead-letter exchange)."
+            say(
+                f"{_joined(discarded)}: thrown away with basic_reject / basic_nack(requeue=False); RabbitMQ "
+                "deleted them (or dead-letters them, if the queue has a dead-letter exchange).",
+                f"{_joined(discarded)}：被 basic_reject / basic_nack(requeue=False) 丢弃了；RabbitMQ "
+                "删除了它们（如果队列配置了死信交换机，就会让它们成为死信）。",
+            )
         )
     if channel.auto_ack():
         # an auto_ack task leaves the queue only by being sent: every lost one was sent to the worker
         dying = [task for task in lost if task == run.dying]
         waiting = [task for task in lost if task != run.dying and task not in discarded]
         reasons.append(
-            "Your worker consumes with auto_ack=True: RabbitMQ counts a task done, and deletes it, "
-            "the moment it sends it."
+            say(
+                "Your worker consumes with auto_ack=True: RabbitMQ counts a task done, and deletes it, "
+                "the moment it sends it.",
+                "你的 worker 用 auto_ack=True 消费：RabbitMQ 一把任务发出去，就认为它已经完成，并把它删除。",
+            )
         )
         if dying:
-            reasons.append(f"{dying[0]}: the worker was in the middle of it when it was killed.")
+            reasons.append(
+                say(
+                    f"{dying[0]}: the worker was in the middle of it when it was killed.",
+                    f"{dying[0]}：worker 被杀掉时正在处理它。",
+                )
+            )
         if waiting:
             reasons.append(
-                f"{_joined(waiting)}: already sent to the worker, waiting in its connection, never "
-                "started. basic_qos does not limit an auto_ack consumer: RabbitMQ pushes it as "
-                "much as it can take."
+                say(
+                    f"{_joined(waiting)}: already sent to the worker, waiting in its connection, never "
+                    "started. basic_qos does not limit an auto_ack consumer: RabbitMQ pushes it as "
+                    "much as it can take.",
+                    f"{_joined(waiting)}：已经发给了 worker，在它的连接里排着队，一直没开始处理。"
+                    "basic_qos 限制不了 auto_ack 消费者：它能接收多少，RabbitMQ 就推送多少。",
+                )
             )
         return reasons
     acked_first = [
@@ -419,35 +437,64 @@ def _lost_reasons(run: _Killing, lost: list[str]) -> list[str]:
     ]
     if acked_first:
         reasons.append(
-            f"{_joined(acked_first)}: your callback acknowledged it before doing the work, so RabbitMQ "
-            "had deleted it when the worker died in the middle of it. Ack after the work."
+            say(
+                f"{_joined(acked_first)}: your callback acknowledged it before doing the work, so RabbitMQ "
+                "had deleted it when the worker died in the middle of it. Ack after the work.",
+                f"{_joined(acked_first)}：你的回调函数在干活之前就确认了它，所以 worker 处理到一半死掉时，"
+                "RabbitMQ 早已把它删除。要在工作完成之后再确认。",
+            )
         )
     others = [task for task in lost if task not in discarded and task not in acked_first]
     if others:
-        reasons.append(f"{_joined(others)}: never came back to the queue after the kill.")
+        reasons.append(
+            say(
+                f"{_joined(others)}: never came back to the queue after the kill.",
+                f"{_joined(others)}：worker 被杀掉之后，它再也没有回到队列。",
+            )
+        )
     return reasons
 
 
 def _who_did_what(run: _Killing) -> list[str]:
-    lines = [f"Worker 1 (yours) finished {_joined(run.finished)}"]
+    finished_zh = f"完成了 {_joined(run.finished)}" if run.finished else "一个任务也没完成"
+    lines = [say(f"Worker 1 (yours) finished {_joined(run.finished)}", f"worker 1（你的）{finished_zh}")]
     if run.dying is not None:
-        lines[0] += f" and was killed in the middle of {run.dying}."
+        lines[0] += say(
+            f" and was killed in the middle of {run.dying}.", f"，在处理 {run.dying} 的途中被杀掉。"
+        )
     elif run.idle:
-        lines[0] += f"; then it got nothing for {STALL_SECONDS} s, and the check killed it while idle."
+        lines[0] += say(
+            f"; then it got nothing for {STALL_SECONDS} s, and the check killed it while idle.",
+            f"；之后 {STALL_SECONDS} 秒没有收到任何任务，检查程序趁它空闲时杀掉了它。",
+        )
     else:
-        lines[0] += "."
+        lines[0] += say(".", "。")
     if run.second:
-        done = [f"{item.text} (redelivered)" if item.redelivered else item.text for item in run.second]
-        lines.append(f"Worker 2 (the check's) then did {_joined(done)}.")
+        done = [
+            say(f"{item.text} (redelivered)", f"{item.text}（重新投递）") if item.redelivered else item.text
+            for item in run.second
+        ]
+        lines.append(
+            say(
+                f"Worker 2 (the check's) then did {_joined(done)}.",
+                f"随后 worker 2（检查程序的）完成了 {_joined(done)}。",
+            )
+        )
     else:
-        lines.append("Worker 2 (the check's) found nothing left to do.")
+        lines.append(
+            say(
+                "Worker 2 (the check's) found nothing left to do.",
+                "worker 2（检查程序的）没有剩下的任务可做。",
+            )
+        )
     return lines
 
 
 @exercise(
     "11.1",
-    "A worker that loses no task when it is killed mid-task",
-    solution="""def start_worker(channel, queue, work):
+    Both("A worker that loses no task when it is killed mid-task", "被杀掉也不丢任务的 worker"),
+    solution=Both(
+        """def start_worker(channel, queue, work):
     channel.basic_qos(prefetch_count=1)            # hold one unacked task at a time
 
     def callback(ch, method, properties, body):
@@ -458,18 +505,42 @@ def _who_did_what(run: _Killing) -> list[str]:
 
 
 course.EXERCISES["11.1"](broker, start_worker)""",
-    explanation=(
+        """def start_worker(channel, queue, work):
+    channel.basic_qos(prefetch_count=1)            # 一次只持有一个未确认的任务
+
+    def callback(ch, method, properties, body):
+        work(body)                                  # 先把任务做完……
+        ch.basic_ack(delivery_tag=method.delivery_tag)   # ……再告诉 RabbitMQ 它已完成
+
+    channel.basic_consume(queue=queue, on_message_callback=callback, auto_ack=False)
+
+
+course.EXERCISES["11.1"](broker, start_worker)""",
+    ),
+    explanation=Both(
         "Manual acknowledgements, sent after the work: until the ack, RabbitMQ keeps the task as "
         "'unacknowledged', and if the worker's connection ends without it (a kill, a crash, a lost "
         "network) RabbitMQ puts the task back in the queue for another worker, with "
         "redelivered=True. prefetch_count=1 keeps the tasks the worker has not started in the "
         "queue, where another worker can take them at once. The price is 'at least once': a task "
-        "finished just before a kill, whose ack was lost, is done again."
+        "finished just before a kill, whose ack was lost, is done again.",
+        "手动确认，而且在工作完成之后才发送：收到确认之前，RabbitMQ 把任务保持为“未确认”状态；"
+        "如果 worker 的连接在确认之前就断了（被杀掉、崩溃、网络中断），RabbitMQ 会把任务放回队列，"
+        "交给另一个 worker，并带上 redelivered=True。prefetch_count=1 让 worker 还没开始的任务留在"
+        "队列里，别的 worker 可以立刻取走。代价是“至少一次”：一个任务恰好在 worker 被杀之前做完，"
+        "而它的确认丢了，这个任务就会再做一遍。",
     ),
     hints=(
-        "With auto_ack=True, when does RabbitMQ delete a task? And what if the worker dies after that?",
-        "Three lines: basic_qos(prefetch_count=1), work(body), then "
-        "ch.basic_ack(delivery_tag=method.delivery_tag), in that order.",
+        Both(
+            "With auto_ack=True, when does RabbitMQ delete a task? And what if the worker dies after that?",
+            "用 auto_ack=True 时，RabbitMQ 在什么时候删除一个任务？如果 worker 在那之后死掉，会怎样？",
+        ),
+        Both(
+            "Three lines: basic_qos(prefetch_count=1), work(body), then "
+            "ch.basic_ack(delivery_tag=method.delivery_tag), in that order.",
+            "只要三行：basic_qos(prefetch_count=1)、work(body)，然后是 "
+            "ch.basic_ack(delivery_tag=method.delivery_tag)，顺序不能乱。",
+        ),
     ),
 )
 def worker_survives_a_kill(broker: BrokerHandle, start_worker: Callable[..., object]) -> Feedback:
@@ -486,70 +557,134 @@ def worker_survives_a_kill(broker: BrokerHandle, start_worker: Callable[..., obj
     problems = [text for text in (worker.error,) if text]
     if worker.closed_by_broker is not None:
         problems.append(
-            f"RabbitMQ closed your worker's channel: {worker.closed_by_broker}. Ack each delivery "
-            "once, with its own method.delivery_tag, on the channel that received it."
+            say(
+                f"RabbitMQ closed your worker's channel: {worker.closed_by_broker}. Ack each delivery "
+                "once, with its own method.delivery_tag, on the channel that received it.",
+                f"RabbitMQ 关闭了你的 worker 的信道：{worker.closed_by_broker}。每次投递只确认一次，"
+                "用它自己的 method.delivery_tag，并且在收到它的那个信道上确认。",
+            )
         )
     if not worker.channel.of("basic_consume") and not problems:
         return wrong(
-            "Your worker never consumed",
-            "start_worker must call channel.basic_consume(queue=queue, on_message_callback=callback).",
+            say("Your worker never consumed", "你的 worker 根本没有消费"),
+            say(
+                "start_worker must call channel.basic_consume(queue=queue, on_message_callback=callback).",
+                "start_worker 必须调用 channel.basic_consume(queue=queue, on_message_callback=callback)。",
+            ),
         )
     if lost:
         return wrong(
-            f"{plural(len(lost), 'task')} lost when the worker was killed: {_joined(lost)}",
+            say(
+                f"{plural(len(lost), 'task')} lost when the worker was killed: {_joined(lost)}",
+                f"worker 被杀掉时丢了 {len(lost)} 个任务：{_joined(lost)}",
+            ),
             *story,
             *_lost_reasons(run, lost),
             *problems,
         )
     if problems:
-        return wrong("No task was lost, but your worker failed", *story, *problems)
+        return wrong(
+            say("No task was lost, but your worker failed", "没有丢任务，但你的 worker 出错了"),
+            *story,
+            *problems,
+        )
     if len(worker.deliveries) >= REDELIVERY_LIMIT or worker.settled("requeue"):
         return wrong(
-            "Your worker sends its tasks back instead of finishing them",
-            f"It received {len(worker.deliveries)} deliveries of {len(TASKS_11_1)} tasks: basic_nack "
-            "or basic_reject with requeue=True puts a task back, and RabbitMQ hands it out again.",
+            say(
+                "Your worker sends its tasks back instead of finishing them",
+                "你的 worker 把任务退了回去，而不是把它们做完",
+            ),
+            say(
+                f"It received {len(worker.deliveries)} deliveries of {len(TASKS_11_1)} tasks: basic_nack "
+                "or basic_reject with requeue=True puts a task back, and RabbitMQ hands it out again.",
+                f"{len(TASKS_11_1)} 个任务，它一共收到了 {len(worker.deliveries)} 次投递：requeue=True 的 "
+                "basic_nack 或 basic_reject 会把任务放回队列，RabbitMQ 又会再把它发出去。",
+            ),
             *story,
         )
     if not run.started:
         return wrong(
-            "Your callback never called work(body): no task was done",
+            say(
+                "Your callback never called work(body): no task was done",
+                "你的回调函数从没调用 work(body)：一个任务也没做",
+            ),
             *story,
-            "Call work(body) in the callback: that is the task.",
+            say(
+                "Call work(body) in the callback: that is the task.",
+                "在回调函数里调用 work(body)：那就是任务本身。",
+            ),
         )
     if twice and not worker.settled("ack"):
         return wrong(
-            f"Nothing lost, but {_joined(twice)} done twice: your worker never acknowledges",
+            say(
+                f"Nothing lost, but {_joined(twice)} done twice: your worker never acknowledges",
+                f"没有丢任务，但 {_joined(twice)} 做了两次：你的 worker 从不确认",
+            ),
             *story,
-            "RabbitMQ held every task it gave worker 1 as unacknowledged; at the kill they all went "
-            "back to the queue, finished or not. "
+            say(
+                "RabbitMQ held every task it gave worker 1 as unacknowledged; at the kill they all went "
+                "back to the queue, finished or not. ",
+                "RabbitMQ 把发给 worker 1 的每个任务都记为未确认；worker 被杀掉时，这些任务不管做没做完，"
+                "全都回到了队列。",
+            )
             + (
-                "With prefetch_count=1 and no ack, worker 1 was never sent a second task at all."
+                say(
+                    "With prefetch_count=1 and no ack, worker 1 was never sent a second task at all.",
+                    "在 prefetch_count=1 而又不确认的情况下，worker 1 根本收不到第二个任务。",
+                )
                 if worker.channel.prefetch() == 1
                 else ""
             ),
-            "Ack each task once its work is done: ch.basic_ack(delivery_tag=method.delivery_tag).",
+            say(
+                "Ack each task once its work is done: ch.basic_ack(delivery_tag=method.delivery_tag).",
+                "每个任务做完就确认：ch.basic_ack(delivery_tag=method.delivery_tag)。",
+            ),
         )
     if run.left:
-        return wrong(f"{plural(run.left, 'task')} still in the queue at the end", *story)
+        return wrong(
+            say(
+                f"{plural(run.left, 'task')} still in the queue at the end",
+                f"结束时队列里还剩 {run.left} 个任务",
+            ),
+            *story,
+        )
     notes: list[str] = []
     if twice:
         notes.append(
-            f"{_joined(twice)} {'was' if len(twice) == 1 else 'were'} done twice: finished by worker 1 "
-            "but not yet acknowledged at the kill. That is 'at least once': make the work safe to repeat "
-            "(task 11.3)."
+            say(
+                f"{_joined(twice)} {'was' if len(twice) == 1 else 'were'} done twice: finished by worker 1 "
+                "but not yet acknowledged at the kill. That is 'at least once': make the work safe to repeat "
+                "(task 11.3).",
+                f"{_joined(twice)} 做了两次：worker 1 已经做完，但被杀掉时还没来得及确认。这就是“至少一次”："
+                "要让这项工作可以安全地重复执行（编程题 11.3）。",
+            )
         )
     held = [item.text for item in run.second if item.redelivered and item.text != run.dying]
     if held:
+        prefetch = worker.channel.prefetch()
+        limit = f"预取为 {prefetch}" if prefetch else "预取不限"
         notes.append(
-            f"Worker 1 was holding {_joined(held)} without having started them (prefetch "
-            f"{worker.channel.prefetch() or 'unlimited'}): they waited for its death. "
-            "basic_qos(prefetch_count=1) leaves them in the queue, for any free worker."
+            say(
+                f"Worker 1 was holding {_joined(held)} without having started them (prefetch "
+                f"{prefetch or 'unlimited'}): they waited for its death. "
+                "basic_qos(prefetch_count=1) leaves them in the queue, for any free worker.",
+                f"worker 1 扣着 {_joined(held)}，却还没开始处理（{limit}）："
+                "它们一直等到 worker 1 死掉。basic_qos(prefetch_count=1) 会把它们留在队列里，"
+                "交给任何一个空闲的 worker。",
+            )
         )
     return right(
-        f"No task lost: every one of the {len(TASKS_11_1)} tasks was done",
+        say(
+            f"No task lost: every one of the {len(TASKS_11_1)} tasks was done",
+            f"没有丢任务：{len(TASKS_11_1)} 个任务全部完成",
+        ),
         *story,
-        "Your worker acked each task after its work, so the one it died on was still RabbitMQ's: it "
-        "went back to the queue (redelivered=True) and to the next worker.",
+        say(
+            "Your worker acked each task after its work, so the one it died on was still RabbitMQ's: it "
+            "went back to the queue (redelivered=True) and to the next worker.",
+            "你的 worker 每个任务都是做完之后才确认，所以它死时手上的那个任务仍归 RabbitMQ 所有："
+            "它回到了队列（redelivered=True），交给了下一个 worker。",
+        ),
         *notes,
     )
 
@@ -609,7 +744,7 @@ class _Sent:
 
     correlation_id: str | None
     body: str
-    what: str
+    what: Both  # shown in the verdict, in the kernel's language then
 
 
 @dataclass
@@ -628,7 +763,7 @@ class _Server:
             return  # nowhere to answer: the verdict says so
         answer = str(_fib(int(request.text))) if request.text.strip().isdigit() else "?"
 
-        def send(correlation_id: str | None, body: str, what: str) -> None:
+        def send(correlation_id: str | None, body: str, what: Both) -> None:
             channel.basic_publish(
                 "", properties.reply_to, body.encode(), pika.BasicProperties(correlation_id=correlation_id)
             )
@@ -637,16 +772,26 @@ class _Server:
         def earlier(number: int) -> None:
             old = self.requests[number - 1]
             body = str(_fib(int(old.text))) if old.text.strip().isdigit() else "?"
-            send(old.properties.correlation_id, body, f"a stale reply to call {number}")
+            send(
+                old.properties.correlation_id,
+                body,
+                Both(f"a stale reply to call {number}", f"对第 {number} 次调用的过期回复"),
+            )
 
         if index in STALE_FIRST:
             # a reply to an earlier call turns up while this one waits, well before its own: a
             # client that takes the first reply to come takes it, however it reads the socket
             earlier(STALE_FIRST[index])
             time.sleep(STALE_SECONDS)
-        send(properties.correlation_id, answer, f"the reply to call {index}")
+        send(
+            properties.correlation_id, answer, Both(f"the reply to call {index}", f"第 {index} 次调用的回复")
+        )
         if index in (2, 4):
-            send(properties.correlation_id, answer, f"a duplicate reply to call {index}")
+            send(
+                properties.correlation_id,
+                answer,
+                Both(f"a duplicate reply to call {index}", f"对第 {index} 次调用的重复回复"),
+            )
         if index == 4:
             earlier(2)
 
@@ -672,29 +817,42 @@ def _make_and_call(
     client_class: Callable[..., Any], connection: _Connection, queue: str, calls: _Calls
 ) -> None:
     """Make the learner's client, then make each call in turn, noting what it returned."""
-    made = f"{getattr(client_class, '__name__', 'the client')}(connection, queue)"
+    made = f"{getattr(client_class, '__name__', say('the client', '客户端'))}(connection, queue)"
     connection.deadline = time.monotonic() + CALL_SECONDS  # a constructor that waits is stopped too
     try:
         client = client_class(connection, queue)
     except _GaveUp:
-        calls.error = f"{made} did not return within {CALL_SECONDS:g} s"
+        calls.error = say(
+            f"{made} did not return within {CALL_SECONDS:g} s", f"{made} 在 {CALL_SECONDS:g} 秒内没有返回"
+        )
         return
     except Exception as error:  # the learner's code
-        calls.error = f"{made} raised {describe(error)}"
+        calls.error = say(f"{made} raised {describe(error)}", f"{made} 抛出了 {describe(error)}")
         return
     for n in NUMBERS_11_2:
         connection.deadline = time.monotonic() + CALL_SECONDS
         try:
             calls.returned.append((n, client.call(n), None))
         except _GaveUp:
-            calls.returned.append((n, None, f"did not return within {CALL_SECONDS:g} s"))
+            calls.returned.append(
+                (n, None, say(f"did not return within {CALL_SECONDS:g} s", f"{CALL_SECONDS:g} 秒内没有返回"))
+            )
             calls.stopped = True
             return  # a client stuck once stays stuck: the other calls would only wait too
         except pika.exceptions.ChannelClosedByBroker as error:
-            calls.returned.append((n, None, f"RabbitMQ closed the channel: {describe(error)}"))
+            calls.returned.append(
+                (
+                    n,
+                    None,
+                    say(
+                        f"RabbitMQ closed the channel: {describe(error)}",
+                        f"RabbitMQ 关闭了信道：{describe(error)}",
+                    ),
+                )
+            )
             return
         except Exception as error:
-            calls.returned.append((n, None, f"raised {describe(error)}"))
+            calls.returned.append((n, None, say(f"raised {describe(error)}", f"抛出了 {describe(error)}")))
 
 
 def _call_everything(broker: BrokerHandle, client_class: Callable[..., Any]) -> _Calls:
@@ -729,22 +887,38 @@ def _request_problems(server: _Server) -> list[str]:
     problems: list[str] = []
     ids = [request.properties.correlation_id for request in server.requests]
     if any(not request.properties.reply_to for request in server.requests):
-        problems.append("Some requests had no reply_to: the server cannot know where to answer.")
+        problems.append(
+            say(
+                "Some requests had no reply_to: the server cannot know where to answer.",
+                "有些请求没有 reply_to：服务器不知道该往哪里回复。",
+            )
+        )
     if any(not correlation_id for correlation_id in ids):
-        problems.append("Some requests had no correlation_id: the client cannot tell their replies apart.")
+        problems.append(
+            say(
+                "Some requests had no correlation_id: the client cannot tell their replies apart.",
+                "有些请求没有 correlation_id：客户端无法区分它们的回复。",
+            )
+        )
     repeated = sorted({i for i in ids if i and ids.count(i) > 1})
     if repeated:
         problems.append(
-            f"Several calls used the same correlation_id ({', '.join(map(repr, repeated[:2]))}): a duplicate "
-            "reply to one looks like the answer to the next. Make a new one per call: str(uuid.uuid4())."
+            say(
+                f"Several calls used the same correlation_id ({', '.join(map(repr, repeated[:2]))}): a "
+                "duplicate reply to one looks like the answer to the next. Make a new one per call: "
+                "str(uuid.uuid4()).",
+                f"多次调用用了同一个 correlation_id（{'、'.join(map(repr, repeated[:2]))}）：对前一次调用的"
+                "重复回复，看起来就像是下一次调用的答案。每次调用都要新生成一个：str(uuid.uuid4())。",
+            )
         )
     return problems
 
 
 @exercise(
     "11.2",
-    "An RPC client that survives duplicate and stale replies",
-    solution="""class RpcClient:
+    Both("An RPC client that survives duplicate and stale replies", "不怕重复回复和过期回复的 RPC 客户端"),
+    solution=Both(
+        """class RpcClient:
     def __init__(self, connection, queue):
         self.connection = connection
         self.queue = queue
@@ -777,18 +951,64 @@ def _request_problems(server: _Server) -> list[str]:
 
 
 course.EXERCISES["11.2"](broker, RpcClient)""",
-    explanation=(
+        """class RpcClient:
+    def __init__(self, connection, queue):
+        self.connection = connection
+        self.queue = queue
+        self.channel = connection.channel()
+        result = self.channel.queue_declare(queue="", exclusive=True)
+        self.callback_queue = result.method.queue
+        self.channel.basic_consume(
+            queue=self.callback_queue, on_message_callback=self.on_response, auto_ack=True
+        )
+        self.response = None
+        self.corr_id = None
+
+    def on_response(self, ch, method, props, body):
+        if props.correlation_id == self.corr_id:   # 当前这次调用的回复
+            self.response = body
+        # 其他的都是重复或过期的回复：忽略它，绝不抛出异常
+
+    def call(self, n):
+        self.response = None
+        self.corr_id = str(uuid.uuid4())           # 每次调用都新生成一个
+        self.channel.basic_publish(
+            exchange="",
+            routing_key=self.queue,
+            properties=pika.BasicProperties(reply_to=self.callback_queue, correlation_id=self.corr_id),
+            body=str(n),
+        )
+        while self.response is None:
+            self.connection.process_data_events(time_limit=0.1)
+        return int(self.response)
+
+
+course.EXERCISES["11.2"](broker, RpcClient)""",
+    ),
+    explanation=Both(
         "A reply is just a message in the client's callback queue, and that queue can hold replies "
         "that belong to no current call: a second answer to a request whose server died after "
         "replying and before acking (the request was redelivered and answered again), or a late "
         "answer to a call already over. Give every call a new correlation_id, take only the reply "
         "that carries it, and drop everything else quietly: an exception raised in on_response comes "
-        "out of process_data_events and breaks the call that was waiting."
+        "out of process_data_events and breaks the call that was waiting.",
+        "回复不过是客户端回调队列里的一条消息，而这个队列里可能有不属于当前任何一次调用的回复："
+        "服务器回复之后、确认之前挂掉了，请求被重新投递、又被回答了一次，于是多出第二个答案；"
+        "或者是对一次早已结束的调用迟到的回答。给每次调用一个新的 correlation_id，只接收带着它的"
+        "那条回复，其余的一律悄悄丢掉：在 on_response 里抛出的异常会从 process_data_events 里冒出来，"
+        "毁掉正在等待的那次调用。",
     ),
     hints=(
-        "When a reply arrives, how does on_response know which call it answers?",
-        "Compare props.correlation_id with the id of the call in progress; ignore any other reply "
-        "(no exception), and reset self.response before each call.",
+        Both(
+            "When a reply arrives, how does on_response know which call it answers?",
+            "一条回复到达时，on_response 怎么知道它回答的是哪一次调用？",
+        ),
+        Both(
+            "Compare props.correlation_id with the id of the call in progress; ignore any other reply "
+            "(no exception), and reset self.response before each call.",
+            "把 props.correlation_id 和当前这次调用的 id 相比较；忽略其他任何回复（不要抛出异常），"
+            "并在每次调用之前重置 self.response。",
+        ),
     ),
 )
 def rpc_client(broker: BrokerHandle, client_class: Callable[..., Any]) -> Feedback:
@@ -798,31 +1018,52 @@ def rpc_client(broker: BrokerHandle, client_class: Callable[..., Any]) -> Feedba
     call must return its own answer."""
     calls = _call_everything(broker, client_class)
     if calls.error is not None:
-        return wrong("The client could not be made", calls.error)
+        return wrong(say("The client could not be made", "无法创建客户端"), calls.error)
     server = calls.server
-    extras = [sent.what for sent in server.sent if not sent.what.startswith("the reply")]
-    story = f"The server also sent {', '.join(extras)}." if extras else "The server sent no extra replies."
+    extras = [str(sent.what) for sent in server.sent if not sent.what.en.startswith("the reply")]
+    story = (
+        say(f"The server also sent {', '.join(extras)}.", f"服务器还发送了{'、'.join(extras)}。")
+        if extras
+        else say("The server sent no extra replies.", "服务器没有发送多余的回复。")
+    )
     problems: list[str] = []
     for index, (n, value, problem) in enumerate(calls.returned, start=1):
         answer = _fib(n)
         if problem is not None:
-            problems.append(f"call {index}, fib({n}): {problem}.")
+            problems.append(
+                say(f"call {index}, fib({n}): {problem}.", f"第 {index} 次调用 fib({n})：{problem}。")
+            )
         elif not _same(value, answer):
             owners = [other for other in _which(value, NUMBERS_11_2) if other != index]
             whose = (
-                f", the answer to call {owners[0]} (fib({NUMBERS_11_2[owners[0] - 1]})): a "
-                + ("duplicate or stale reply" if owners[0] < index else "reply meant for a later call")
+                say(
+                    f", the answer to call {owners[0]} (fib({NUMBERS_11_2[owners[0] - 1]})): a "
+                    + ("duplicate or stale reply" if owners[0] < index else "reply meant for a later call"),
+                    f"，这是第 {owners[0]} 次调用（fib({NUMBERS_11_2[owners[0] - 1]})）的答案："
+                    + ("一条重复或过期的回复" if owners[0] < index else "一条本该属于后面某次调用的回复"),
+                )
                 if owners
                 else ""
             )
-            problems.append(f"call {index}, fib({n}) returned {value!r}, not {answer}{whose}.")
+            problems.append(
+                say(
+                    f"call {index}, fib({n}) returned {value!r}, not {answer}{whose}.",
+                    f"第 {index} 次调用 fib({n}) 返回了 {value!r}，而不是 {answer}{whose}。",
+                )
+            )
     if calls.stopped:
         made = len(calls.returned)
         problems.append(
-            f"The check made no more calls after call {made} hung"
-            + (f" (of {len(NUMBERS_11_2)})." if made < len(NUMBERS_11_2) else ".")
-            + " A call that never sees its reply: does on_response store the reply whose "
-            "correlation_id is the call's, and does call() wait with connection.process_data_events?"
+            say(
+                f"The check made no more calls after call {made} hung"
+                + (f" (of {len(NUMBERS_11_2)})." if made < len(NUMBERS_11_2) else ".")
+                + " A call that never sees its reply: does on_response store the reply whose "
+                "correlation_id is the call's, and does call() wait with connection.process_data_events?",
+                f"第 {made} 次调用卡住之后，检查程序没有再发起调用"
+                + (f"（共 {len(NUMBERS_11_2)} 次）。" if made < len(NUMBERS_11_2) else "。")
+                + "一次调用始终等不到它的回复：on_response 有没有保存 correlation_id 与这次调用相同的"
+                "那条回复？call() 有没有用 connection.process_data_events 等待？",
+            )
         )
     problems.extend(_request_problems(server))
     if problems:
@@ -830,16 +1071,34 @@ def rpc_client(broker: BrokerHandle, client_class: Callable[..., Any]) -> Feedba
             1 for n, value, problem in calls.returned if problem is not None or not _same(value, _fib(n))
         )
         return wrong(
-            f"{count} of {len(NUMBERS_11_2)} calls went wrong" if count else "The requests are not right",
+            say(
+                f"{count} of {len(NUMBERS_11_2)} calls went wrong",
+                f"{len(NUMBERS_11_2)} 次调用中有 {count} 次出错",
+            )
+            if count
+            else say("The requests are not right", "请求本身有问题"),
             *problems,
             story,
-            "Take only the reply whose correlation_id is the current call's, and ignore any other, "
-            "without raising.",
+            say(
+                "Take only the reply whose correlation_id is the current call's, and ignore any other, "
+                "without raising.",
+                "只接收 correlation_id 与当前调用相同的那条回复，忽略其他所有回复，而且不要抛出异常。",
+            ),
         )
     return right(
-        f"Each of the {len(NUMBERS_11_2)} calls returned its own answer",
-        f"fib of {', '.join(map(str, NUMBERS_11_2))} = {', '.join(str(_fib(n)) for n in NUMBERS_11_2)}.",
-        f"{story} Your client took none of them for another call's answer.",
+        say(
+            f"Each of the {len(NUMBERS_11_2)} calls returned its own answer",
+            f"{len(NUMBERS_11_2)} 次调用都返回了各自的答案",
+        ),
+        say(
+            f"fib of {', '.join(map(str, NUMBERS_11_2))} = {', '.join(str(_fib(n)) for n in NUMBERS_11_2)}.",
+            f"对 {'、'.join(map(str, NUMBERS_11_2))} 求 fib，结果依次为 "
+            f"{'、'.join(str(_fib(n)) for n in NUMBERS_11_2)}。",
+        ),
+        say(
+            f"{story} Your client took none of them for another call's answer.",
+            f"{story}你的客户端没有把其中任何一条当成别的调用的答案。",
+        ),
     )
 
 
@@ -928,9 +1187,11 @@ def _why_never(message_id: str, run: _Charged) -> str:
     workers = [worker for worker in (run.first, run.second) if worker is not None]
     got = [d for worker in workers for d in worker.deliveries if d.message_id == message_id]
     if alike:
-        return (
+        return say(
             f"it has the same body as {alike[0]} ({body!r}), but it is another order. Tell messages "
-            "apart by properties.message_id, not by their body"
+            "apart by properties.message_id, not by their body",
+            f"它的消息体与 {alike[0]} 相同（{body!r}），但它是另一个订单。要用 properties.message_id "
+            "来区分消息，而不是用消息体",
         )
     second = run.second.deliveries if run.second is not None else []
     if (
@@ -938,48 +1199,62 @@ def _why_never(message_id: str, run: _Charged) -> str:
         and run.first.channel.auto_ack()
         and message_id not in {d.message_id for d in second}
     ):
-        return (
+        return say(
             "the first consumer had been sent it, and was killed before processing it; with "
-            "auto_ack=True RabbitMQ had already forgotten it"
+            "auto_ack=True RabbitMQ had already forgotten it",
+            "它已经发给了第一个消费者，而那个消费者还没处理它就被杀掉了；用 auto_ack=True 时，"
+            "RabbitMQ 早就把它忘了",
         )
     if not got:
-        return (
+        return say(
             "no consumer was ever sent it: with a prefetch_count and no acks, RabbitMQ stops "
-            "sending once a consumer holds that many unacknowledged messages"
+            "sending once a consumer holds that many unacknowledged messages",
+            "它从没发给过任何消费者：设置了 prefetch_count 却不确认，消费者手里的未确认消息"
+            "一达到这个数，RabbitMQ 就不再发送了",
         )
     if not any(d.message_id == message_id for d in second):
-        return "the first consumer had it when it was killed, and it never came back"
+        return say(
+            "the first consumer had it when it was killed, and it never came back",
+            "第一个消费者被杀掉时它在消费者手里，之后再也没有回来",
+        )
     if any(d.redelivered for d in second if d.message_id == message_id):
-        return (
+        return say(
             "it came again with redelivered=True because the first consumer held it, unacked, when "
             "it was killed; it had never been processed. redelivered=True means 'delivered before', "
-            "not 'processed before'"
+            "not 'processed before'",
+            "它带着 redelivered=True 再次到达，是因为第一个消费者被杀掉时还持有它、尚未确认；"
+            "它从未被处理过。redelivered=True 的意思是“以前投递过”，而不是“以前处理过”",
         )
-    return "your consumer skipped it, or threw it away"
+    return say("your consumer skipped it, or threw it away", "你的消费者跳过了它，或者把它丢掉了")
 
 
 def _why_twice(message_id: str, run: _Charged) -> str:
     """Why message `message_id` arrived more than once."""
     if message_id == CRASH_ON:
-        return (
+        return say(
             "the first consumer processed it and was killed before its ack reached RabbitMQ, which "
-            "redelivered it to the second (redelivered=True)"
+            "redelivered it to the second (redelivered=True)",
+            "第一个消费者处理了它，但在确认到达 RabbitMQ 之前被杀掉了，于是 RabbitMQ 把它重新投递"
+            "给了第二个消费者（redelivered=True）",
         )
     if message_id == REPUBLISHED:
-        return (
+        return say(
             "the publisher sent it again after the crash (a retry): a new delivery, redelivered=False, "
-            "long after the first was processed"
+            "long after the first was processed",
+            "发布方在崩溃之后又发了一次（重试）：这是一次新的投递，redelivered=False，而第一份早就处理过了",
         )
-    return (
+    return say(
         "the publisher sent it twice in a row (its confirm was lost, so it retried): "
-        "redelivered=False both times"
+        "redelivered=False both times",
+        "发布方连着发了两次（它没收到发布确认，于是重试）：两次都是 redelivered=False",
     )
 
 
 @exercise(
     "11.3",
-    "An idempotent consumer: each message processed once",
-    solution="""def consume(channel, queue, charge, processed):
+    Both("An idempotent consumer: each message processed once", "幂等的消费者：每条消息只处理一次"),
+    solution=Both(
+        """def consume(channel, queue, charge, processed):
     channel.basic_qos(prefetch_count=10)
 
     def callback(ch, method, properties, body):
@@ -992,20 +1267,46 @@ def _why_twice(message_id: str, run: _Charged) -> str:
 
 
 course.EXERCISES["11.3"](broker, consume)""",
-    explanation=(
+        """def consume(channel, queue, charge, processed):
+    channel.basic_qos(prefetch_count=10)
+
+    def callback(ch, method, properties, body):
+        if properties.message_id not in processed:   # 新消息：处理它，并记下来
+            charge(body)
+            processed.add(properties.message_id)
+        ch.basic_ack(delivery_tag=method.delivery_tag)   # 重复的消息也要确认，否则它还会回来
+
+    channel.basic_consume(queue=queue, on_message_callback=callback)
+
+
+course.EXERCISES["11.3"](broker, consume)""",
+    ),
+    explanation=Both(
         "RabbitMQ delivers at least once: a message comes again when a consumer dies before its ack "
         "reaches the broker, and a publisher that retries sends it again. Neither the body (two "
         "orders can look alike) nor redelivered=True (a retried publish is a new delivery; a "
         "redelivered message may never have been processed) says whether it was done: the "
         "publisher's message_id does. Keep the ids where a crash cannot take them. In production "
         "that is your database, written in the same transaction as the effect, so that the charge "
-        "and its record happen together or not at all (here `processed` plays that part)."
+        "and its record happen together or not at all (here `processed` plays that part).",
+        "RabbitMQ 的投递是至少一次：消费者在确认到达 broker 之前死掉，消息就会再来一次；发布方重试，"
+        "也会把它再发一次。消息体（两个订单可能一模一样）和 redelivered=True（重试的发布是一次新的投递；"
+        "重新投递的消息也可能从未被处理过）都说明不了它是否已经处理过，能说明这一点的是发布方设置的 "
+        "message_id。把这些 id 存在崩溃带不走的地方。在生产环境中，那就是你的数据库，而且要和业务效果"
+        "写在同一个事务里，这样扣款和它的记录要么一起发生，要么都不发生（这里由 `processed` 扮演这个角色）。",
     ),
     hints=(
-        "Which property of a message stays the same on every copy of it, and differs between two "
-        "orders that look alike?",
-        "Check properties.message_id against `processed` before charging; add it after; ack "
-        "duplicates as well.",
+        Both(
+            "Which property of a message stays the same on every copy of it, and differs between two "
+            "orders that look alike?",
+            "消息的哪个属性在它的每一份副本上都相同，而在两个看起来一样的订单之间却不同？",
+        ),
+        Both(
+            "Check properties.message_id against `processed` before charging; add it after; ack "
+            "duplicates as well.",
+            "扣款之前先检查 properties.message_id 是否已在 `processed` 里；扣款之后把它加进去；"
+            "重复的消息也要确认。",
+        ),
     ),
 )
 def idempotent_consumer(broker: BrokerHandle, consume: Callable[..., object]) -> Feedback:
@@ -1025,49 +1326,99 @@ def idempotent_consumer(broker: BrokerHandle, consume: Callable[..., object]) ->
     never = [message_id for message_id in orders if counts[message_id] == 0]
     workers = [worker for worker in (run.first, run.second) if worker is not None]
     problems = [text for worker in workers for text in (worker.error, worker.closed_by_broker) if text]
-    summary = "Charges: " + ", ".join(f"{message_id} x{counts[message_id]}" for message_id in orders) + "."
+    summary = say(
+        "Charges: " + ", ".join(f"{message_id} x{counts[message_id]}" for message_id in orders) + ".",
+        "各订单的扣款次数："
+        + "、".join(f"{message_id} 为 {counts[message_id]} 次" for message_id in orders)
+        + "。",
+    )
     details: list[str] = []
     for message_id in twice:
-        details.append(f"{message_id} was charged {counts[message_id]} times: {_why_twice(message_id, run)}.")
-    details.extend(f"{message_id} was never charged: {_why_never(message_id, run)}." for message_id in never)
+        why = _why_twice(message_id, run)
+        details.append(
+            say(
+                f"{message_id} was charged {counts[message_id]} times: {why}.",
+                f"{message_id} 被扣了 {counts[message_id]} 次款：{why}。",
+            )
+        )
+    details.extend(
+        say(f"{message_id} was never charged: {why}.", f"{message_id} 一次也没有扣款：{why}。")
+        for message_id, why in ((message_id, _why_never(message_id, run)) for message_id in never)
+    )
     if twice and not run.processed:
         details.append(
-            "`processed` is still empty: your consumer kept no record of what it had done, or kept it "
-            "in its own memory, which died with it in the crash. Add each message_id to `processed`, "
-            "which outlives the consumer."
+            say(
+                "`processed` is still empty: your consumer kept no record of what it had done, or kept it "
+                "in its own memory, which died with it in the crash. Add each message_id to `processed`, "
+                "which outlives the consumer.",
+                "`processed` 还是空的：你的消费者没有记下自己做过什么，或者只记在了自己的内存里，而内存"
+                "随着崩溃一起没了。把每个 message_id 都加进 `processed`，它比消费者活得更久。",
+            )
         )
     if any(worker.channel.auto_ack() for worker in workers):
         details.append(
-            "Your consumer uses auto_ack=True: a message is gone from RabbitMQ the moment it is sent, so a "
-            "consumer killed with messages in hand loses them. Ack manually, after the work."
+            say(
+                "Your consumer uses auto_ack=True: a message is gone from RabbitMQ the moment it is sent, "
+                "so a consumer killed with messages in hand loses them. Ack manually, after the work.",
+                "你的消费者用了 auto_ack=True：消息一发出去就从 RabbitMQ 中消失了，所以消费者被杀掉时，"
+                "手里的消息也就丢了。要在工作完成之后手动确认。",
+            )
         )
     if twice or never:
         return wrong(
-            f"{plural(len(twice), 'order')} charged more than once"
-            + (f", {len(never)} never" if never else "")
+            say(
+                f"{plural(len(twice), 'order')} charged more than once"
+                + (f", {len(never)} never" if never else ""),
+                f"{len(twice)} 个订单被扣了不止一次款" + (f"，{len(never)} 个一次也没扣" if never else ""),
+            )
             if twice
-            else f"{plural(len(never), 'order')} never charged",
+            else say(f"{plural(len(never), 'order')} never charged", f"{len(never)} 个订单一次也没扣款"),
             summary,
             *details,
             *problems,
         )
     if problems:
-        return wrong("Each order was charged once, but your consumer failed", summary, *problems)
+        return wrong(
+            say(
+                "Each order was charged once, but your consumer failed",
+                "每个订单都只扣了一次款，但你的消费者出错了",
+            ),
+            summary,
+            *problems,
+        )
     if run.left:
         return wrong(
-            f"Each order was charged once, but {plural(run.left, 'message')} stayed in the queue",
+            say(
+                f"Each order was charged once, but {plural(run.left, 'message')} stayed in the queue",
+                f"每个订单都只扣了一次款，但有 {run.left} 条消息留在了队列里",
+            ),
             summary,
-            "Your consumer did not acknowledge them (duplicates must be acked too, or RabbitMQ delivers them "
-            "again, to every consumer, for ever).",
+            say(
+                "Your consumer did not acknowledge them (duplicates must be acked too, or RabbitMQ "
+                "delivers them again, to every consumer, for ever).",
+                "你的消费者没有确认它们（重复的消息也必须确认，否则 RabbitMQ 会把它们一遍又一遍地投递给"
+                "每个消费者，永无止境）。",
+            ),
         )
     return right(
-        f"Each of the {len(orders)} orders was charged exactly once",
+        say(
+            f"Each of the {len(orders)} orders was charged exactly once",
+            f"{len(orders)} 个订单都恰好扣了一次款",
+        ),
         summary,
-        f"Your consumer skipped the second copy of order-3 (published twice), {CRASH_ON} (redelivered after "
-        f"the first consumer was killed before its ack) and {REPUBLISHED} (published again later), and "
-        "acked them all.",
-        "In production, record the id in the same transaction as the effect: a crash between the two "
-        "would otherwise charge twice or not at all.",
+        say(
+            f"Your consumer skipped the second copy of order-3 (published twice), {CRASH_ON} (redelivered "
+            f"after the first consumer was killed before its ack) and {REPUBLISHED} (published again "
+            "later), and acked them all.",
+            f"你的消费者跳过了 order-3 的第二份（它被发布了两次）、{CRASH_ON}（第一个消费者在确认之前被杀掉，"
+            f"它因此被重新投递）和 {REPUBLISHED}（后来又被发布了一次），并且把它们全都确认了。",
+        ),
+        say(
+            "In production, record the id in the same transaction as the effect: a crash between the two "
+            "would otherwise charge twice or not at all.",
+            "在生产环境中，要在产生业务效果的同一个事务里记录 id：否则两步之间一旦崩溃，就会扣两次款，"
+            "或者一次也没扣。",
+        ),
     )
 
 
