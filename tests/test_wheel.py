@@ -165,11 +165,10 @@ def test_the_course_from_the_wheel_runs_the_drill_in_chromium(venv: Path, tmp_pa
     home = tmp_path / "home"
     course = tmp_path / "my course"
     with jupyterlab(venv, course, home) as base:
-        assert sorted(path.name for path in (course / "notebooks").glob("*.ipynb")) == sorted(
-            Path(relative).name
-            for relative in _course_files.course_files(Path(found))
-            if relative.endswith("ipynb")
+        assert sorted(path.relative_to(course).as_posix() for path in course.rglob("*.ipynb")) == sorted(
+            relative for relative in _course_files.course_files(Path(found)) if relative.endswith("ipynb")
         )
+        assert (course / "notebooks" / "zh" / CHAPTER).is_file(), "the Chinese edition was not copied"
         assert (course / "docs").is_dir()
         drill_cell = _drill_cell(course / "notebooks" / CHAPTER)
         with sync_playwright() as playwright:
