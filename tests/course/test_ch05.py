@@ -3,9 +3,7 @@ exercises 5.1 and 5.2 say what is wrong, specifically, and accept the right answ
 
 from __future__ import annotations
 
-import io
 import itertools
-import tokenize
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +24,7 @@ from rabbitsim.course._ch05_topics import (
 )
 
 from .solutions import run_solution
-from .zh import chinese_share, in_chinese, is_chinese
+from .zh import in_chinese, is_chinese
 
 
 @pytest.fixture
@@ -319,40 +317,6 @@ def test_5_3_says_what_to_pass_instead_of_raising(
 
 
 # --- the Chinese edition -------------------------------------------------------------------------
-
-
-def tokens(code: str) -> list[tuple[int, str]]:
-    """The code of a solution without its comments: the same in both editions."""
-    skipped = (tokenize.COMMENT, tokenize.NL)
-    return [
-        (t.type, t.string)
-        for t in tokenize.generate_tokens(io.StringIO(code).readline)
-        if t.type not in skipped
-    ]
-
-
-def comments(code: str) -> str:
-    return " ".join(
-        t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.COMMENT
-    )
-
-
-@pytest.mark.parametrize("number", ["5.1", "5.2", "5.3"])
-def test_chapter_5_texts_speak_the_kernels_language(number: str) -> None:
-    exercise = course.EXERCISES[number]
-    english = exercise.solution().code
-    assert chinese_share(exercise.title) == 0
-    assert not any(chinese_share(hint) for hint in exercise.hints)
-    assert chinese_share(exercise.solution().explanation) == 0
-    assert chinese_share(comments(english)) == 0
-    with in_chinese():
-        assert is_chinese(exercise.title), exercise.title
-        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints), exercise.hints
-        assert is_chinese(exercise.solution().explanation)
-        assert is_chinese(str(exercise.solution()))
-        chinese = exercise.solution().code
-    assert tokens(chinese) == tokens(english), "the Chinese solution is the same code"
-    assert not comments(english) or is_chinese(comments(chinese)), chinese
 
 
 def test_the_rules_explain_in_chinese() -> None:

@@ -7,9 +7,6 @@ differs between them and the simulator is a finding about the simulator."""
 
 from __future__ import annotations
 
-import io
-import re
-import tokenize
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +15,6 @@ import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 
 from rabbitsim import course
-from rabbitsim._editions import code_of
 from rabbitsim.backends import BrokerHandle, ManagementClient
 from tests.real_brokers import broker_on
 
@@ -347,29 +343,3 @@ def test_9_3_speaks_chinese(broker: BrokerHandle) -> None:
         accepted = run_solution("9.3", broker=broker)
         assert accepted and is_chinese(text(accepted))
         assert accepted.title == "流最多保留约 50 kB，并删除了最旧的段"
-
-
-def comments(code: str) -> list[str]:
-    return [
-        token.string
-        for token in tokenize.generate_tokens(io.StringIO(code).readline)
-        if token.type == tokenize.COMMENT
-    ]
-
-
-@on_the_simulator
-@pytest.mark.parametrize("number", ["9.1", "9.2", "9.3"])
-def test_chapter_9_texts_in_both_languages(broker: BrokerHandle, number: str) -> None:
-    exercise = course.EXERCISES[number]
-    english = exercise.solution().code
-    assert not is_chinese(exercise.title)
-    assert not any(is_chinese(hint) for hint in exercise.hints)
-    assert not is_chinese(exercise.solution().explanation)
-    with in_chinese():
-        assert is_chinese(exercise.title)
-        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints)
-        assert is_chinese(exercise.solution().explanation) and is_chinese(str(exercise.solution()))
-        code = exercise.solution().code
-        assert code_of(code) == code_of(english)  # only the comments differ, and each is in Chinese
-        assert len(comments(code)) == len(comments(english))
-        assert all(re.search("[\u4e00-\u9fff]", comment) for comment in comments(code))

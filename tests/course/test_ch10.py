@@ -7,14 +7,7 @@ when a slider moves."""
 
 from __future__ import annotations
 
-import io
-import re
-import tokenize
-
-import pytest
-
 from rabbitsim import course
-from rabbitsim._editions import code_of
 from rabbitsim.course import _ch10_capacity as capacity
 
 from .solutions import run_solution
@@ -237,28 +230,3 @@ def test_the_sliders_speak_chinese() -> None:
         assert is_chinese(lab.summary.value) and "（<b>过载</b>：队列在增长）。" in lab.summary.value
         assert [slider.description for slider in lab.widget.children[:2]] == ["每秒到达数", "worker 数"]
     assert "overloaded" in capacity.sliders(rate=40, workers=4, seconds=20).summary.value
-
-
-def comments(code: str) -> list[str]:
-    return [
-        token.string
-        for token in tokenize.generate_tokens(io.StringIO(code).readline)
-        if token.type == tokenize.COMMENT
-    ]
-
-
-@pytest.mark.parametrize("number", ["10.1", "10.2", "10.3"])
-def test_chapter_10_texts_in_both_languages(number: str) -> None:
-    exercise = course.EXERCISES[number]
-    english = exercise.solution().code
-    assert not is_chinese(exercise.title)
-    assert not any(is_chinese(hint) for hint in exercise.hints)
-    assert not is_chinese(exercise.solution().explanation)
-    with in_chinese():
-        assert is_chinese(exercise.title)
-        assert exercise.hints and all(is_chinese(hint) for hint in exercise.hints)
-        assert is_chinese(exercise.solution().explanation) and is_chinese(str(exercise.solution()))
-        code = exercise.solution().code
-        assert code_of(code) == code_of(english)  # only the comments differ, and each is in Chinese
-        assert len(comments(code)) == len(comments(english))
-        assert all(re.search("[\u4e00-\u9fff]", comment) for comment in comments(code))

@@ -16,7 +16,7 @@ from typing import Any
 import pika
 import pytest
 
-from rabbitsim import _editions, course
+from rabbitsim import course
 from rabbitsim.backends import BrokerHandle, ManagementClient
 from rabbitsim.course import interview
 from tests.real_brokers import broker_on
@@ -356,25 +356,6 @@ on_the_simulator = pytest.mark.parametrize("broker", ["sim"], indirect=True)
 
 def requeueing(channel: Any, queue: str, work: Any) -> None:
     channel.basic_consume(queue, lambda ch, method, props, body: ch.basic_nack(method.delivery_tag))
-
-
-def test_the_tasks_titles_hints_and_solutions_speak_chinese() -> None:
-    for task in interview.TASKS:
-        english = (task.title, task.hints, task.solution().code, task.solution().explanation)
-        with in_chinese():
-            chinese = (task.title, task.hints, task.solution().code, task.solution().explanation)
-        assert is_chinese(chinese[0]) and is_chinese(chinese[3]), task.id
-        assert len(chinese[1]) == len(english[1]) and all(is_chinese(hint) for hint in chinese[1]), task.id
-        assert not is_chinese(english[0]) and not any(is_chinese(hint) for hint in english[1]), task.id
-        assert not is_chinese(english[3]), task.id
-        # the same code, only its comments translated
-        assert _editions.code_of(chinese[2]) == _editions.code_of(english[2]) and chinese[2] != english[2]
-    with in_chinese():
-        assert [task.title for task in interview.TASKS] == [
-            "被杀掉也不丢任务的 worker",
-            "不怕重复回复和过期回复的 RPC 客户端",
-            "幂等的消费者：每条消息只处理一次",
-        ]
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,11 @@ solution exists in both languages with the same code, and the Chinese texts foll
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
+import tokenize
 import tomllib
 from pathlib import Path
 
@@ -130,7 +132,22 @@ def test_every_exercise_speaks_both_languages_with_the_same_solution_code(ident:
     assert _editions.code_of(chinese[2]) == _editions.code_of(english[2]), (
         f"{ident}: the solution's code differs"
     )
-    assert not is_chinese(english[0]) and chinese_share(english[0]) == 0
+    en_comments, zh_comments = comments(english[2]), comments(chinese[2])
+    assert len(zh_comments) == len(en_comments), f"{ident}: the solution's comments"
+    untranslated = [
+        c
+        for c, e in zip(zh_comments, en_comments, strict=True)
+        if c == e and re.search("[a-z]{3} [a-z]{3}", c)
+    ]
+    assert not untranslated, f"{ident}: comments of the solution still in English: {untranslated}"
+    assert chinese_share(english[0]) == 0 and not any(chinese_share(hint) for hint in english[1])
+    assert chinese_share(english[3]) == 0 and chinese_share(" ".join(en_comments)) == 0
+
+
+def comments(code: str) -> list[str]:
+    """A solution's comments, in order (the only part of its code a translation changes)."""
+    tokens = tokenize.generate_tokens(io.StringIO(code).readline)
+    return [token.string for token in tokens if token.type == tokenize.COMMENT]
 
 
 # --- the question bank and quizzes ---------------------------------------------------------------
