@@ -12,7 +12,7 @@ from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped]
 
-from rabbitsim._language import language
+from rabbitsim._language import language, say
 from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
 from ._graph import DEFAULT_EXCHANGE_LABEL, default_exchange_label, drawn_as
@@ -59,16 +59,16 @@ def name_of(node: Node | None, picture: nx.DiGraph) -> str:
     the full name for exchanges and queues."""
     if node is None:
         return "?"
-    if language() == "zh":
-        return _name_of_zh(node, picture)
-    if node.kind is NodeKind.EXCHANGE:
-        return "the default exchange" if node.name == "" else f"exchange '{node.name}'"
-    if node.kind is NodeKind.QUEUE:
-        return f"queue '{node.name}'"
+    what = KINDS_ZH[node.kind] if language() == "zh" else node.kind.value
+    if node.kind is NodeKind.EXCHANGE and node.name == "":
+        return say("the default exchange", "默认交换机")
+    named = f"{what} '{node.name}'"  # exchange 'logs', 队列 'hello'
+    if node.kind in (NodeKind.EXCHANGE, NodeKind.QUEUE):
+        return named
     if node.kind in (NodeKind.CONNECTION, NodeKind.CHANNEL) and drawn_as(picture, node) not in picture:
-        return f"{node.kind.value} '{node.name}'"
+        return named
     found = picture.nodes.get(drawn_as(picture, node))
-    return str(found["label"]) if found else f"{node.kind.value} '{node.name}'"
+    return str(found["label"]) if found else named
 
 
 # A stream keeps what it delivers: its lines say where in the log, and that an ack removes nothing.
@@ -182,19 +182,6 @@ KINDS_ZH: dict[NodeKind, str] = {
     NodeKind.CHANNEL: "信道",
     NodeKind.CONNECTION: "连接",
 }
-
-
-def _name_of_zh(node: Node, picture: nx.DiGraph) -> str:
-    """`name_of` in Chinese: "交换机 'logs'", "队列 'hello'", "默认交换机", P1, C2."""
-    what = KINDS_ZH.get(node.kind, node.kind.value)
-    if node.kind is NodeKind.EXCHANGE:
-        return "默认交换机" if node.name == "" else f"{what} '{node.name}'"
-    if node.kind is NodeKind.QUEUE:
-        return f"{what} '{node.name}'"
-    if node.kind in (NodeKind.CONNECTION, NodeKind.CHANNEL) and drawn_as(picture, node) not in picture:
-        return f"{what} '{node.name}'"
-    found = picture.nodes.get(drawn_as(picture, node))
-    return str(found["label"]) if found else f"{what} '{node.name}'"
 
 
 def _describe_zh(event: TraceEvent, picture: nx.DiGraph) -> str:
