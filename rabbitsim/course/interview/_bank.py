@@ -463,7 +463,10 @@ def _lookup(ident: str) -> Question:
         return by_id[ident]
     except KeyError:
         close = difflib.get_close_matches(ident, by_id, n=5, cutoff=0.4)
-        raise KeyError(f"no question {ident!r}; close ids: {close or sorted(by_id)[:10]}") from None
+        ids = close or sorted(by_id)[:10]
+        raise KeyError(
+            say(f"no question {ident!r}; close ids: {ids}", f"没有 id 为 {ident!r} 的题目；相近的 id：{ids}")
+        ) from None
 
 
 def question(id: str) -> Question:
@@ -477,7 +480,12 @@ def prove(question: Question | str, broker: Any) -> None:
     item = _lookup(question) if isinstance(question, str) else question
     if not item.prove:
         proved = sorted(entry.id for entry in bank() if entry.prove)
-        raise ValueError(f"question {item.id!r} has no proof; these do: {proved}")
+        raise ValueError(
+            say(
+                f"question {item.id!r} has no proof; these do: {proved}",
+                f"题目 {item.id!r} 没有验证代码；有的是：{proved}",
+            )
+        )
     import pika
 
     from rabbitsim import course
