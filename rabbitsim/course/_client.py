@@ -40,7 +40,6 @@ __all__ = [
     "private_name",
     "publish_confirmed",
     "queue_exists",
-    "reworded_reason",
     "route",
     "shows",
     "startup_reason",
@@ -113,30 +112,6 @@ def startup_reason(error: BaseException | None, url: str) -> str:
     if isinstance(error, pika.exceptions.AMQPConnectionError):
         return _could_not_connect(url.rsplit("@", 1)[-1])
     return describe(error)
-
-
-#: `startup_reason`'s English clauses, as a worker process prints them (it speaks English: the
-#: kernel's language is not passed to it), each with the function that says it again
-_REASONS: tuple[tuple[re.Pattern[str], Callable[..., str]], ...] = (
-    (re.compile(r"it did not start in time"), _not_in_time),
-    (re.compile(r"the broker answered (.*)", re.DOTALL), _broker_answered),
-    (
-        re.compile(
-            r"it could not connect to (\S*) \(is the broker closed\? start it again in the first cell\)"
-        ),
-        _could_not_connect,
-    ),
-)
-
-
-def reworded_reason(reason: str) -> str:
-    """A reason `startup_reason` gave in English (in a worker process), in the kernel's language;
-    anything else (an exception's own text) as it is."""
-    for pattern, again in _REASONS:
-        found = pattern.fullmatch(reason)
-        if found:
-            return again(*found.groups())
-    return reason
 
 
 def hint(reason: str) -> str:

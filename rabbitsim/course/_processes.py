@@ -15,10 +15,10 @@ import subprocess
 import sys
 import threading
 
-from rabbitsim._language import say
+from rabbitsim._language import language, say
 from rabbitsim.backends import BrokerHandle
 
-from ._client import explaining, hint, reworded_reason, shows
+from ._client import explaining, hint, shows
 from ._consumers import RunningBeside, likely_cause
 
 __all__ = ["WorkerProcess"]
@@ -50,6 +50,8 @@ class WorkerProcess(RunningBeside):
             "--seconds-per-dot",
             str(seconds_per_dot),
             "--leave-with-stdin",
+            "--language",
+            language(),
         ]
         self._track(broker, queue, name)
         self.process = subprocess.Popen(
@@ -77,7 +79,7 @@ class WorkerProcess(RunningBeside):
         broker's reply), else the last line it printed (a traceback's last line is the error)."""
         errors = [line.removeprefix("error ") for line in self.lines if line.startswith("error ")]
         if errors:
-            reason = reworded_reason(errors[-1])  # the worker speaks English
+            reason = errors[-1]  # said in the kernel's language (--language)
         elif self.lines:
             code, last = self.process.returncode, " ".join(self.lines[-1].split())[:200]
             reason = say(

@@ -4,8 +4,9 @@ acks when done; it prints `received <body>` and `done <body>` so the notebook ca
 Chapter 2 kills one with SIGKILL mid-task to show its unacked task going to another worker.
 
 When it cannot start it prints one line, `error <why>` (the broker's reply), for the notebook
-to show. With --leave-with-stdin it leaves when its stdin closes: the notebook that started it
-has gone (not by default: a worker run by hand in a terminal's background must not read it)."""
+to show, in the notebook's language (--language). With --leave-with-stdin it leaves when its
+stdin closes: the notebook that started it has gone (not by default: a worker run by hand in a
+terminal's background must not read it)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import time
 from typing import Any
 
 import pika
+
+from rabbitsim._language import LANGUAGES, language
 
 from ._client import connect, startup_reason
 
@@ -49,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="stop when stdin closes (the notebook that started it has gone)",
     )
+    parser.add_argument(
+        "--language", choices=LANGUAGES, default="en", help="the language its startup error is said in"
+    )
     options = parser.parse_args(argv)
+    language(options.language)
 
     def work(ch: Any, method: Any, _properties: Any, body: bytes) -> None:
         text = body.decode(errors="replace")

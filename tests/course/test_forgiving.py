@@ -537,7 +537,7 @@ def test_in_chinese_stop_all_says_what_it_stopped(
 
 
 def test_in_chinese_a_worker_that_cannot_start_says_why(broker: BrokerHandle) -> None:
-    """The worker process speaks English; the kernel says its reason again in Chinese."""
+    """The worker process says why it cannot start in the kernel's language (it is given --language)."""
     with in_chinese(), pytest.raises(RuntimeError) as caught:
         WorkerProcess(broker, "task_queue", name="worker-A")
     message = str(caught.value)
