@@ -14,7 +14,7 @@ import pika.exceptions
 from rabbitsim.backends import BrokerHandle
 
 from ._client import Call, RecordingChannel, as_bytes, cleanup, connect, describe
-from ._feedback import Both, Feedback, exercise, listed, right, say, wrong
+from ._feedback import Both, Feedback, commented, exercise, listed, right, say, wrong
 
 __all__ = ["MESSAGES", "QUEUE", "REPLY_CODES", "all_three_arrive", "redeclare_puzzle"]
 
@@ -150,15 +150,14 @@ def _sender_error_note(sent: _Sent) -> list[str]:
 @exercise(
     "1.1",
     Both("Make receive.py get all three messages", "让 receive.py 收到全部三条消息"),
-    solution=Both(
+    solution=commented(
         """def send(channel):
     channel.queue_declare(queue="hello")        # first: make sure the queue exists
     for body in [b"first", b"second", b"third"]:
         channel.basic_publish(exchange="", routing_key="hello", body=body)""",
-        """def send(channel):
-    channel.queue_declare(queue="hello")        # 第一步：确保队列存在
-    for body in [b"first", b"second", b"third"]:
-        channel.basic_publish(exchange="", routing_key="hello", body=body)""",
+        {
+            "first: make sure the queue exists": "第一步：确保队列存在",
+        },
     ),
     explanation=Both(
         "Declare the queue before publishing (declaring is idempotent, so it costs nothing if it "
@@ -384,7 +383,7 @@ def _code_line(what: str, predicted: Any, actual: str | int, text: str) -> tuple
 @exercise(
     "1.2",
     Both("Predict what declaring 'hello' again does", "预测再次声明 'hello' 会发生什么"),
-    solution=Both(
+    solution=commented(
         """course.EXERCISES["1.2"](
     broker,
     same_again="ok",              # an equivalent declare is idempotent
@@ -392,13 +391,13 @@ def _code_line(what: str, predicted: Any, actual: str | int, text: str) -> tuple
     name="PRECONDITION_FAILED",
     channel_open=False,           # a soft error closes the channel (not the connection)
 )""",
-        """course.EXERCISES["1.2"](
-    broker,
-    same_again="ok",              # 等价的声明是幂等的
-    durable=406,                  # 不同的 durable 标志与已存在的队列相矛盾
-    name="PRECONDITION_FAILED",
-    channel_open=False,           # 软错误关闭的是信道（而不是连接）
-)""",
+        {
+            "an equivalent declare is idempotent": "等价的声明是幂等的",
+            "a different durable flag contradicts the queue that exists": (
+                "不同的 durable 标志与已存在的队列相矛盾"
+            ),
+            "a soft error closes the channel (not the connection)": "软错误关闭的是信道（而不是连接）",
+        },
     ),
     explanation=Both(
         "Declaring a queue that exists with the same properties is a no-op that succeeds. With a "

@@ -32,7 +32,7 @@ from ._client import (
     wait_for_topology,
 )
 from ._consumers import BackgroundConsumer
-from ._feedback import Both, Feedback, exercise, plural, right, say, wrong
+from ._feedback import Both, Feedback, commented, exercise, plural, right, say, wrong
 
 __all__ = ["QUEUE", "fair_dispatch", "fix_the_forgotten_ack", "survive_a_restart", "write_the_worker"]
 
@@ -175,17 +175,15 @@ def _tasks(bodies: list[bytes]) -> str:
 @exercise(
     "2.1",
     Both("Fix the worker that forgets to ack", "修好忘了确认的 worker"),
-    solution=Both(
+    solution=commented(
         """def callback(ch, method, properties, body):
     print(f" [x] Received {body.decode()}")
     time.sleep(body.count(b"."))
     print(" [x] Done")
     ch.basic_ack(delivery_tag=method.delivery_tag)   # the work is done: RabbitMQ may forget it""",
-        """def callback(ch, method, properties, body):
-    print(f" [x] Received {body.decode()}")
-    time.sleep(body.count(b"."))
-    print(" [x] Done")
-    ch.basic_ack(delivery_tag=method.delivery_tag)   # 活儿干完了：RabbitMQ 可以删掉这条消息了""",
+        {
+            "the work is done: RabbitMQ may forget it": "活儿干完了：RabbitMQ 可以删掉这条消息了",
+        },
     ),
     explanation=Both(
         "With manual acknowledgements (auto_ack=False, pika's default) RabbitMQ keeps every "
@@ -485,7 +483,7 @@ def _reasons(run: _Restarted, modes: list[int | None]) -> list[str]:
 @exercise(
     "2.2",
     Both("Make a task survive a broker restart", "让任务挺过消息代理的重启"),
-    solution=Both(
+    solution=commented(
         """def send_task(channel, message):
     channel.queue_declare(queue="task_queue", durable=True)           # the queue survives a restart
     channel.basic_publish(
@@ -494,14 +492,10 @@ def _reasons(run: _Restarted, modes: list[int | None]) -> list[str]:
         body=message,
         properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),  # = 2
     )""",
-        """def send_task(channel, message):
-    channel.queue_declare(queue="task_queue", durable=True)           # 队列能挺过重启
-    channel.basic_publish(
-        exchange="",
-        routing_key="task_queue",
-        body=message,
-        properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),  # = 2
-    )""",
+        {
+            "the queue survives a restart": "队列能挺过重启",
+            "= 2": "= 2",
+        },
     ),
     explanation=Both(
         "Two things, both needed: a durable queue (`durable=True`, declared so by every program "
@@ -688,11 +682,14 @@ def _prefetch_problem(prefetch: Any) -> str | None:
 @exercise(
     "2.3",
     Both("Fair dispatch: let the fast worker take more", "公平分发：让快的 worker 多干一些"),
-    solution=Both(
+    solution=commented(
         """PREFETCH = 1   # each worker: channel.basic_qos(prefetch_count=1)
 course.EXERCISES["2.3"](broker, prefetch=PREFETCH)""",
-        """PREFETCH = 1   # 每个 worker 都调用 channel.basic_qos(prefetch_count=1)
-course.EXERCISES["2.3"](broker, prefetch=PREFETCH)""",
+        {
+            "each worker: channel.basic_qos(prefetch_count=1)": (
+                "每个 worker 都调用 channel.basic_qos(prefetch_count=1)"
+            ),
+        },
     ),
     explanation=Both(
         "With `basic_qos(prefetch_count=1)` a worker holds at most one unacknowledged task: "
@@ -1054,7 +1051,7 @@ def _error_advice(error: BaseException) -> str:
     )
 
 
-WORKER_SOLUTION = Both(
+WORKER_SOLUTION = commented(
     """def worker(channel):
     channel.queue_declare(queue="task_queue", durable=True)
 
@@ -1067,18 +1064,10 @@ WORKER_SOLUTION = Both(
     channel.basic_qos(prefetch_count=1)                    # fair dispatch, before consuming
     channel.basic_consume(queue="task_queue", on_message_callback=callback)
     channel.start_consuming()""",
-    """def worker(channel):
-    channel.queue_declare(queue="task_queue", durable=True)
-
-    def callback(ch, method, properties, body):
-        print(f" [x] Received {body.decode()}")
-        time.sleep(body.count(b".") * SECONDS_PER_DOT)
-        print(" [x] Done")
-        ch.basic_ack(delivery_tag=method.delivery_tag)     # 到这时才确认：工作已经做完
-
-    channel.basic_qos(prefetch_count=1)                    # 公平分发，要在开始消费之前设置
-    channel.basic_consume(queue="task_queue", on_message_callback=callback)
-    channel.start_consuming()""",
+    {
+        "only now: the work is done": "到这时才确认：工作已经做完",
+        "fair dispatch, before consuming": "公平分发，要在开始消费之前设置",
+    },
 )
 
 

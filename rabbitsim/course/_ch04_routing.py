@@ -19,7 +19,7 @@ import pika.exceptions
 from rabbitsim.backends import BrokerHandle
 
 from ._client import route
-from ._feedback import Both, Feedback, and_joined, exercise, listed, plural, right, say, wrong
+from ._feedback import Both, Feedback, and_joined, commented, exercise, listed, plural, right, say, wrong
 
 __all__ = [
     "DISK_WANTS",
@@ -130,17 +130,18 @@ def _why_key_matched_nothing(key: str, severities: list[str]) -> str:
         "Choose the binding keys so that the disk subscriber gets only warnings and errors",
         "选好绑定键，让磁盘订阅者只收到警告和错误",
     ),
-    solution=Both(
+    solution=commented(
         """course.EXERCISES["4.1"](broker, ["warning", "error"])
 
 # which is what receive_logs_direct.py does for `python receive_logs_direct.py warning error`:
 for severity in ["warning", "error"]:
     channel.queue_bind(exchange="direct_logs", queue=queue_name, routing_key=severity)""",
-        """course.EXERCISES["4.1"](broker, ["warning", "error"])
-
-# 运行 `python receive_logs_direct.py warning error` 时，receive_logs_direct.py 做的正是这件事：
-for severity in ["warning", "error"]:
-    channel.queue_bind(exchange="direct_logs", queue=queue_name, routing_key=severity)""",
+        {
+            "which is what receive_logs_direct.py does for `python receive_logs_direct.py warning error`:": (
+                "运行 `python receive_logs_direct.py warning error` 时，"
+                "receive_logs_direct.py 做的正是这件事："
+            ),
+        },
     ),
     explanation=Both(
         "A direct exchange delivers a message to every queue bound with a binding key equal to "

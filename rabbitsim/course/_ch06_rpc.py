@@ -19,7 +19,7 @@ from typing import Any
 import pika
 import pika.spec
 
-from ._feedback import Both, Feedback, exercise, right, say, wrong
+from ._feedback import Both, Feedback, commented, exercise, right, say, wrong
 
 __all__ = ["PENDING", "REPLIES", "SCHEMES", "check_correlation_ids", "check_on_response"]
 
@@ -131,19 +131,19 @@ def _shown(responses: dict[Any, Any]) -> str:
         "Make on_response take only the replies the client is waiting for",
         "让 on_response 只接收客户端正在等待的回复",
     ),
-    solution=Both(
+    solution=commented(
         """def on_response(self, ch, method, props, body):
     if props.correlation_id in self.responses:   # a call we are waiting for
         self.responses[props.correlation_id] = body
     # anything else is a duplicate or a late reply: ignore it (log it, if you like)
 
 course.EXERCISES["6.1"](on_response)""",
-        """def on_response(self, ch, method, props, body):
-    if props.correlation_id in self.responses:   # 一个我们正在等待的调用
-        self.responses[props.correlation_id] = body
-    # 其余的都是重复回复或迟到的回复：忽略即可（愿意的话，可以记一条日志）
-
-course.EXERCISES["6.1"](on_response)""",
+        {
+            "a call we are waiting for": "一个我们正在等待的调用",
+            "anything else is a duplicate or a late reply: ignore it (log it, if you like)": (
+                "其余的都是重复回复或迟到的回复：忽略即可（愿意的话，可以记一条日志）"
+            ),
+        },
     ),
     explanation=Both(
         "`responses` holds exactly the calls in flight, so it doubles as the list of correlation "

@@ -22,7 +22,7 @@ import pika.exceptions
 from rabbitsim.backends import BackendUnavailable, BrokerHandle
 
 from ._client import Call, RecordingChannel, cleanup, connected, describe, private_name
-from ._feedback import Both, Feedback, exercise, listed, plural, right, say, wrong
+from ._feedback import Both, Feedback, commented, exercise, listed, plural, right, say, wrong
 
 __all__ = [
     "JOBS",
@@ -113,7 +113,7 @@ def _retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> _Ret
         "Retry with a delay: dead-letter into a waiting queue and back",
         "延迟重试：作为死信进入等待队列，再回来",
     ),
-    solution=Both(
+    solution=commented(
         """def declare_retry(channel):
     channel.queue_declare(
         queue="jobs",
@@ -132,24 +132,11 @@ def _retry(broker: BrokerHandle, declare_retry: Callable[[Any], object]) -> _Ret
 
 
 course.EXERCISES["7.1"](broker, declare_retry)""",
-        """def declare_retry(channel):
-    channel.queue_declare(
-        queue="jobs",
-        durable=True,
-        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "jobs.retry"},
-    )
-    channel.queue_declare(
-        queue="jobs.retry",
-        durable=True,
-        arguments={
-            "x-message-ttl": 1000,                     # 等一秒……
-            "x-dead-letter-exchange": "",              # ……然后让它成为死信
-            "x-dead-letter-routing-key": "jobs",       # 回到工作队列
+        {
+            "wait one second...": "等一秒……",
+            "...then dead-letter it": "……然后让它成为死信",
+            "back to the work queue": "回到工作队列",
         },
-    )
-
-
-course.EXERCISES["7.1"](broker, declare_retry)""",
     ),
     explanation=Both(
         "A rejected message (requeue=False) is dead-lettered to `jobs.retry`, where nobody consumes: "
@@ -652,13 +639,13 @@ course.EXERCISES["7.3"](broker, publish, start_worker)"""
         "No message lost: a publisher and a worker that survive a crash",
         "一条消息也不丢：能挺过崩溃的生产者和 worker",
     ),
-    solution=Both(
+    solution=commented(
         _SOLUTION_7_3,
-        _SOLUTION_7_3.replace(
-            "# basic_publish now waits for RabbitMQ's ack", "# 现在 basic_publish 会等待 RabbitMQ 的确认"
-        )
-        .replace("# raises NackError if RabbitMQ refused it", "# 如果 RabbitMQ 拒绝了它，会抛出 NackError")
-        .replace("# only after the work is done", "# 工作完成之后才确认"),
+        {
+            "basic_publish now waits for RabbitMQ's ack": "现在 basic_publish 会等待 RabbitMQ 的确认",
+            "raises NackError if RabbitMQ refused it": "如果 RabbitMQ 拒绝了它，会抛出 NackError",
+            "only after the work is done": "工作完成之后才确认",
+        },
     ),
     explanation=Both(
         "Four things, each closing one gap: a durable queue and persistent messages (the broker "

@@ -29,7 +29,7 @@ from rabbitsim._language import Text
 from rabbitsim.backends import BrokerHandle, ManagementClient, ManagementError
 
 from ._client import describe, private_name
-from ._feedback import Both, Feedback, and_joined, exercise, listed, plural, right, say, wrong
+from ._feedback import Both, Feedback, and_joined, commented, exercise, listed, plural, right, say, wrong
 
 __all__ = [
     "CONSUMED_QUEUE",
@@ -531,12 +531,14 @@ course.EXERCISES["8.2"](broker, fix)"""
 @exercise(
     "8.2",
     Both("Repair the durable queue with the wrong arguments", "修复用错了参数的持久化队列"),
-    solution=Both(
+    solution=commented(
         _SOLUTION_8_2,
-        _SOLUTION_8_2.replace(
-            "# the queue goes with it (check list_queues -p first!)",
-            "# 队列随之删除（先用 list_queues -p 查看！）",
-        ).replace("# as before: list_permissions", "# 和原来一样：参照 list_permissions"),
+        {
+            "the queue goes with it (check list_queues -p first!)": (
+                "队列随之删除（先用 list_queues -p 查看！）"
+            ),
+            "as before: list_permissions": "和原来一样：参照 list_permissions",
+        },
     ),
     explanation=Both(
         "A durable queue outlives restarts, and a declare with other arguments never changes it (406). "

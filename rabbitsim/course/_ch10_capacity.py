@@ -19,7 +19,7 @@ from typing import Any
 from rabbitsim import sim
 from rabbitsim.broker import AMQPError
 
-from ._feedback import Both, Feedback, exercise, plural, right, say, wrong
+from ._feedback import Both, Feedback, commented, exercise, plural, right, say, wrong
 
 __all__ = [
     "Sliders",
@@ -111,12 +111,14 @@ course.EXERCISES["10.1"](workers)"""
 @exercise(
     "10.1",
     Both("The fewest workers for a load", "扛住一份负载所需的最少 worker 数"),
-    solution=Both(
+    solution=commented(
         _SOLUTION_10_1,
-        _SOLUTION_10_1.replace(
-            "# the exercise's scenario: section 1's work_queue(60, workers, seconds=300, seed=10)",
-            "# 练习的场景：第 1 节的 work_queue(60, workers, seconds=300, seed=10)",
-        ).replace("# the fewest that keep up at all: 7", "# 勉强跟得上所需的最少数量：7"),
+        {
+            "the exercise's scenario: section 1's work_queue(60, workers, seconds=300, seed=10)": (
+                "练习的场景：第 1 节的 work_queue(60, workers, seconds=300, seed=10)"
+            ),
+            "the fewest that keep up at all: 7": "勉强跟得上所需的最少数量：7",
+        },
     ),
     explanation=Both(
         "Each message keeps a worker for its 0.1 s of work plus the 10 ms round trip before the "
@@ -269,12 +271,13 @@ course.EXERCISES["10.2"](prefetch)"""
 @exercise(
     "10.2",
     Both("The smallest prefetch that keeps a worker busy", "让 worker 保持忙碌的最小预取值"),
-    solution=Both(
+    solution=commented(
         _SOLUTION_10_2,
-        _SOLUTION_10_2.replace(
-            "# one worker, 8 ms a message, 60 ms round trip, a queue that never runs dry",
-            "# 一个 worker，每条消息 8 ms，往返 60 ms，队列永远不会空",
-        ),
+        {
+            "one worker, 8 ms a message, 60 ms round trip, a queue that never runs dry": (
+                "一个 worker，每条消息 8 ms，往返 60 ms，队列永远不会空"
+            ),
+        },
     ),
     explanation=Both(
         "With prefetch n the worker has at most n messages on their way or in hand: it works "

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rabbitsim._language import Both, Text, language, say
+from rabbitsim._language import Both, Text, commented, language, say
 
 __all__ = [
     "Both",
@@ -16,6 +16,7 @@ __all__ = [
     "Feedback",
     "Solution",
     "and_joined",
+    "commented",
     "exercise",
     "listed",
     "plural",

@@ -17,7 +17,7 @@ import pytest
 
 import rabbitsim
 from rabbitsim import _editions
-from rabbitsim._language import from_locale, parse
+from rabbitsim._language import commented, from_locale, parse
 from rabbitsim.course import EXERCISES
 from rabbitsim.course.interview import _bank
 
@@ -113,6 +113,16 @@ def test_code_of_ignores_comments_and_nothing_else() -> None:
         "x = 1  # 一\n\n# 一行\ny = 'a # b'\n"
     )
     assert _editions.code_of("y = 'a # b'") != _editions.code_of("y = 'a # c'")
+
+
+def test_code_written_once_has_only_its_comments_translated() -> None:
+    both = commented('x = "# not a comment"  # one\n    #two\n', {"one": "一", "two": "二"})
+    assert both.en == 'x = "# not a comment"  # one\n    #two\n'
+    assert both.zh == 'x = "# not a comment"  # 一\n    # 二\n'
+    with pytest.raises(ValueError, match=r"without a translation: \['two'\]"):
+        commented("x = 1  # one\n# two\n", {"one": "一"})
+    with pytest.raises(ValueError, match=r"translations of no comment: \['three'\]"):
+        commented("x = 1  # one\n", {"one": "一", "three": "三"})
 
 
 # --- exercises: titles, hints, solutions and feedback in both languages ------------------------

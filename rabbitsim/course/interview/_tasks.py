@@ -31,7 +31,7 @@ from rabbitsim.backends import BrokerHandle
 
 from .._client import Call, RecordingChannel, cleanup, connect, connected, describe, wait_until_gone
 from .._consumers import BackgroundConsumer, Received
-from .._feedback import Both, Exercise, Feedback, exercise, plural, right, say, wrong
+from .._feedback import Both, Exercise, Feedback, commented, exercise, plural, right, say, wrong
 
 __all__ = [
     "NUMBERS_11_2",
@@ -493,7 +493,7 @@ def _who_did_what(run: _Killing) -> list[str]:
 @exercise(
     "11.1",
     Both("A worker that loses no task when it is killed mid-task", "被杀掉也不丢任务的 worker"),
-    solution=Both(
+    solution=commented(
         """def start_worker(channel, queue, work):
     channel.basic_qos(prefetch_count=1)            # hold one unacked task at a time
 
@@ -505,17 +505,11 @@ def _who_did_what(run: _Killing) -> list[str]:
 
 
 course.EXERCISES["11.1"](broker, start_worker)""",
-        """def start_worker(channel, queue, work):
-    channel.basic_qos(prefetch_count=1)            # 一次只持有一个未确认的任务
-
-    def callback(ch, method, properties, body):
-        work(body)                                  # 先把任务做完……
-        ch.basic_ack(delivery_tag=method.delivery_tag)   # ……再告诉 RabbitMQ 它已完成
-
-    channel.basic_consume(queue=queue, on_message_callback=callback, auto_ack=False)
-
-
-course.EXERCISES["11.1"](broker, start_worker)""",
+        {
+            "hold one unacked task at a time": "一次只持有一个未确认的任务",
+            "do the task first ...": "先把任务做完……",
+            "... then tell RabbitMQ it is done": "……再告诉 RabbitMQ 它已完成",
+        },
     ),
     explanation=Both(
         "Manual acknowledgements, sent after the work: until the ack, RabbitMQ keeps the task as "
@@ -917,7 +911,7 @@ def _request_problems(server: _Server) -> list[str]:
 @exercise(
     "11.2",
     Both("An RPC client that survives duplicate and stale replies", "不怕重复回复和过期回复的 RPC 客户端"),
-    solution=Both(
+    solution=commented(
         """class RpcClient:
     def __init__(self, connection, queue):
         self.connection = connection
@@ -951,39 +945,13 @@ def _request_problems(server: _Server) -> list[str]:
 
 
 course.EXERCISES["11.2"](broker, RpcClient)""",
-        """class RpcClient:
-    def __init__(self, connection, queue):
-        self.connection = connection
-        self.queue = queue
-        self.channel = connection.channel()
-        result = self.channel.queue_declare(queue="", exclusive=True)
-        self.callback_queue = result.method.queue
-        self.channel.basic_consume(
-            queue=self.callback_queue, on_message_callback=self.on_response, auto_ack=True
-        )
-        self.response = None
-        self.corr_id = None
-
-    def on_response(self, ch, method, props, body):
-        if props.correlation_id == self.corr_id:   # 当前这次调用的回复
-            self.response = body
-        # 其他的都是重复或过期的回复：忽略它，绝不抛出异常
-
-    def call(self, n):
-        self.response = None
-        self.corr_id = str(uuid.uuid4())           # 每次调用都新生成一个
-        self.channel.basic_publish(
-            exchange="",
-            routing_key=self.queue,
-            properties=pika.BasicProperties(reply_to=self.callback_queue, correlation_id=self.corr_id),
-            body=str(n),
-        )
-        while self.response is None:
-            self.connection.process_data_events(time_limit=0.1)
-        return int(self.response)
-
-
-course.EXERCISES["11.2"](broker, RpcClient)""",
+        {
+            "the reply to the call in progress": "当前这次调用的回复",
+            "anything else is a duplicate or a stale reply: ignore it, never raise": (
+                "其他的都是重复或过期的回复：忽略它，绝不抛出异常"
+            ),
+            "new for every call": "每次调用都新生成一个",
+        },
     ),
     explanation=Both(
         "A reply is just a message in the client's callback queue, and that queue can hold replies "
@@ -1253,7 +1221,7 @@ def _why_twice(message_id: str, run: _Charged) -> str:
 @exercise(
     "11.3",
     Both("An idempotent consumer: each message processed once", "幂等的消费者：每条消息只处理一次"),
-    solution=Both(
+    solution=commented(
         """def consume(channel, queue, charge, processed):
     channel.basic_qos(prefetch_count=10)
 
@@ -1267,19 +1235,10 @@ def _why_twice(message_id: str, run: _Charged) -> str:
 
 
 course.EXERCISES["11.3"](broker, consume)""",
-        """def consume(channel, queue, charge, processed):
-    channel.basic_qos(prefetch_count=10)
-
-    def callback(ch, method, properties, body):
-        if properties.message_id not in processed:   # 新消息：处理它，并记下来
-            charge(body)
-            processed.add(properties.message_id)
-        ch.basic_ack(delivery_tag=method.delivery_tag)   # 重复的消息也要确认，否则它还会回来
-
-    channel.basic_consume(queue=queue, on_message_callback=callback)
-
-
-course.EXERCISES["11.3"](broker, consume)""",
+        {
+            "new: do it, and remember it": "新消息：处理它，并记下来",
+            "a duplicate is acked too, or it comes back": "重复的消息也要确认，否则它还会回来",
+        },
     ),
     explanation=Both(
         "RabbitMQ delivers at least once: a message comes again when a consumer dies before its ack "
