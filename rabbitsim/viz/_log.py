@@ -7,15 +7,16 @@ import html
 import itertools
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped]
 
-from rabbitsim._language import language, say
+from rabbitsim._language import Language, language, say
 from rabbitsim.vocabulary import EventKind, Node, NodeKind, TraceEvent
 
-from ._graph import DEFAULT_EXCHANGE_LABEL, default_exchange_label, drawn_as
+from ._graph import default_exchange_label, drawn_as
 from ._stream import STREAM_TYPE
 
 TEMPLATES: dict[EventKind, str] = {
@@ -79,26 +80,6 @@ STREAM_TEMPLATES: dict[EventKind, str] = {
     EventKind.DROP: "message {message}{at} leaves {source} ({reason})",
     EventKind.CONSUMER_ADDED: "{target} reads {source}{from_offset}",
 }
-
-
-def describe(event: TraceEvent, picture: nx.DiGraph) -> str:
-    """One line for `event`, e.g. "P1 publishes message 3 to exchange 'logs', key 'info'"; in a
-    Chinese kernel "P1 把消息 3 发布到交换机 'logs'，路由键为 'info'"."""
-    if language() == "zh":
-        return _describe_zh(event, picture)
-    template = TEMPLATES.get(event.kind, "{kind} {source} {target}")
-    if _in_stream(event, picture):
-        template = STREAM_TEMPLATES.get(event.kind, template)
-    values: Mapping[str, Any] = {
-        "kind": event.kind.value,
-        "source": name_of(event.source, picture),
-        "target": name_of(event.target, picture),
-        "message": event.message,
-        "key": repr(event.routing_key or ""),
-        **{name: render(event.detail) for name, render in _DETAILS.items()},
-    }
-    text = template.format_map(values).replace("exchange ''", DEFAULT_EXCHANGE_LABEL)
-    return text.replace("queue '", "stream '", 1) if _in_stream(event, picture) else text
 
 
 # --- the Chinese edition's lines ----------------------------------------------------------------
@@ -184,23 +165,6 @@ KINDS_ZH: dict[NodeKind, str] = {
 }
 
 
-def _describe_zh(event: TraceEvent, picture: nx.DiGraph) -> str:
-    stream = _in_stream(event, picture)
-    template = TEMPLATES_ZH.get(event.kind, "{kind} {source} {target}")
-    if stream:
-        template = STREAM_TEMPLATES_ZH.get(event.kind, template)
-    values: Mapping[str, Any] = {
-        "kind": event.kind.value,
-        "source": name_of(event.source, picture),
-        "target": name_of(event.target, picture),
-        "message": event.message,
-        "key": repr(event.routing_key or ""),
-        **{name: render(event.detail) for name, render in _DETAILS_ZH.items()},
-    }
-    text = spaced(template, values).replace("交换机 ''", default_exchange_label())
-    return text.replace("队列 '", "流 '", 1) if stream else text
-
-
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z0-9'\"?]")
 
@@ -221,6 +185,50 @@ def spaced(template: str, values: Mapping[str, Any]) -> str:
                 out += " "
             out += piece
     return out
+
+
+@dataclass(frozen=True)
+class _Voice:
+    """How one language writes the log's lines: its templates and details, how a template is
+    filled in, and its words for the default exchange and for a queue that is a stream."""
+
+    templates: Mapping[EventKind, str]
+    stream_templates: Mapping[EventKind, str]
+    details: Mapping[str, Any]
+    fill: Callable[[str, Mapping[str, Any]], str]
+    nameless_exchange: str  # how `{target}` reads for the default exchange before it is renamed
+    queue: str
+    stream: str
+
+
+def _formatted(template: str, values: Mapping[str, Any]) -> str:
+    return template.format_map(values)
+
+
+VOICES: dict[Language, _Voice] = {
+    "en": _Voice(TEMPLATES, STREAM_TEMPLATES, _DETAILS, _formatted, "exchange ''", "queue '", "stream '"),
+    "zh": _Voice(TEMPLATES_ZH, STREAM_TEMPLATES_ZH, _DETAILS_ZH, spaced, "交换机 ''", "队列 '", "流 '"),
+}
+
+
+def describe(event: TraceEvent, picture: nx.DiGraph) -> str:
+    """One line for `event`, e.g. "P1 publishes message 3 to exchange 'logs', key 'info'"; in a
+    Chinese kernel "P1 把消息 3 发布到交换机 'logs'，路由键为 'info'"."""
+    voice = VOICES[language()]
+    stream = _in_stream(event, picture)
+    template = voice.templates.get(event.kind, "{kind} {source} {target}")
+    if stream:
+        template = voice.stream_templates.get(event.kind, template)
+    values: Mapping[str, Any] = {
+        "kind": event.kind.value,
+        "source": name_of(event.source, picture),
+        "target": name_of(event.target, picture),
+        "message": event.message,
+        "key": repr(event.routing_key or ""),
+        **{name: render(event.detail) for name, render in voice.details.items()},
+    }
+    text = voice.fill(template, values).replace(voice.nameless_exchange, default_exchange_label())
+    return text.replace(voice.queue, voice.stream, 1) if stream else text
 
 
 def _in_stream(event: TraceEvent, picture: nx.DiGraph) -> bool:

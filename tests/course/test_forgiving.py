@@ -27,7 +27,7 @@ from rabbitsim.course import _consumers
 from rabbitsim.course._consumers import BackgroundConsumer, Received, Subscriber, stop_all
 from rabbitsim.course._processes import WorkerProcess
 
-from .zh import in_chinese, is_chinese
+from .zh import in_chinese, is_chinese, speaking
 
 
 @pytest.fixture
@@ -142,8 +142,15 @@ def test_an_unknown_error_policy_is_refused_at_once(broker: BrokerHandle) -> Non
         BackgroundConsumer(broker, "work", on_error="requeue")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("en", "double acker stopped: 406 PRECONDITION_FAILED"),
+        ("zh", "double acker 已停止：406 PRECONDITION_FAILED"),
+    ],
+)
 def test_a_consumer_whose_channel_dies_says_so(
-    broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
+    broker: BrokerHandle, capsys: pytest.CaptureFixture[str], code: str, said: str
 ) -> None:
     """A handler that acks a second time gets its channel closed (406): nothing can go on."""
     channel = channel_of(broker)
@@ -152,14 +159,14 @@ def test_a_consumer_whose_channel_dies_says_so(
     def ack_twice(ch: pika.adapters.blocking_connection.BlockingChannel, received: Received) -> None:
         ch.basic_ack(received.delivery_tag)
 
-    consumer = BackgroundConsumer(broker, "q", name="double acker", handler=ack_twice)
-    channel.basic_publish("", "q", b"once")
-    deadline = time.monotonic() + 5
-    while consumer.running and time.monotonic() < deadline:
-        time.sleep(0.02)
+    with speaking(code):
+        consumer = BackgroundConsumer(broker, "q", name="double acker", handler=ack_twice)
+        channel.basic_publish("", "q", b"once")
+        deadline = time.monotonic() + 5
+        while consumer.running and time.monotonic() < deadline:
+            time.sleep(0.02)
     assert not consumer.running
-    err = capsys.readouterr().err
-    assert "double acker stopped" in err and "406 PRECONDITION_FAILED" in err
+    assert said in capsys.readouterr().err
 
 
 # --- 2. started again, and stop_all --------------------------------------------------------------
@@ -488,24 +495,6 @@ def test_in_chinese_a_handler_that_raises_is_reported(
 def test_in_chinese_an_unknown_error_policy_is_refused(broker: BrokerHandle) -> None:
     with in_chinese(), pytest.raises(ValueError, match="请选择 'reject'（不重新入队）或 'ack'"):
         BackgroundConsumer(broker, "work", on_error="requeue")  # type: ignore[arg-type]
-
-
-def test_in_chinese_a_consumer_whose_channel_dies_says_so(
-    broker: BrokerHandle, capsys: pytest.CaptureFixture[str]
-) -> None:
-    channel = channel_of(broker)
-    channel.queue_declare("q")
-
-    def ack_twice(ch: pika.adapters.blocking_connection.BlockingChannel, received: Received) -> None:
-        ch.basic_ack(received.delivery_tag)
-
-    with in_chinese():
-        consumer = BackgroundConsumer(broker, "q", name="double acker", handler=ack_twice)
-        channel.basic_publish("", "q", b"once")
-        deadline = time.monotonic() + 5
-        while consumer.running and time.monotonic() < deadline:
-            time.sleep(0.02)
-    assert "double acker 已停止：406 PRECONDITION_FAILED" in capsys.readouterr().err
 
 
 def test_in_chinese_a_consumer_started_again_says_it_replaced_the_old_one(

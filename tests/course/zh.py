@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,10 +29,15 @@ def is_chinese(text: str) -> bool:
 
 
 @contextmanager
-def in_chinese() -> Iterator[None]:
-    """The course speaks Chinese inside the block, as in a chapter of notebooks/zh/."""
-    rabbitsim.language("zh")
+def speaking(code: str) -> Iterator[None]:
+    """The course speaks `code` ("en" or "zh") inside the block, as in a chapter of that edition."""
+    rabbitsim.language(code)
     try:
         yield
     finally:
         rabbitsim.language("en")
+
+
+def in_chinese() -> contextlib.AbstractContextManager[None]:
+    """The course speaks Chinese inside the block, as in a chapter of notebooks/zh/."""
+    return speaking("zh")
