@@ -80,7 +80,7 @@ def course(options: argparse.Namespace, jupyter_arguments: list[str]) -> int:
     an edit) and replace this process with JupyterLab on chapter 0; or, with `--restore`, put
     packaged chapters back; or, with `--export-nbgrader`, write the exercises for nbgrader."""
     if options.export_nbgrader is not None:
-        return export_nbgrader(Path(options.export_nbgrader))
+        return export_nbgrader(Path(options.export_nbgrader), options.lang or from_locale())
     try:
         copy = CourseCopy(Path(options.dir))
     except CourseNotFound as error:
@@ -140,11 +140,12 @@ def restore(copy: CourseCopy, which: str, language: Language = "en") -> int:
     return 0
 
 
-def export_nbgrader(target: Path) -> int:
-    """The course's exercises in nbgrader's format, for teachers who grade (see docs/teaching.md)."""
+def export_nbgrader(target: Path, language: Language = "en") -> int:
+    """The course's exercises in nbgrader's format, for teachers who grade (see docs/teaching.md),
+    from the edition in `language`."""
     from rabbitsim.course import export_nbgrader as export  # the course layer, only when asked
 
-    written = export(target)
+    written = export(target, edition=language)
     for path in written:
         print(path)
     print(f"rabbitsim course: wrote {len(written)} files for nbgrader into {target}")
@@ -292,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     lesson.add_argument(
         "--export-nbgrader",
         metavar="DIR",
-        help="write the exercises in nbgrader's format (solution and hidden-test cells) into DIR",
+        help="write the exercises in nbgrader's format (solution and hidden-test cells) into DIR, from the "
+        "edition --lang names",
     )
     server = commands.add_parser("server", help="run a simulated RabbitMQ until interrupted")
     server.add_argument("--host", default="127.0.0.1")

@@ -363,21 +363,28 @@ def test_the_news_default_joins_defaults_already_there(tmp_path: Path) -> None:
     assert json.loads(path.read_text()) == theme | cli.LAB_DEFAULTS
 
 
+@pytest.mark.parametrize(("lang", "edition"), [([], "en"), (["--lang", "zh"], "zh")])
 def test_export_nbgrader_calls_the_course_and_starts_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    lang: list[str],
+    edition: str,
 ) -> None:
     import rabbitsim.course
 
-    asked: list[Path] = []
+    asked: list[tuple[Path, str]] = []
 
-    def export(target: Path) -> list[Path]:
-        asked.append(target)
+    def export(target: Path, edition: str = "en") -> list[Path]:
+        asked.append((target, edition))
         return [target / "source" / "01_hello_world" / "01_hello_world.ipynb"]
 
     monkeypatch.setattr(rabbitsim.course, "export_nbgrader", export, raising=False)
     monkeypatch.setattr(os, "execve", lambda *_: pytest.fail("JupyterLab must not start"))
-    assert cli.main(["course", "--export-nbgrader", str(tmp_path / "grading")]) == 0
-    assert asked == [tmp_path / "grading"]
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["course", "--export-nbgrader", str(tmp_path / "grading"), *lang]) == 0
+    assert asked == [(tmp_path / "grading", edition)]
     said = capsys.readouterr().out
     assert str(tmp_path / "grading" / "source" / "01_hello_world" / "01_hello_world.ipynb") in said
 

@@ -31,6 +31,7 @@ import nbformat as _nbformat
 from nbformat import NotebookNode
 
 from rabbitsim._course_files import notebooks_dir
+from rabbitsim._language import Language, language, say
 
 from ._chapters import CHAPTERS, EXERCISES, Chapter
 from ._feedback import Exercise, plural
@@ -50,8 +51,9 @@ BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 _REGISTRY = ("course", "EXERCISES")
 #: a comment that shows a hint or the solution: `# course.EXERCISES["2.1"].hint()`
 _REVEAL = re.compile(r"^\s*#.*EXERCISES\[[\"'][^\"']+[\"']\]\.(hint|solution)\(")
-#: a notebook's links to the repository's docs folder (its images and pages)
-_DOCS_LINK = re.compile(r"\.\./docs/([A-Za-z0-9_.\-/]+)")
+#: a notebook's links to the repository's docs folder (its images and pages): `../docs/` from an
+#: English chapter, `../../docs/` from a Chinese one
+_DOCS_LINK = re.compile(r"(?:\.\./)+docs/([A-Za-z0-9_.\-/]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +133,15 @@ def _arguments(call: ast.Call) -> list[tuple[str | None, ast.expr]]:
 
 
 def _points(points: float) -> str:
-    return f"{points:g} point" if points == 1 else f"{points:g} points"
+    return say(f"{points:g} point" if points == 1 else f"{points:g} points", f"{points:g} 分")
 
 
 def _and_joined(names: tuple[str, ...]) -> str:
-    """`a`, `a and b`, `a, b and c`: the names an answer must define, as a sentence lists them."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    """`a`, `a and b`, `a, b and c` (`a、b 和 c`): the names an answer must define, as a sentence
+    lists them."""
+    if len(names) == 1:
+        return names[0]
+    return say(f"{', '.join(names[:-1])} and {names[-1]}", f"{'、'.join(names[:-1])} 和 {names[-1]}")
 
 
 def _comment_block(text: str) -> str:
@@ -255,19 +260,28 @@ def _starting_point(code: str) -> list[str]:
     if not code.strip():
         return []
     lines = [f"#     {line}".rstrip() for line in code.splitlines()]
-    return ["# The chapter starts you from this answer, wrong on purpose (copy it, then fix it):", *lines]
+    return [
+        say(
+            "# The chapter starts you from this answer, wrong on purpose (copy it, then fix it):",
+            "# 本章给你的起点是下面这个故意写错的答案（复制它，再改对）：",
+        ),
+        *lines,
+    ]
 
 
 def _solution_cell(cells: ExerciseCells, grade_id: str) -> NotebookNode:
     made = cells.exercise
     explanation = _comment_block(made.answer.explanation) if made.answer.explanation else ""
-    title = made.title if made.title[-1:] in ".?!" else f"{made.title}."
+    title = made.title if made.title[-1:] in ".?!。？！" else f"{made.title}{say('.', '。')}"
     names = _and_joined(cells.answer_names)
     pronoun = "it" if len(cells.answer_names) == 1 else "them"
     source = "\n".join(
         [
-            f"# Exercise {made.id}: {title}",
-            f"# Your answer: define {names}. The graded cell below checks {pronoun}.",
+            say(f"# Exercise {made.id}: {title}", f"# 练习 {made.id}：{title}"),
+            say(
+                f"# Your answer: define {names}. The graded cell below checks {pronoun}.",
+                f"# 你的答案：定义 {names}。下面的评分单元格会检查。",
+            ),
             *_starting_point(cells.starting_answer),
             BEGIN_SOLUTION,
             *([explanation] if explanation else []),
@@ -285,11 +299,18 @@ def _graded_cell(cells: ExerciseCells, grade_id: str, points: float) -> Notebook
     made = cells.exercise
     source = "\n".join(
         [
-            f"# Graded: exercise {made.id}, {_points(points)}. The course's own check runs your answer",
-            "# and prints its verdict: what is wrong, if anything, and why.",
+            say(
+                f"# Graded: exercise {made.id}, {_points(points)}. The course's own check runs your answer\n"
+                "# and prints its verdict: what is wrong, if anything, and why.",
+                f"# 评分：练习 {made.id}，{_points(points)}。课程自己的检查会运行你的答案，\n"
+                "# 并打印结论：哪里错了（如果有的话），以及为什么。",
+            ),
             f"feedback = {cells.check}",
             "print(feedback)",
-            f'assert feedback, "exercise {made.id} is not solved yet: the check above says why"',
+            say(
+                f'assert feedback, "exercise {made.id} is not solved yet: the check above says why"',
+                f'assert feedback, "练习 {made.id} 还没有做对：上面的检查说明了原因"',
+            ),
             # hidden from students: the verdict came from the course's own check, not from an
             # answer cell that replaced `course.EXERCISES[...]` or forged a truthy verdict
             BEGIN_HIDDEN,
@@ -318,14 +339,19 @@ def _grade_id(number: str, what: str) -> str:
 
 def _header(chapter: Chapter, points: float) -> NotebookNode:
     total = points * len(chapter.exercises)
-    listed = ", ".join(made.id for made in chapter.exercises)
-    text = (
+    listed = say(", ", "、").join(made.id for made in chapter.exercises)
+    text = say(
         f"**Graded version of chapter {chapter.number}** ({plural(len(chapter.exercises), 'exercise')}: "
         f"{listed}; {_points(total)}). Write each answer in the cell marked *Your answer*, then "
         "run the graded cell under it: it prints the course's verdict, and fails until the answer "
         "is right. The other cells are read-only; add cells of your own to experiment. Run the "
         "whole notebook top to bottom (*Restart Kernel and Run All Cells*) before you submit: "
-        "that is how it is graded."
+        "that is how it is graded.",
+        f"**第 {chapter.number} 章的评分版**（{len(chapter.exercises)} 道练习：{listed}；"
+        f"共 {_points(total)}）。"
+        "把每道题的答案写进标有“你的答案”的单元格，再运行它下面的评分单元格：它会打印课程给出的结论，"
+        "答案对了才会通过。其余单元格都是只读的；想做实验，可以自己添加单元格。提交之前，请从头到尾运行"
+        "整个 notebook（*重启内核并运行所有单元格*）：评分就是这样运行的。",
     )
     cell: NotebookNode = nbformat.v4.new_markdown_cell(text)
     return cell
@@ -414,6 +440,42 @@ Each graded cell is worth {points:g} point(s).
 - Run the export again after upgrading rabbitsim: it rewrites `source/` and this file.
 """
 
+_README_ZH = """\
+# rabbitsim 课程的 nbgrader 作业版（中文版）
+
+由 `rabbitsim course --export-nbgrader --lang zh`（或 `rabbitsim.course.export_nbgrader(..., edition="zh")`）
+生成。这个文件夹是一个 nbgrader 课程目录：`source/` 里每个带练习的章节是一份作业，{assignments}。
+
+每个 notebook 里，每道练习都是两个单元格：一个**答案单元格**（`### BEGIN SOLUTION` 和
+`### END SOLUTION` 之间是公布的答案，上方以注释形式给出本章故意写错的起始答案，因为章节正文要求学生改正它），
+以及一个**评分单元格**：它运行课程自己的检查（`course.EXERCISES["2.1"](...)`）并断言其结论，答案错了就失败，
+失败上方会打印检查给出的解释。评分单元格的隐藏测试（`### BEGIN HIDDEN TESTS`）确认结论确实来自课程自己的检查，
+而不是被答案单元格替换掉的检查。提示和答案单元格已删除；其余单元格都是只读的。每个评分单元格 {points:g} 分。
+
+## 用法
+
+    pip install nbgrader rabbitsim          # 与学生相同的 rabbitsim 版本
+    cd {folder}
+    nbgrader generate_assignment 02_work_queues     # release/02_work_queues/：去掉了答案
+    # 分发 release/02_work_queues/（在 JupyterHub 上用 nbgrader release_assignment，或任何方式）
+    # 收回到 submitted/<学生>/02_work_queues/（nbgrader collect，或手工）
+    nbgrader autograde 02_work_queues              # 从头到尾运行每一份提交
+    nbgrader generate_feedback 02_work_queues      # feedback/<学生>/02_work_queues/*.html
+
+## 须知
+
+- 自动评分在全新的内核里、在**模拟器**上运行每个 notebook（各章第一个单元格：`rabbitsim.start()`），
+  不需要 RabbitMQ。要在真实的 broker 上评分，运行 nbgrader 时在环境里设置 `RABBITSIM_BACKEND=url` 和
+  `RABBITSIM_URL=amqp://user:password@host:5672/`；各份提交会在这个 broker 上依次评分。
+- 这里的 `nbgrader_config.py`（仅在原来没有时写入）给每个单元格 120 s 的超时；nbgrader 默认的 30 s
+  对在真实 broker 上运行的章节来说太短。
+- 自动评分时，只读单元格会从这份源文件恢复，所以学生改动实验单元格也改变不了评分的内容。若想让学生在
+  notebook 里修改实验单元格，在 `nbgrader_config.py` 中设置 `c.LockCells.lock_readonly_cells = False`。
+- 检查和答案都随 rabbitsim 一起发布：学生可以调用 `course.EXERCISES["2.1"].solution()`。这些练习适合
+  计少量分数的练习；考试请用 nbgrader 的常规方式，围绕课程提供的函数自己出题。
+- 升级 rabbitsim 之后请重新导出：它会重写 `source/` 和本文件。
+"""
+
 _CONFIG = """\
 # nbgrader settings for the rabbitsim course (written by export_nbgrader; edit freely).
 c = get_config()  # noqa: F821
@@ -422,14 +484,30 @@ c.Execute.timeout = 120  # seconds per cell: real brokers' statistics lag
 
 
 def export_nbgrader(
-    target: Path, *, points: float = 1, chapters: Iterable[Chapter] = CHAPTERS, notebooks: Path | None = None
+    target: Path,
+    *,
+    points: float = 1,
+    chapters: Iterable[Chapter] = CHAPTERS,
+    notebooks: Path | None = None,
+    edition: Language = "en",
 ) -> list[Path]:
     """Write `target/source/<chapter>/<chapter>.ipynb` for every chapter with exercises, the
     docs files they link to beside them, `target/README.md`, and `target/nbgrader_config.py` if
-    there is none. Returns the files written. `notebooks`: the chapters' folder (by default
-    the course's: the package's copy, or the clone's)."""
-    folder = notebooks or notebooks_dir()
-    target = Path(target)
+    there is none. Returns the files written. `notebooks`: the English chapters' folder (by
+    default the course's: the package's copy, or the clone's); `edition`: "zh" exports the
+    Chinese chapters (notebooks/zh/), with the solutions, comments and README in Chinese."""
+    spoken = language()
+    language(edition)
+    try:
+        return _export(Path(target), points, chapters, notebooks or notebooks_dir(), edition)
+    finally:
+        language(spoken)
+
+
+def _export(
+    target: Path, points: float, chapters: Iterable[Chapter], english: Path, edition: Language
+) -> list[Path]:
+    folder = english if edition == "en" else english / edition
     written: list[Path] = []
     names: list[str] = []
     for chapter in chapters:
@@ -446,7 +524,7 @@ def export_nbgrader(
         written.append(path)
         names.append(stem)
         for linked in _docs_linked(original):
-            source = folder.parent / "docs" / linked  # the course's docs/, beside its notebooks/
+            source = english.parent / "docs" / linked  # the course's docs/, beside its notebooks/
             if source.is_file():
                 copy = assignment / "docs" / linked
                 copy.parent.mkdir(parents=True, exist_ok=True)
@@ -454,7 +532,9 @@ def export_nbgrader(
                 written.append(copy)
     readme = target / "README.md"
     readme.write_text(
-        _README.format(assignments=", ".join(f"`{name}`" for name in names), points=points, folder=target),
+        say(_README, _README_ZH).format(
+            assignments=say(", ", "、").join(f"`{name}`" for name in names), points=points, folder=target
+        ),
         encoding="utf-8",
     )
     written.append(readme)

@@ -2,7 +2,9 @@
 is a graded cell, the metadata is what nbgrader's schema version 3 asks for, and a chapter's
 graded cells pass with the published solutions and fail with the learner's starting answers,
 run on the simulator, through nbclient and through nbgrader's own `generate_assignment` and
-`autograde`. Chapter 1 is run by default; RABBITSIM_NBGRADER_ALL=1 runs every chapter.
+`autograde`. Chapter 1 is run by default; RABBITSIM_NBGRADER_ALL=1 runs every chapter. The
+Chinese edition's export (`edition="zh"`) is the same assignments in Chinese, and its chapter 1
+passes and fails the same way.
 
 nbgrader is a teacher's tool, not a learner's: it is kept out of the course's environment (it
 switches on server and JupyterLab extensions there, which would change the JupyterLab the browser
@@ -34,6 +36,8 @@ from rabbitsim.course._nbgrader import (
     nbgrader_notebook,
 )
 from tests.notebooks.chapters import NOTEBOOKS, kernel_env
+
+from .zh import in_chinese, is_chinese
 
 #: the chapter run in full: short, and its two exercises cover both shapes of answer (a function
 #: the learner writes, and a prediction given inline in the check call)
@@ -298,3 +302,84 @@ def test_autograde(tmp_path: Path, nbgrader_home: Path) -> None:
     assert scores == {"right": maximum, "wrong": 0}
     graded = nbformat.read(course / "autograded" / "wrong" / RUN_STEM / RUN_CHAPTER.notebook, as_version=4)
     assert graded_errors(graded) == {grade_id: ["AssertionError"] for grade_id in checks(RUN_CHAPTER)}
+
+
+# --- the Chinese edition --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def export_zh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("nbgrader-course-zh")
+    export_nbgrader(target, edition="zh")
+    return target
+
+
+def test_the_chinese_export_has_every_exercise_in_chinese(export_zh: Path, export: Path) -> None:
+    """The same assignments, graded cells and grade ids as the English export, from the Chinese
+    chapters: the texts a teacher and a student read are Chinese, the code and checks the same."""
+    english, chinese = notebooks(export), notebooks(export_zh)
+    assert sorted(chinese) == sorted(english)
+    for stem, notebook in chinese.items():
+        ids = [cell.metadata.nbgrader["grade_id"] for cell in nbgrader_cells(notebook, "grade")]
+        assert ids == [cell.metadata.nbgrader["grade_id"] for cell in nbgrader_cells(english[stem], "grade")]
+        assert is_chinese(notebook.cells[0].source), f"{stem}: the header {notebook.cells[0].source[:80]!r}"
+        assert 'rabbitsim.language("zh")' in "".join(cell.source for cell in notebook.cells)
+        for cell in nbgrader_cells(notebook, "solution"):
+            heading = cell.source.split(BEGIN_SOLUTION)[0]
+            assert is_chinese(heading), f"{stem}: {heading!r}"
+        for cell in nbgrader_cells(notebook, "grade"):
+            shown = cell.source.split(BEGIN_HIDDEN)[0]
+            assert is_chinese(" ".join(line for line in shown.splitlines() if line.startswith("#"))), shown
+        for cell in notebook.cells:
+            assert "../docs/" not in cell.source, f"{stem}: a link the assignment folder cannot follow"
+    region = next(
+        cell.source.split(BEGIN_SOLUTION)[1].split(END_SOLUTION)[0]
+        for cell in nbgrader_cells(chinese[RUN_STEM], "solution")
+        if cell.metadata.nbgrader.grade_id == "exercise_1_1_answer"
+    )
+    with in_chinese():
+        assert EXERCISES["1.1"].solution().code.strip() in region
+    assert is_chinese((export_zh / "README.md").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("edition", "up"), [("en", "../"), ("zh", "../../")])
+def test_the_docs_a_chapter_links_travel_with_its_assignment(tmp_path: Path, edition: str, up: str) -> None:
+    """A chapter's link to the course's docs/ (`../docs/` from notebooks/, `../../docs/` from
+    notebooks/zh/) points into the assignment's own docs/ folder, and the file is copied there."""
+    course = tmp_path / "course"
+    (course / "docs").mkdir(parents=True)
+    (course / "docs" / "tracing.md").write_text("# tracing\n", encoding="utf-8")
+    folder = course / "notebooks" if edition == "en" else course / "notebooks" / edition
+    folder.mkdir(parents=True)
+    chapters = NOTEBOOKS if edition == "en" else NOTEBOOKS / edition
+    notebook = nbformat.read(chapters / RUN_CHAPTER.notebook, 4)
+    notebook.cells.insert(1, nbformat.v4.new_markdown_cell(f"See [tracing]({up}docs/tracing.md)."))
+    nbformat.write(notebook, folder / RUN_CHAPTER.notebook)
+    written = export_nbgrader(
+        tmp_path / "out",
+        chapters=[RUN_CHAPTER],
+        notebooks=course / "notebooks",
+        edition=edition,  # type: ignore[arg-type]
+    )
+    copied = tmp_path / "out" / "source" / RUN_STEM / "docs" / "tracing.md"
+    assert copied in written and copied.read_text(encoding="utf-8") == "# tracing\n"
+    graded = nbformat.read(tmp_path / "out" / "source" / RUN_STEM / RUN_CHAPTER.notebook, 4)
+    assert "See [tracing](docs/tracing.md)." in [cell.source for cell in graded.cells]
+
+
+def test_the_chinese_graded_cells_pass_with_the_solutions_and_fail_with_the_starting_answers(
+    tmp_path: Path,
+) -> None:
+    original = nbformat.read(NOTEBOOKS / "zh" / RUN_CHAPTER.notebook, as_version=4)
+    with in_chinese():
+        right_answers = nbgrader_notebook(RUN_CHAPTER, original)
+        starting = nbgrader_notebook(RUN_CHAPTER, original, with_starting_answers=True)
+    assert run(right_answers, tmp_path) == {}
+    assert run(starting, tmp_path) == {grade_id: ["AssertionError"] for grade_id in checks(RUN_CHAPTER)}
+    verdicts = [
+        output.get("text", "")
+        for cell in nbgrader_cells(starting, "grade")
+        for output in cell.outputs
+        if output.output_type == "stream"
+    ]
+    assert verdicts and all(is_chinese(text) for text in verdicts), verdicts
