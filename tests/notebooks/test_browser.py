@@ -380,3 +380,63 @@ def test_a_chinese_chapter_runs_in_jupyterlab_in_chinese(
     assert not english, f"verdicts in English: {english}"
     if os.environ.get("RABBITSIM_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(screenshot, ZH_SCREENSHOT)
+
+
+#: Every in-page link of the open notebook's markdown (`[…](#heading)`), as its href says it.
+IN_PAGE_LINKS_JS = r"""
+() => [...document.querySelectorAll(
+  '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedMarkdown a:not(.jp-InternalAnchorLink)')]
+  .map((a) => a.getAttribute('href')).filter((href) => href && href.startsWith('#'))
+"""
+
+#: After a click: the heading (or `<a id>` anchor) the link names, and whether it is now in view
+#: in the notebook. JupyterLab 4 keeps a heading's id in `data-jupyter-id` and scrolls to it
+#: itself, but compares it with the link's percent-encoded href: a link to a Chinese heading
+#: goes nowhere, so the Chinese edition links to an ASCII `<a id>` above the heading.
+LANDED_JS = r"""
+(href) => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')
+    || document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+  const id = decodeURIComponent(href.slice(1));
+  const marked = '.jp-RenderedMarkdown [data-jupyter-id], .jp-RenderedMarkdown [id]';
+  const target = [...document.querySelectorAll(marked)]
+    .find((e) => e.dataset.jupyterId === id || e.id === id);
+  if (!target) return {found: false};
+  const view = panel.getBoundingClientRect(), box = target.getBoundingClientRect();
+  const inView = box.top >= view.top - 2 && box.bottom <= view.bottom + 2;
+  return {found: true, text: target.textContent, inView};
+}
+"""
+
+
+@pytest.mark.parametrize("edition", ["", "zh/"], ids=["en", "zh"])
+def test_chapter_0s_in_page_links_lead_to_their_heading(
+    jupyterlab: str, course: Path, tmp_path: Path, edition: str
+) -> None:
+    """Chapter 0 points to its notes table further down with an in-page link; clicked in
+    JupyterLab, what it names comes into view, in both editions."""
+    chromium = require_chromium()
+    if sync_playwright is None:
+        pytest.fail("playwright is missing: `.venv/bin/pip install -e '.[test]'` (no `playwright install`)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+        try:
+            page.goto(f"{jupyterlab}/lab/tree/notebooks/{edition}00_start_here.ipynb?token={TOKEN}")
+            page.wait_for_selector(
+                ".jp-NotebookPanel .jp-RenderedMarkdown a", state="attached", timeout=START_SECONDS * 1000
+            )
+            links = page.evaluate(IN_PAGE_LINKS_JS)
+            assert links, "chapter 0 has no in-page link"
+            for href in links:
+                link = f'.jp-RenderedMarkdown a[href="{href}"]:not(.jp-InternalAnchorLink)'
+                page.locator(link).first.click()
+                time.sleep(0.5)
+                landed = page.evaluate(LANDED_JS, href)
+                assert landed["found"], f"no heading or anchor has the id {href!r}"
+                assert landed["inView"], f"{href!r}: the heading {landed['text']!r} is not in view"
+        except BaseException:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            raise
+        finally:
+            browser.close()
