@@ -316,8 +316,10 @@ def _graded_cell(cells: ExerciseCells, grade_id: str, points: float) -> Notebook
             BEGIN_HIDDEN,
             "from rabbitsim.course import _chapters, _feedback",
             "_genuine = {made.id: made for chapter in _chapters.CHAPTERS for made in chapter.exercises}",
-            f'assert course.EXERCISES["{made.id}"] is _genuine["{made.id}"], "the check was replaced"',
-            'assert type(feedback) is _feedback.Feedback and feedback.ok, "this verdict is not the check\'s"',
+            f'assert course.EXERCISES["{made.id}"] is _genuine["{made.id}"], '
+            + say('"the check was replaced"', '"检查被替换了"'),
+            "assert type(feedback) is _feedback.Feedback and feedback.ok, "
+            + say('"this verdict is not the check\'s"', '"这个结论不是检查给出的"'),
             END_HIDDEN,
         ]
     )

@@ -159,17 +159,22 @@ def test_the_solution_region_holds_the_published_solution(export: Path) -> None:
     ), "the starting answer is shown, as comments, never as code"
 
 
-def test_a_replaced_check_fails_the_hidden_test(export: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("exported", "said"), [("export", "the check was replaced"), ("export_zh", "检查被替换了")]
+)
+def test_a_replaced_check_fails_the_hidden_test(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, exported: str, said: str
+) -> None:
     """An answer cell that swaps the course's check for one that always says ✔ passes the visible
     assert, and fails the hidden one (run here without a broker: the fake check needs none)."""
     from rabbitsim import course
 
-    notebook = notebooks(export)[RUN_STEM]
+    notebook = notebooks(request.getfixturevalue(exported))[RUN_STEM]
     (cell,) = [
         c for c in nbgrader_cells(notebook, "grade") if c.metadata.nbgrader.grade_id == "exercise_1_1_check"
     ]
     monkeypatch.setitem(course.EXERCISES, "1.1", lambda *arguments: right("looks fine"))
-    with pytest.raises(AssertionError, match="the check was replaced"):
+    with pytest.raises(AssertionError, match=said):
         exec(cell.source, {"course": course, "broker": None, "send": None})
 
 
