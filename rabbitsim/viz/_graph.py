@@ -13,7 +13,7 @@ from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped]
 
-from rabbitsim._language import language, say
+from rabbitsim._language import Both, say
 from rabbitsim.vocabulary import (
     REPLY_QUEUE,
     STANDARD_EXCHANGES,
@@ -463,35 +463,33 @@ def _exchange_label(builder: _Builder, attributes: dict[str, Any], number: int) 
     name = attributes["name"]
     kind = attributes["type"]
     shown = default_exchange_label() if name == "" else shorten(name)
-    if language() == "zh":
-        title = "默认交换机" if name == "" else f"交换机 {name!r}"
-        return shown, kind, title + (f"（{kind}）" if kind else "")
-    full = DEFAULT_EXCHANGE_LABEL if name == "" else repr(name)
-    return shown, kind, f"exchange {full}" + (f" ({kind})" if kind else "")
+    if name == "":
+        full = say(f"exchange {DEFAULT_EXCHANGE_LABEL}", "默认交换机")
+    else:
+        full = say(f"exchange {name!r}", f"交换机 {name!r}")
+    return shown, kind, full + (say(f" ({kind})", f"（{kind}）") if kind else "")
+
+
+#: a queue's flags as its title lists them
+QUEUE_FLAGS = {
+    "durable": Both("durable", "持久化"),
+    "exclusive": Both("exclusive", "排他"),
+    "auto_delete": Both("auto-delete", "自动删除"),
+}
 
 
 def _queue_label(builder: _Builder, attributes: dict[str, Any], number: int) -> tuple[str, str, str]:
     name = attributes["name"]
-    flags = [flag for flag in ("durable", "exclusive", "auto_delete") if attributes.get(flag)]
-    stream = attributes.get("queue_type") == STREAM_TYPE
-    if language() == "zh":
-        shown = "、".join(QUEUE_FLAGS_ZH[flag] for flag in flags)
-        return shorten(name), "", f"{'流' if stream else '队列'} {name!r}" + (f"（{shown}）" if flags else "")
-    listed = ", ".join(flag.replace("_", "-") for flag in flags)
-    what = "stream" if stream else "queue"
-    return shorten(name), "", f"{what} {name!r}" + (f" ({listed})" if flags else "")
-
-
-QUEUE_FLAGS_ZH = {"durable": "持久化", "exclusive": "排他", "auto_delete": "自动删除"}
+    flags = say(", ", "、").join(str(word) for flag, word in QUEUE_FLAGS.items() if attributes.get(flag))
+    what = say("stream", "流") if attributes.get("queue_type") == STREAM_TYPE else say("queue", "队列")
+    return shorten(name), "", f"{what} {name!r}" + (say(f" ({flags})", f"（{flags}）") if flags else "")
 
 
 def _consumer_label(builder: _Builder, attributes: dict[str, Any], number: int) -> tuple[str, str, str]:
     channel, tag = attributes["channel"], attributes["name"]
-    if language() == "zh":
-        what = " basic.get" if tag == BASIC_GET else f"消费者 {tag!r}"
-        return f"C{number}", channel_caption(channel), f"C{number}：信道 {channel} 上的{what}"
-    what = "basic.get" if tag == BASIC_GET else f"consumer {tag!r}"
-    return f"C{number}", channel_caption(channel), f"C{number}: {what} on channel {channel}"
+    what = say("basic.get", " basic.get") if tag == BASIC_GET else say(f"consumer {tag!r}", f"消费者 {tag!r}")
+    title = say(f"C{number}: {what} on channel {channel}", f"C{number}：信道 {channel} 上的{what}")
+    return f"C{number}", channel_caption(channel), title
 
 
 DEFAULTS: dict[NodeKind, dict[str, Any]] = {NodeKind.QUEUE: {"ready": 0, "unacked": 0}}

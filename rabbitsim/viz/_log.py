@@ -145,14 +145,10 @@ REASONS_ZH: dict[str, str] = {
 _DETAILS_ZH: dict[str, Any] = {
     "redelivered": lambda detail: "（重新投递）" if detail.get("redelivered") else "",
     "requeue": lambda detail: "，重新入队" if detail.get("requeue") else "，不重新入队",
-    "reason": lambda detail: _reason_zh(str(detail.get("reason") or "requeued")),
+    "reason": lambda detail: REASONS_ZH.get(reason := str(detail.get("reason") or "requeued"), reason),
     "at": lambda detail: f"（偏移量 {detail['offset']}）" if "offset" in detail else "",
     "from_offset": lambda detail: f"，从偏移量 {detail['offset']} 开始" if "offset" in detail else "",
 }
-
-
-def _reason_zh(reason: str) -> str:
-    return REASONS_ZH.get(reason, reason)
 
 
 KINDS_ZH: dict[NodeKind, str] = {
